@@ -1,0 +1,918 @@
+//! Heaps: a thread's (or a `Slab`'s) set of segments, with one page queue per size class.
+//!
+//! # Fast paths
+//!
+//! - [`Heap::alloc`]: direct-table lookup, pop from the page's `free`, one branch.
+//! - [`Heap::free`]: mask to the segment, owner check, push on the page's `local_free`.
+//!
+//! Everything else is in `#[cold]` functions. A heap with no page for a size class points its
+//! direct-table entries at its own `empty_page` (whose `free` is always null), so the fast path
+//! never tests for "no page" or "not initialised": the sentinel heap a thread starts with is a
+//! heap whose every entry is its empty page.
+//!
+//! # Ownership
+//!
+//! Only the owner touches a heap's local state: the thread whose thread-local points at it, the
+//! holder of a `Slab`, or whoever holds the heap pool's lock for a pooled heap. Other threads
+//! touch only `pending` (atomic) and their own counters.
+
+use super::page::{Page, STATE_NORMAL};
+use super::segment::{Segment, SegmentKind};
+use super::size_class::{
+    class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT, DIRECT_MAX,
+    DIRECT_SLOTS, MEDIUM_MAX,
+};
+use super::stats::{counters, owner_add, HeapCounters, LARGE_INDEX};
+use super::{
+    checked_round_up, huge, segment_of, Block, ALIGN_MAX, LARGE_ALIGN_MAX, LARGE_MAX, SLICE_SIZE,
+};
+use crate::os::{now_ms, Os, OsMemory, OS_PAGE};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
+use core::ptr;
+
+/// How long a free slice stays committed before a purge tick gives it back (and an empty
+/// segment stays mapped): between one and two periods.
+pub(crate) const PURGE_DELAY_MS: u64 = 10;
+
+/// Class id of single-block (large) pages; also their counter index.
+pub(crate) const LARGE: usize = LARGE_INDEX;
+
+/// Direct-table slots per class, precomputed.
+const DIRECT_RANGES: [(u8, u8); CLASS_COUNT] = {
+    let mut t = [(0u8, 0u8); CLASS_COUNT];
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        let (a, b) = direct_slots_of(c);
+        t[c] = (a as u8, b as u8);
+        c += 1;
+    }
+    t
+};
+
+/// A doubly linked queue of pages of one class that may have free blocks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageQueue {
+    first: *const Page,
+    last: *const Page,
+}
+
+/// A list of segments.
+#[derive(Debug, Clone, Copy)]
+struct SegmentList {
+    head: *mut Segment,
+}
+
+/// Owner-only heap state.
+#[derive(Debug)]
+pub(crate) struct HeapLocal {
+    /// Size → page for requests up to `DIRECT_MAX` (the fast path's only lookup).
+    direct: [*const Page; DIRECT_SLOTS],
+    /// Pages with (possibly) free blocks, per class; full pages are in no queue.
+    queues: [PageQueue; CLASS_COUNT],
+    /// Segments with at least one free slice.
+    segments: SegmentList,
+    /// Segments with every slice in use.
+    full_segments: SegmentList,
+    /// When the next purge tick is due (ms), or 0 if nothing is waiting.
+    purge_due: u64,
+    /// This is the sentinel a thread starts with, not a real heap.
+    sentinel: bool,
+}
+
+/// A heap. Lives at a fixed address (OS memory, or a static for the sentinel).
+#[derive(Debug)]
+pub(crate) struct Heap {
+    local: UnsafeCell<HeapLocal>,
+    /// Pages whose first remote free since they went full has arrived (see `page`): a stack
+    /// that remote freers push onto and the owner takes whole.
+    pending: AtomicPtr<Page>,
+    /// Statistics, written by the owner only.
+    pub(crate) counters: HeapCounters,
+    /// The page every empty direct-table slot points at; never written.
+    empty_page: Page,
+    /// Link in the global registry of thread heaps (push-only; see `global`).
+    pub(crate) registry_next: AtomicPtr<Heap>,
+    /// Link in the pool of ownerless heaps (under the pool lock; see `global`).
+    pub(crate) pool_next: AtomicPtr<Heap>,
+}
+
+// SAFETY: owner-only state is touched by the owner only (module docs); the rest is atomic.
+// The sentinel's local state is never written.
+unsafe impl Sync for Heap {}
+// SAFETY: as above; a heap changes owner only through a synchronising hand-off (the pool lock,
+// or moving the `Slab` that owns it).
+unsafe impl Send for Heap {}
+
+impl HeapLocal {
+    const fn new(empty_page: *const Page, sentinel: bool) -> Self {
+        Self {
+            direct: [empty_page; DIRECT_SLOTS],
+            queues: [PageQueue {
+                first: ptr::null(),
+                last: ptr::null(),
+            }; CLASS_COUNT],
+            segments: SegmentList {
+                head: ptr::null_mut(),
+            },
+            full_segments: SegmentList {
+                head: ptr::null_mut(),
+            },
+            purge_due: 0,
+            sentinel,
+        }
+    }
+}
+
+impl Heap {
+    /// The sentinel heap threads start with: every lookup finds `empty_page`.
+    ///
+    /// `this` must be the address the sentinel will live at.
+    #[cfg(not(loom))]
+    pub(crate) const fn sentinel(this: *const Heap) -> Heap {
+        // SAFETY: only computes the address of a field of the (static) sentinel.
+        let empty_page = unsafe { ptr::addr_of!((*this).empty_page) };
+        Heap {
+            local: UnsafeCell::new(HeapLocal::new(empty_page, true)),
+            pending: AtomicPtr::new(ptr::null_mut()),
+            counters: HeapCounters::new(),
+            empty_page: Page::new(),
+            registry_next: AtomicPtr::new(ptr::null_mut()),
+            pool_next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Maps and sets up a new, empty heap. Null if the OS refuses.
+    pub(crate) fn create() -> *mut Heap {
+        let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
+        // SAFETY: a non-zero multiple of OS_PAGE, page-aligned.
+        let heap = unsafe { Os::map(size, OS_PAGE) }.cast::<Heap>();
+        if heap.is_null() {
+            return heap;
+        }
+        // SAFETY: a fresh mapping large enough for a Heap; every field is written before use.
+        unsafe {
+            let empty_page = ptr::addr_of!((*heap).empty_page);
+            ptr::addr_of_mut!((*heap).local)
+                .write(UnsafeCell::new(HeapLocal::new(empty_page, false)));
+            ptr::addr_of_mut!((*heap).pending).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*heap).counters).write(HeapCounters::new());
+            ptr::addr_of_mut!((*heap).empty_page).write(Page::new());
+            ptr::addr_of_mut!((*heap).registry_next).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*heap).pool_next).write(AtomicPtr::new(ptr::null_mut()));
+        }
+        let c = counters();
+        // Relaxed: statistics.
+        c.reserved.fetch_add(size, Ordering::Relaxed);
+        c.committed.fetch_add(size, Ordering::Relaxed);
+        heap
+    }
+
+    /// Releases every segment of a heap, live blocks included, and the heap itself.
+    ///
+    /// # Safety
+    /// The caller owns the heap; no block of it is used afterwards, no other thread frees into
+    /// it, and the heap is not used again.
+    pub(crate) unsafe fn destroy(heap: *mut Heap) {
+        // SAFETY: owner (caller).
+        let local = unsafe { (*heap).local() };
+        for list in [local.segments, local.full_segments] {
+            let mut seg = list.head;
+            while !seg.is_null() {
+                // SAFETY: our segment; read its link before unmapping it.
+                unsafe {
+                    let next = Segment::local(seg).next;
+                    Segment::destroy(seg);
+                    seg = next;
+                }
+            }
+        }
+        let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
+        let c = counters();
+        // Relaxed: statistics.
+        c.reserved.fetch_sub(size, Ordering::Relaxed);
+        c.committed.fetch_sub(size, Ordering::Relaxed);
+        // SAFETY: the mapping made in `create`, no longer used (caller).
+        unsafe { Os::unmap(heap.cast(), size, OS_PAGE) };
+    }
+
+    /// Owner access to the local state.
+    ///
+    /// # Safety
+    /// The caller owns the heap and holds no other borrow of its local state.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn local(&self) -> &mut HeapLocal {
+        // SAFETY: exclusive access is the caller's promise.
+        self.local.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// True for the sentinel heap (a thread with no heap yet).
+    #[inline]
+    pub(crate) fn is_sentinel(&self) -> bool {
+        // SAFETY: a shared read of a field written only at construction.
+        self.local.with(|p| unsafe { (*p).sentinel })
+    }
+
+    /// The page the direct table gives for `slot`.
+    #[inline(always)]
+    fn direct_page(&self, slot: usize) -> &Page {
+        // SAFETY: `slot < DIRECT_SLOTS` (callers pass `direct_slot` of a size <= DIRECT_MAX); a
+        // shared read (the sentinel is read by many threads and never written); every entry
+        // points at a live page of this heap or at `empty_page`.
+        unsafe { &**self.local.with(|p| (*p).direct.as_ptr().add(slot)) }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Fast paths
+    // ----------------------------------------------------------------------------------------
+
+    /// Allocates `size` bytes aligned to `align`. Null on failure, or if this is the sentinel
+    /// (the caller then sets up a real heap and retries).
+    ///
+    /// # Safety
+    /// The caller owns the heap (the sentinel may be used by anyone); `align` is a power of
+    /// two and `size` rounded up to `align` does not overflow `isize` (as for a `Layout`).
+    #[inline(always)]
+    pub(crate) unsafe fn alloc(&self, size: usize, align: usize) -> *mut u8 {
+        let rounded = (size + align - 1) & !(align - 1);
+        if rounded <= DIRECT_MAX {
+            let page = self.direct_page(direct_slot(rounded));
+            let block = page.free_head();
+            if !block.is_null() {
+                // SAFETY: the page is ours (its free list is non-empty, so it is not the
+                // empty page) and `block` is its head.
+                unsafe { page.pop_known(block) };
+                owner_add(&self.counters.live[page.class() as usize], 1);
+                return block.cast();
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { self.alloc_slow(size, align, false) }
+    }
+
+    /// As [`alloc`](Self::alloc), and the whole usable block reads as zeros.
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_zeroed(&self, size: usize, align: usize) -> *mut u8 {
+        let rounded = (size + align - 1) & !(align - 1);
+        if rounded <= DIRECT_MAX {
+            let page = self.direct_page(direct_slot(rounded));
+            let block = page.free_head();
+            if !block.is_null() {
+                // SAFETY: as in `alloc`; we are the owner, so reading the flag is fine.
+                unsafe {
+                    let zero = page.local().free_is_zero;
+                    page.pop_known(block);
+                    owner_add(&self.counters.live[page.class() as usize], 1);
+                    zero_block(block, zero, page.block_size());
+                }
+                return block.cast();
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { self.alloc_slow(size, align, true) }
+    }
+
+    /// Frees a block, from any heap: local blocks go on their page's `local_free`, others to
+    /// their owner's `thread_free`.
+    ///
+    /// # Safety
+    /// `p` is a live block of this engine (any heap, any thread) and is not used afterwards.
+    /// The caller owns this heap (or it is the sentinel).
+    #[inline(always)]
+    pub(crate) unsafe fn free(&self, p: *mut u8) {
+        let seg = segment_of(p);
+        // Relaxed: the segment's owner is fixed while it has live blocks; the block's hand-off
+        // to us ordered its initialisation.
+        // SAFETY: `p` is a live block, so its segment header is mapped.
+        if unsafe { (*seg).heap.load(Ordering::Relaxed) } == (self as *const Heap).cast_mut() {
+            // SAFETY: our own block: the page is ours, the block's memory ours to link.
+            unsafe {
+                let page = Segment::page_of(seg, p);
+                let local = page.local();
+                let block = p.cast::<Block>();
+                (*block).next = local.local_free;
+                local.local_free = block;
+                local.used -= 1;
+                let class = page.class() as usize;
+                owner_add(&self.counters.live[class], usize::MAX);
+                if local.in_full || (local.used == 0 && !self.is_first(class, page)) {
+                    self.free_local_slow(page);
+                }
+            }
+        } else {
+            // SAFETY: forwarded.
+            unsafe { self.free_remote(p, seg) };
+        }
+    }
+
+    /// True if `page` heads its class queue (it is then kept even when empty, so a loop that
+    /// allocates and frees one block does not give its page back each time).
+    #[inline(always)]
+    unsafe fn is_first(&self, class: usize, page: &Page) -> bool {
+        // SAFETY: owner (caller); `class` indexes the queues except for LARGE pages, which are
+        // never "first".
+        class < CLASS_COUNT && ptr::eq(unsafe { self.local().queues[class].first }, page)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Slow paths
+    // ----------------------------------------------------------------------------------------
+
+    /// Everything the fast path does not do: other sizes and alignments, refilling, large and
+    /// huge blocks.
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn alloc_slow(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if self.is_sentinel() || align > ALIGN_MAX {
+            return ptr::null_mut();
+        }
+        let Some(rounded) = checked_round_up(size.max(1), align) else {
+            return ptr::null_mut();
+        };
+        // SAFETY: owner (caller).
+        unsafe {
+            self.process_pending();
+            self.maybe_purge();
+            if rounded <= MEDIUM_MAX {
+                self.alloc_class(class_of(rounded), zero)
+            } else if rounded <= LARGE_MAX && align <= LARGE_ALIGN_MAX {
+                self.alloc_large(rounded, align, zero)
+            } else {
+                huge::alloc(size, align)
+            }
+        }
+    }
+
+    /// Allocates a block of `class`.
+    unsafe fn alloc_class(&self, class: usize, zero: bool) -> *mut u8 {
+        // SAFETY: owner (caller of the slow path).
+        unsafe {
+            let Some(page) = self.find_page(class) else {
+                return ptr::null_mut();
+            };
+            let block = page.free_head();
+            let was_zero = page.local().free_is_zero;
+            page.pop_known(block);
+            owner_add(&self.counters.live[class], 1);
+            if zero {
+                zero_block(block, was_zero, class_size(class));
+            }
+            block.cast()
+        }
+    }
+
+    /// A page of `class` with a free block, moved to the front of its queue.
+    unsafe fn find_page(&self, class: usize) -> Option<&Page> {
+        // SAFETY: owner (caller); every page on the queue is ours.
+        unsafe {
+            let mut page_ptr = self.local().queues[class].first;
+            while let Some(page) = page_ptr.as_ref() {
+                page.collect();
+                if page.free_head().is_null() {
+                    page.extend();
+                }
+                if !page.free_head().is_null() {
+                    if !ptr::eq(self.local().queues[class].first, page) {
+                        self.queue_remove(class, page);
+                        self.queue_push_front(class, page);
+                    }
+                    #[cfg(debug_assertions)]
+                    page.check_invariant();
+                    return Some(page);
+                }
+                let next = page.local().next;
+                if !self.make_full(class, page) {
+                    continue; // a remote free just arrived: collect it
+                }
+                page_ptr = next;
+            }
+            self.new_page(class)
+        }
+    }
+
+    /// Takes a page with no free block out of its queue. Returns false (page left in place) if
+    /// a remote free arrived meanwhile.
+    unsafe fn make_full(&self, class: usize, page: &Page) -> bool {
+        // SAFETY: owner (caller).
+        unsafe {
+            // A NOTIFIED page is (or will be) on the pending stack and comes back from there;
+            // any other queued page is NORMAL and must be armed so the next remote free tells
+            // us.
+            if page.state() == STATE_NORMAL && !page.arm() {
+                return false;
+            }
+            self.queue_remove(class, page);
+            page.local().in_full = true;
+            true
+        }
+    }
+
+    /// Sets up a fresh page for `class` at the front of its queue.
+    unsafe fn new_page(&self, class: usize) -> Option<&Page> {
+        let slices = class_page_slices(class);
+        // SAFETY: owner (caller); the span is free and ours.
+        unsafe {
+            let (seg, index) = self.find_span(slices, 1)?;
+            let (page, fresh) = Segment::take_span(seg, index, slices);
+            page.init(
+                Segment::slice_start(seg, index),
+                slices,
+                class as u8,
+                class_size(class),
+                fresh,
+            );
+            page.extend();
+            self.queue_push_front(class, page);
+            Some(page)
+        }
+    }
+
+    /// A large block: a page of its own spanning `size / SLICE_SIZE` slices (rounded up).
+    unsafe fn alloc_large(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let slices = size.div_ceil(SLICE_SIZE);
+        let align_slices = (align / SLICE_SIZE).max(1);
+        // SAFETY: owner (caller); the span is free and ours.
+        unsafe {
+            let Some((seg, index)) = self.find_span(slices, align_slices) else {
+                return ptr::null_mut();
+            };
+            let (page, fresh) = Segment::take_span(seg, index, slices);
+            let bytes = slices * SLICE_SIZE;
+            let start = Segment::slice_start(seg, index);
+            page.init(start, slices, LARGE as u8, bytes, fresh);
+            page.extend();
+            let block = page.free_head();
+            page.pop_known(block);
+            // The page is full from the start: arm it so a remote free notifies us. Nobody
+            // else can hold the block yet, so arming cannot fail.
+            let armed = page.arm();
+            debug_assert!(armed);
+            page.local().in_full = true;
+            owner_add(&self.counters.live[LARGE], 1);
+            owner_add(&self.counters.large_bytes, bytes);
+            if zero && !fresh {
+                ptr::write_bytes(start, 0, bytes);
+            } else if zero {
+                (*block).next = ptr::null_mut();
+            }
+            block.cast()
+        }
+    }
+
+    /// A free run of `slices` slices (start a multiple of `align_slices`), in an existing
+    /// segment or a new one.
+    unsafe fn find_span(
+        &self,
+        slices: usize,
+        align_slices: usize,
+    ) -> Option<(*mut Segment, usize)> {
+        // SAFETY: owner (caller); all listed segments are ours.
+        unsafe {
+            let local = self.local();
+            let mut seg = local.segments.head;
+            while !seg.is_null() {
+                let next = Segment::local(seg).next;
+                if let Some(index) = Segment::find_free_run(seg, slices, align_slices) {
+                    if slices == Segment::free_slices(seg) {
+                        // This span fills the segment: move it out of the searched list.
+                        list_remove(&mut local.segments, seg);
+                        list_push(&mut local.full_segments, seg);
+                    }
+                    return Some((seg, index));
+                }
+                seg = next;
+            }
+            let seg = Segment::create(self);
+            if seg.is_null() {
+                return None;
+            }
+            let index = Segment::find_free_run(seg, slices, align_slices)?;
+            list_push(&mut local.segments, seg);
+            Some((seg, index))
+        }
+    }
+
+    /// A local free hit a full page or emptied a page that is not first in its queue.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_local_slow(&self, page: &Page) {
+        let class = page.class() as usize;
+        // SAFETY: owner (caller).
+        unsafe {
+            let local = page.local();
+            if class == LARGE {
+                // The page's only block: nobody else can be freeing into it, so the page is
+                // still ARMED and disarming succeeds.
+                let disarmed = page.disarm();
+                debug_assert!(disarmed);
+                local.in_full = false;
+                owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
+                self.retire_page(page);
+                return;
+            }
+            if local.in_full {
+                // If a remote freer took the notification (disarm fails), the page is coming
+                // through the pending stack as well; queueing it now is still right.
+                page.disarm();
+                local.in_full = false;
+                self.queue_push_back(class, page);
+            }
+            if local.used == 0 && page.state() == STATE_NORMAL && !self.is_first(class, page) {
+                self.queue_remove(class, page);
+                self.retire_page(page);
+            }
+        }
+    }
+
+    /// Frees a block this heap does not own: huge blocks are unmapped, others pushed on their
+    /// page's `thread_free` (notifying the owner if the page was full).
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free); `seg` is `segment_of(p)`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn free_remote(&self, p: *mut u8, seg: *mut Segment) {
+        // SAFETY: `p` is live, so its header is valid (caller).
+        unsafe {
+            if (*seg).kind == SegmentKind::Huge {
+                huge::free(seg);
+                return;
+            }
+            let page = Segment::page_of(seg, p);
+            // Read what we need before the push: afterwards the owner may reuse the page.
+            let class = page.class() as usize;
+            let large_bytes = if class == LARGE { page.block_size() } else { 0 };
+            // Relaxed: fixed while the segment has live blocks (ours is one).
+            let owner = (*seg).heap.load(Ordering::Relaxed);
+            if page.push_thread_free(p.cast()) {
+                // We took the page's notification: the page stays put until its owner pops it,
+                // and heaps with notifiable pages are never unmapped.
+                (*owner).push_pending(page);
+            }
+            if self.is_sentinel() {
+                let c = counters();
+                // Relaxed: statistics.
+                c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
+                c.heapless_large_bytes
+                    .fetch_add(large_bytes, Ordering::Relaxed);
+            } else {
+                owner_add(&self.counters.live[class], usize::MAX);
+                owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
+            }
+        }
+    }
+
+    /// Pushes a page onto this heap's pending stack (called by the remote freer that took the
+    /// page's notification).
+    ///
+    /// # Safety
+    /// The caller took `page`'s notification (its push saw `ARMED`) and the page belongs to
+    /// this heap.
+    unsafe fn push_pending(&self, page: &Page) {
+        // Relaxed: seeds the loop; the CAS publishes.
+        let mut head = self.pending.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: only the notifier writes `pending_next`, and the owner reads it only
+            // after popping the page, which our CAS below happens-before.
+            page.pending_next.with_mut(|next| unsafe { *next = head });
+            #[cfg(not(allocgator_mutation = "pending_push_relaxed"))]
+            const PUSH_ORDER: Ordering = Ordering::Release;
+            #[cfg(allocgator_mutation = "pending_push_relaxed")]
+            const PUSH_ORDER: Ordering = Ordering::Relaxed;
+            // Release: publishes `pending_next` (and our block push) to the owner's Acquire
+            // swap.
+            match self.pending.compare_exchange_weak(
+                head,
+                (page as *const Page).cast_mut(),
+                PUSH_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Takes the pending stack and brings its pages back: their remote frees are collected,
+    /// full pages re-queued, empty ones retired.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn process_pending(&self) {
+        // Relaxed peek: the common case has nothing pending.
+        if self.pending.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        // Acquire: pairs with `push_pending`'s Release, so each page's `pending_next` is
+        // visible.
+        let mut page_ptr: *const Page = self.pending.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: every page on the stack is ours, and stays valid until we handle it (a
+        // NOTIFIED page is never retired before this point).
+        unsafe {
+            while let Some(page) = page_ptr.as_ref() {
+                page_ptr = page.pending_next.with(|next| *next);
+                let remote = page.take_all_and_reset();
+                page.absorb_remote(remote);
+                let class = page.class() as usize;
+                let local = page.local();
+                if class == LARGE {
+                    local.in_full = false;
+                    self.retire_page(page);
+                    continue;
+                }
+                if local.in_full {
+                    local.in_full = false;
+                    self.queue_push_back(class, page);
+                }
+                if local.used == 0 && !self.is_first(class, page) {
+                    self.queue_remove(class, page);
+                    self.retire_page(page);
+                }
+            }
+        }
+    }
+
+    /// Gives a page with no live block back to its segment.
+    ///
+    /// # Safety
+    /// The caller owns the page; it is in no queue, has `used == 0` and state `NORMAL`.
+    unsafe fn retire_page(&self, page: &Page) {
+        // SAFETY: owner (caller); the page record lives in its segment's header.
+        unsafe {
+            let seg = segment_of((page as *const Page).cast_mut().cast());
+            let index = Segment::page_index(seg, page);
+            let local = page.local();
+            debug_assert_eq!(local.used, 0);
+            let slices = local.slice_count as usize;
+            *local = super::page::PageLocal::EMPTY;
+            Segment::release_span(seg, index, slices);
+            let heap = self.local();
+            if Segment::free_slices(seg) == slices {
+                // It was in the full list: it has room again.
+                list_remove(&mut heap.full_segments, seg);
+                list_push(&mut heap.segments, seg);
+            }
+            if heap.purge_due == 0 {
+                heap.purge_due = now_ms() + PURGE_DELAY_MS;
+            }
+        }
+    }
+
+    /// Runs a purge tick if one is due.
+    unsafe fn maybe_purge(&self) {
+        // SAFETY: owner (caller).
+        unsafe {
+            let due = self.local().purge_due;
+            if due != 0 && now_ms() >= due {
+                self.purge(false);
+            }
+        }
+    }
+
+    /// A purge tick: decommits slices free for a whole period and unmaps segments empty for a
+    /// whole period (`now`: everything free, at once).
+    unsafe fn purge(&self, now: bool) {
+        // SAFETY: owner (caller); listed segments are ours.
+        unsafe {
+            let local = self.local();
+            let mut more = false;
+            let mut seg = local.segments.head;
+            while !seg.is_null() {
+                let next = Segment::local(seg).next;
+                if Segment::purge(seg, now) {
+                    list_remove(&mut local.segments, seg);
+                    Segment::destroy(seg);
+                } else {
+                    more |= Segment::has_dirty(seg);
+                }
+                seg = next;
+            }
+            local.purge_due = if more { now_ms() + PURGE_DELAY_MS } else { 0 };
+        }
+    }
+
+    /// Collects every page's remote frees, retires every empty page, and (if `release`) gives
+    /// all free memory back to the OS now.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn collect(&self, release: bool) {
+        if self.is_sentinel() {
+            return;
+        }
+        // SAFETY: owner (caller).
+        unsafe {
+            self.process_pending();
+            for class in 0..CLASS_COUNT {
+                let mut page_ptr = self.local().queues[class].first;
+                while let Some(page) = page_ptr.as_ref() {
+                    page_ptr = page.local().next;
+                    page.collect();
+                    if page.local().used == 0 && page.state() == STATE_NORMAL {
+                        self.queue_remove(class, page);
+                        self.retire_page(page);
+                    }
+                }
+            }
+            if release {
+                self.purge(true);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Queues
+    // ----------------------------------------------------------------------------------------
+
+    /// Points the direct-table slots of `class` at its first page (or the empty page).
+    #[inline]
+    unsafe fn update_direct(&self, class: usize) {
+        let (a, b) = DIRECT_RANGES[class];
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        let first = local.queues[class].first;
+        let target = if first.is_null() {
+            &self.empty_page as *const Page
+        } else {
+            first
+        };
+        for slot in a as usize..b as usize {
+            local.direct[slot] = target;
+        }
+    }
+
+    unsafe fn queue_push_front(&self, class: usize, page: &Page) {
+        // SAFETY: owner (caller); queue pages are ours.
+        unsafe {
+            let q = &mut self.local().queues[class];
+            let pl = page.local();
+            pl.prev = ptr::null();
+            pl.next = q.first;
+            if let Some(first) = q.first.as_ref() {
+                first.local().prev = page;
+            } else {
+                q.last = page;
+            }
+            q.first = page;
+            self.update_direct(class);
+        }
+    }
+
+    unsafe fn queue_push_back(&self, class: usize, page: &Page) {
+        // SAFETY: owner (caller); queue pages are ours.
+        unsafe {
+            let q = &mut self.local().queues[class];
+            let pl = page.local();
+            pl.next = ptr::null();
+            pl.prev = q.last;
+            if let Some(last) = q.last.as_ref() {
+                last.local().next = page;
+                q.last = page;
+            } else {
+                q.first = page;
+                q.last = page;
+                self.update_direct(class);
+            }
+        }
+    }
+
+    unsafe fn queue_remove(&self, class: usize, page: &Page) {
+        // SAFETY: owner (caller); `page` is on this queue.
+        unsafe {
+            let q = &mut self.local().queues[class];
+            let pl = page.local();
+            match pl.prev.as_ref() {
+                Some(prev) => prev.local().next = pl.next,
+                None => q.first = pl.next,
+            }
+            match pl.next.as_ref() {
+                Some(next) => next.local().prev = pl.prev,
+                None => q.last = pl.prev,
+            }
+            let was_first = pl.prev.is_null();
+            pl.next = ptr::null();
+            pl.prev = ptr::null();
+            if was_first {
+                self.update_direct(class);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Whole-block queries
+    // ----------------------------------------------------------------------------------------
+
+    /// Bytes usable in the live block `p` (its size class, span or mapping).
+    ///
+    /// # Safety
+    /// `p` is a live block of this engine.
+    #[inline]
+    pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
+        let seg = segment_of(p);
+        // SAFETY: live block, valid header.
+        unsafe {
+            if (*seg).kind == SegmentKind::Huge {
+                huge::usable(seg)
+            } else {
+                Segment::page_of(seg, p).block_size()
+            }
+        }
+    }
+
+    /// Resizes `p` to `new_size` without moving its contents: returns `p` if the block already
+    /// fits (and would not waste more than half), a new address for a huge block whose pages
+    /// were moved, or null if the caller must allocate, copy and free.
+    ///
+    /// # Safety
+    /// `p` is a live block of this engine that the caller holds.
+    pub(crate) unsafe fn resize_in_place(p: *mut u8, new_size: usize) -> *mut u8 {
+        let seg = segment_of(p);
+        // SAFETY: live block, valid header.
+        unsafe {
+            if (*seg).kind == SegmentKind::Huge {
+                return if new_size > LARGE_MAX {
+                    huge::resize(seg, p, new_size)
+                } else {
+                    ptr::null_mut()
+                };
+            }
+            let block_size = Segment::page_of(seg, p).block_size();
+            if new_size <= block_size && (new_size >= block_size / 2 || block_size <= 32) {
+                p
+            } else {
+                ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// Zeroes a block just popped: only its link word if the rest is known to be zero.
+///
+/// # Safety
+/// `block` is a block of `size` bytes the caller just allocated.
+#[inline(always)]
+unsafe fn zero_block(block: *mut Block, rest_is_zero: bool, size: usize) {
+    // SAFETY: the block is ours and `size` bytes long (caller).
+    unsafe {
+        if rest_is_zero {
+            (*block).next = ptr::null_mut();
+        } else {
+            ptr::write_bytes(block.cast::<u8>(), 0, size);
+        }
+    }
+}
+
+impl Segment {
+    /// Number of free slices.
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn free_slices(seg: *mut Segment) -> usize {
+        // SAFETY: owner (caller).
+        unsafe { Segment::local(seg) }.used.count_zeros() as usize
+    }
+}
+
+/// Pushes a segment on the front of a list.
+///
+/// # Safety
+/// The caller owns the segment, which is on no list.
+unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
+    // SAFETY: owner (caller); listed segments are ours.
+    unsafe {
+        let l = Segment::local(seg);
+        l.prev = ptr::null_mut();
+        l.next = list.head;
+        if !list.head.is_null() {
+            Segment::local(list.head).prev = seg;
+        }
+        list.head = seg;
+    }
+}
+
+/// Unlinks a segment from a list it is on.
+///
+/// # Safety
+/// The caller owns the segment, which is on `list`.
+unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
+    // SAFETY: owner (caller); listed segments are ours.
+    unsafe {
+        let l = Segment::local(seg);
+        if l.prev.is_null() {
+            list.head = l.next;
+        } else {
+            Segment::local(l.prev).next = l.next;
+        }
+        if !l.next.is_null() {
+            Segment::local(l.next).prev = l.prev;
+        }
+        l.next = ptr::null_mut();
+        l.prev = ptr::null_mut();
+    }
+}

@@ -1,0 +1,69 @@
+//! The per-thread slab engine.
+//!
+//! Layering (each layer calls only the ones below it):
+//!
+//! ```text
+//! global / local allocators      thread-local heap, heap pool, Allocator impls
+//!   heap                         size-class queues, direct table, fast paths, purge
+//!     segment, huge              4 MiB aligned segments of 64 KiB slices; huge mappings
+//!       page                     three free lists + the remote-free protocol
+//!         size_class, os         the class table; reserve / decommit / release
+//! ```
+//!
+//! A pointer finds its segment by masking (`(p - 1) & !(SEGMENT_SIZE - 1)`: the `- 1` lets
+//! huge blocks aligned to a segment boundary keep their header in the segment-sized region
+//! just before them) and its page through the segment's slice table.
+
+pub(crate) mod heap;
+pub(crate) mod huge;
+pub(crate) mod page;
+pub(crate) mod segment;
+pub(crate) mod size_class;
+pub(crate) mod stats;
+
+/// log2 of the segment size.
+pub(crate) const SEGMENT_SHIFT: usize = 22;
+/// Segments are 4 MiB, aligned to 4 MiB.
+pub(crate) const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
+/// log2 of the slice size.
+pub(crate) const SLICE_SHIFT: usize = 16;
+/// Slices are 64 KiB: the unit pages are made of.
+pub(crate) const SLICE_SIZE: usize = 1 << SLICE_SHIFT;
+/// Slices per segment (slice 0 holds the segment header).
+pub(crate) const SLICES: usize = SEGMENT_SIZE / SLICE_SIZE;
+/// Largest request served from a page inside a segment; larger ones get their own mapping.
+pub(crate) const LARGE_MAX: usize = SEGMENT_SIZE / 2;
+/// Largest alignment served inside a segment.
+pub(crate) const LARGE_ALIGN_MAX: usize = SEGMENT_SIZE / 2;
+/// Largest alignment served at all (1 GiB); larger requests fail cleanly.
+pub(crate) const ALIGN_MAX: usize = 1 << 30;
+
+static_assertions::const_assert_eq!(SLICES, 64); // one u64 bitmap per segment
+static_assertions::const_assert!(size_class::MEDIUM_PAGE_SLICES < SLICES);
+
+/// A free block's link word.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Block {
+    /// Next free block.
+    pub(crate) next: *mut Block,
+}
+
+/// The segment-sized region a block belongs to.
+#[inline(always)]
+pub(crate) fn segment_of(p: *mut u8) -> *mut segment::Segment {
+    // `p - 1`: see the module docs. Provenance is kept (map_addr), so Miri's strict provenance
+    // mode accepts reaching the header from a block pointer.
+    p.wrapping_sub(1)
+        .map_addr(|a| a & !(SEGMENT_SIZE - 1))
+        .cast()
+}
+
+/// Rounds `x` up to a multiple of the power of two `align`, or `None` on overflow.
+#[inline(always)]
+pub(crate) const fn checked_round_up(x: usize, align: usize) -> Option<usize> {
+    match x.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}

@@ -1,0 +1,478 @@
+//! A page: a run of slices inside a segment holding blocks of one size, owned by one heap.
+//!
+//! # The three free lists
+//!
+//! - `free`: the blocks the owner allocates from (the fast path pops here);
+//! - `local_free`: blocks the owner freed; swapped into `free` when `free` runs dry, so the
+//!   fast path never checks two lists;
+//! - `thread_free`: an atomic stack other threads push their frees onto (one CAS); the owner
+//!   takes the whole stack with one CAS and never walks it while others push.
+//!
+//! Invariant (owner's view, checked in debug builds by [`Page::check_invariant`]):
+//!
+//! ```text
+//! used == capacity - |free| - |local_free|     (blocks handed out, remote-freed ones included)
+//! live == used - |thread_free|                 (blocks the program still holds)
+//! ```
+//!
+//! (DESIGN.md wrote this as `used - |thread_free| == capacity - |free| - |local_free|`; with
+//! `used` counting remote-freed blocks until they are collected, as in mimalloc, the left side
+//! is the live count and the equation above is the one that holds.)
+//!
+//! # Full pages and the notification protocol
+//!
+//! A page with no free block leaves its size-class queue, so allocation never walks full pages.
+//! It must come back when a block is freed. A local free sees the page's `in_full` flag. A
+//! remote free sees the page's *state*, kept in the two low bits of `thread_free`:
+//!
+//! | state | meaning | who leaves it |
+//! |---|---|---|
+//! | `NORMAL` | the page is in a queue, or its owner is working on it | owner → `ARMED` when the page goes full |
+//! | `ARMED` | full, out of every queue; the next remote free must tell the owner | the remote freer whose CAS sees it → `NOTIFIED`; or the owner → `NORMAL` (a local free came first) |
+//! | `NOTIFIED` | that freer is pushing (or has pushed) the page onto the heap's pending stack | the owner, when it pops the page → `NORMAL` |
+//!
+//! The freer pushes its block and flips `ARMED` → `NOTIFIED` in one CAS, then pushes the page
+//! onto its heap's pending stack. While the state is `NOTIFIED` the owner never retires the page
+//! (the notifier may still be writing `pending_next`), so the page, and its segment, outlive the
+//! notifier's last access. Heaps whose pages can be notified are never unmapped (thread heaps
+//! are pooled, see `global`), so the heap pointer a notifier reads is always valid.
+
+use super::{Block, SLICE_SIZE};
+use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
+use core::ptr;
+
+/// `thread_free` state: nothing special.
+pub(crate) const STATE_NORMAL: usize = 0;
+/// `thread_free` state: full page waiting for the first remote free to notify the owner.
+pub(crate) const STATE_ARMED: usize = 1;
+/// `thread_free` state: a remote freer has taken the notification.
+pub(crate) const STATE_NOTIFIED: usize = 2;
+/// The state bits of `thread_free` (blocks are 8-aligned, so the low bits are free).
+pub(crate) const STATE_MASK: usize = 3;
+
+/// What only the owning heap touches.
+#[derive(Debug)]
+pub(crate) struct PageLocal {
+    /// Blocks to allocate from.
+    pub(crate) free: *mut Block,
+    /// Blocks the owner freed, waiting to become `free`.
+    pub(crate) local_free: *mut Block,
+    /// Blocks handed out and not yet freed locally or collected from `thread_free`.
+    pub(crate) used: u32,
+    /// Blocks carved out of the page so far (the rest of the page is untouched).
+    pub(crate) capacity: u32,
+    /// Blocks that fit in the page.
+    pub(crate) reserved: u32,
+    /// The page is full and out of its queue.
+    pub(crate) in_full: bool,
+    /// Every block on `free` is zero except its link word.
+    pub(crate) free_is_zero: bool,
+    /// The untouched part of the page (blocks `capacity..reserved`) reads as zeros.
+    pub(crate) fresh: bool,
+    /// The page is in use (holds a size class); false for free slices.
+    pub(crate) in_use: bool,
+    /// Slices the page spans.
+    pub(crate) slice_count: u8,
+    /// Queue links (size-class queue of the owning heap).
+    pub(crate) next: *const Page,
+    /// Queue links (size-class queue of the owning heap).
+    pub(crate) prev: *const Page,
+    /// First byte of the page's block area.
+    pub(crate) start: *mut u8,
+}
+
+/// Page metadata; lives in its segment's header.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// Owner-only state.
+    pub(crate) local: UnsafeCell<PageLocal>,
+    /// Remote frees (a stack of blocks) plus the two state bits.
+    pub(crate) thread_free: AtomicUsize,
+    /// Link in the owning heap's pending stack; written by the one notifier, read by the owner
+    /// after it popped the page.
+    pub(crate) pending_next: UnsafeCell<*const Page>,
+    /// Size class, or `heap::LARGE` for a single-block page. Set when the page is set up, before any of its blocks
+    /// exists, so anyone holding a block may read it (Relaxed: ordered by the block's hand-off).
+    pub(crate) class: AtomicU8,
+    /// Block size in bytes, published like `class`.
+    pub(crate) block_size: AtomicUsize,
+}
+
+// SAFETY: the owner-only fields are touched only by the thread that owns the heap the page
+// belongs to (or holds the heap pool's lock for a pooled heap); everything other threads touch
+// is atomic. The static empty page is never written.
+unsafe impl Sync for Page {}
+// SAFETY: as for `Sync`; a page is moved only while it is not yet shared (segment set-up).
+unsafe impl Send for Page {}
+
+impl Page {
+    /// A page with no blocks (free slices, or the static empty page).
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            local: UnsafeCell::new(PageLocal::EMPTY),
+            thread_free: AtomicUsize::new(0),
+            pending_next: UnsafeCell::new(ptr::null()),
+            class: AtomicU8::new(0),
+            block_size: AtomicUsize::new(0),
+        }
+    }
+
+    /// A page with no blocks (free slices).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            local: UnsafeCell::new(PageLocal::EMPTY),
+            thread_free: AtomicUsize::new(0),
+            pending_next: UnsafeCell::new(ptr::null()),
+            class: AtomicU8::new(0),
+            block_size: AtomicUsize::new(0),
+        }
+    }
+
+    /// Owner access to the page's local state.
+    ///
+    /// # Safety
+    /// The caller owns the page's heap, and does not hold another `&mut` to the same state.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut PageLocal {
+        // SAFETY: exclusive access is the caller's promise (owner thread, no other borrow).
+        self.local.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// The fast path's read of `free`; a shared read, so the static empty page (whose `free`
+    /// is null) may be read by every thread at once.
+    #[inline(always)]
+    pub(crate) fn free_head(&self) -> *mut Block {
+        // SAFETY: a plain read of a pointer field; the owner is the only writer and is the
+        // calling thread (or, for the static empty page, nobody writes at all).
+        self.local.with(|p| unsafe { (*p).free })
+    }
+
+    /// Pops a block from `free`, which the caller saw non-empty.
+    ///
+    /// # Safety
+    /// The caller owns the page and `block` is the current head of `free`.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_known(&self, block: *mut Block) {
+        // SAFETY: owner access (caller); `block` is a free block of this page, so its link
+        // word is ours to read.
+        unsafe {
+            let local = self.local();
+            local.free = (*block).next;
+            local.used += 1;
+        }
+    }
+
+    /// Size class (or `heap::LARGE`).
+    #[inline(always)]
+    pub(crate) fn class(&self) -> u8 {
+        // Relaxed: set before the page's blocks exist; a block's hand-off orders it.
+        self.class.load(Ordering::Relaxed)
+    }
+
+    /// Block size in bytes.
+    #[inline(always)]
+    pub(crate) fn block_size(&self) -> usize {
+        // Relaxed: as for `class`.
+        self.block_size.load(Ordering::Relaxed)
+    }
+
+    /// Sets the page up for blocks of `block_size` (owner, while nothing else can see it).
+    ///
+    /// # Safety
+    /// The caller owns the page, which is not in use; `start` is the page's first byte and the
+    /// page spans `slice_count` slices; `fresh` is true only if that memory reads as zeros.
+    pub(crate) unsafe fn init(
+        &self,
+        start: *mut u8,
+        slice_count: usize,
+        class: u8,
+        block_size: usize,
+        fresh: bool,
+    ) {
+        // Relaxed: no other thread can reach this page until blocks are handed out, and every
+        // hand-off synchronises.
+        self.class.store(class, Ordering::Relaxed);
+        self.block_size.store(block_size, Ordering::Relaxed);
+        self.thread_free.store(STATE_NORMAL, Ordering::Relaxed);
+        // SAFETY: owner access (caller).
+        let local = unsafe { self.local() };
+        *local = PageLocal {
+            reserved: ((slice_count * SLICE_SIZE) / block_size) as u32,
+            in_use: true,
+            fresh,
+            slice_count: slice_count as u8,
+            start,
+            ..PageLocal::EMPTY
+        };
+    }
+
+    /// Pushes a block freed by a thread that does not own the page. Returns true if this free
+    /// took the page's notification (state was `ARMED`): the caller must then push the page
+    /// onto its heap's pending stack.
+    ///
+    /// # Safety
+    /// `block` is a live block of this page, now freed; nothing of it is used afterwards.
+    #[inline]
+    pub(crate) unsafe fn push_thread_free(&self, block: *mut Block) -> bool {
+        // Relaxed: the value only seeds the CAS loop; the link we write points at whatever the
+        // successful CAS replaced.
+        let mut old = self.thread_free.load(Ordering::Relaxed);
+        loop {
+            let state = old & STATE_MASK;
+            // SAFETY: the block is ours until the CAS publishes it.
+            unsafe { (*block).next = (old & !STATE_MASK) as *mut Block };
+            let new_state = if state == STATE_ARMED {
+                STATE_NOTIFIED
+            } else {
+                state
+            };
+            #[cfg(not(allocgator_mutation = "thread_free_push_relaxed"))]
+            const PUSH_ORDER: Ordering = Ordering::Release;
+            #[cfg(allocgator_mutation = "thread_free_push_relaxed")]
+            const PUSH_ORDER: Ordering = Ordering::Relaxed;
+            // Release: publishes the link we just wrote (and the program's last writes to the
+            // block) to the owner, whose Acquire collection takes the list.
+            match self.thread_free.compare_exchange_weak(
+                old,
+                block as usize | new_state,
+                PUSH_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return state == STATE_ARMED,
+                Err(current) => old = current,
+            }
+        }
+    }
+
+    /// Takes every block on `thread_free`, leaving the state bits as they are.
+    /// Returns the list (null if empty).
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    #[inline]
+    pub(crate) unsafe fn take_thread_free(&self) -> *mut Block {
+        // Relaxed: a peek; the CAS below is the synchronising read.
+        let mut old = self.thread_free.load(Ordering::Relaxed);
+        loop {
+            if old & !STATE_MASK == 0 {
+                return ptr::null_mut();
+            }
+            #[cfg(not(allocgator_mutation = "thread_free_take_relaxed"))]
+            const TAKE_ORDER: Ordering = Ordering::Acquire;
+            #[cfg(allocgator_mutation = "thread_free_take_relaxed")]
+            const TAKE_ORDER: Ordering = Ordering::Relaxed;
+            // Acquire: pairs with the pushers' Release, so every link on the list (and every
+            // write the freeing threads made to their blocks) is visible before we walk it.
+            match self.thread_free.compare_exchange_weak(
+                old,
+                old & STATE_MASK,
+                TAKE_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (old & !STATE_MASK) as *mut Block,
+                Err(current) => old = current,
+            }
+        }
+    }
+
+    /// The current state bits of `thread_free`.
+    #[inline]
+    pub(crate) fn state(&self) -> usize {
+        // Relaxed: callers are the owner deciding about its own page; the transitions that
+        // matter are CASes (`arm`, `disarm`, `take_all_and_reset`).
+        self.thread_free.load(Ordering::Relaxed) & STATE_MASK
+    }
+
+    /// The owner marks a full page `ARMED`. Fails (returns false) if a remote free arrived in
+    /// the meantime (the page has blocks to collect) or the page is `NOTIFIED`.
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    pub(crate) unsafe fn arm(&self) -> bool {
+        // Release on success: nothing to publish strictly, but it orders our earlier owner-side
+        // writes before a notifier's reads of the page. Relaxed on failure: we retry by
+        // collecting, which synchronises on its own.
+        self.thread_free
+            .compare_exchange(
+                STATE_NORMAL,
+                STATE_ARMED,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// The owner takes back an `ARMED` page (a local free made it non-full). Returns false if a
+    /// remote freer already took the notification (the page will come back through the pending
+    /// stack; it must stay un-retired until then).
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    pub(crate) unsafe fn disarm(&self) -> bool {
+        // Relaxed: an ARMED page has an empty thread_free, so there is nothing to acquire; if
+        // a freer got there first we see NOTIFIED (or a list) and leave the state alone.
+        self.thread_free
+            .compare_exchange(
+                STATE_ARMED,
+                STATE_NORMAL,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// The owner, having popped this page from the pending stack, takes its remote frees and
+    /// resets the state to `NORMAL`.
+    ///
+    /// # Safety
+    /// The caller owns the page and popped it from the pending stack.
+    pub(crate) unsafe fn take_all_and_reset(&self) -> *mut Block {
+        // Acquire: as in `take_thread_free`.
+        let old = self.thread_free.swap(STATE_NORMAL, Ordering::Acquire);
+        (old & !STATE_MASK) as *mut Block
+    }
+
+    /// Moves `local_free` and the remote frees into `free`, when `free` is empty.
+    /// Returns how many remote frees were collected.
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    pub(crate) unsafe fn collect(&self) -> u32 {
+        // SAFETY: owner (caller).
+        let remote = unsafe { self.take_thread_free() };
+        // SAFETY: owner (caller); `remote` is a list we now own.
+        unsafe { self.absorb_remote(remote) }
+    }
+
+    /// Appends a list taken from `thread_free` to the owner's lists and moves `local_free` to
+    /// `free` if `free` is empty. Returns the number of blocks in `remote`.
+    ///
+    /// # Safety
+    /// The caller owns the page and the list `remote` (null for none).
+    pub(crate) unsafe fn absorb_remote(&self, remote: *mut Block) -> u32 {
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        let mut count = 0u32;
+        if !remote.is_null() {
+            // Walk once: count (for `used`) and find the tail to splice.
+            let mut tail = remote;
+            count = 1;
+            // SAFETY: every block on the list is a freed block of this page, its link written
+            // before the pushing CAS our Acquire synchronised with.
+            unsafe {
+                while !(*tail).next.is_null() {
+                    tail = (*tail).next;
+                    count += 1;
+                }
+                (*tail).next = local.local_free;
+            }
+            local.local_free = remote;
+            local.used -= count;
+        }
+        if local.free.is_null() && !local.local_free.is_null() {
+            local.free = local.local_free;
+            local.local_free = ptr::null_mut();
+            local.free_is_zero = false;
+        }
+        count
+    }
+
+    /// Carves up to a few KiB of never-used blocks into `free` (which is empty).
+    /// Returns false if the page has no untouched blocks left.
+    ///
+    /// # Safety
+    /// The caller owns the page, and `free` is empty.
+    pub(crate) unsafe fn extend(&self) -> bool {
+        let block_size = self.block_size();
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        debug_assert!(local.free.is_null());
+        if local.capacity >= local.reserved {
+            return false;
+        }
+        // Touch about 4 KiB (at least 4 link words) per extension: a fresh page stays mostly
+        // untouched (not resident) until it is needed.
+        let step = (4096 / block_size).max(4) as u32;
+        let count = step.min(local.reserved - local.capacity);
+        let first = local.capacity as usize;
+        // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
+        // - capacity) and are unused; we link them in address order.
+        unsafe {
+            let base = local.start.add(first * block_size);
+            for i in 0..count as usize - 1 {
+                let b = base.add(i * block_size).cast::<Block>();
+                (*b).next = base.add((i + 1) * block_size).cast();
+            }
+            let last = base.add((count as usize - 1) * block_size).cast::<Block>();
+            (*last).next = ptr::null_mut();
+            local.free = base.cast();
+        }
+        local.capacity += count;
+        local.free_is_zero = local.fresh;
+        true
+    }
+
+    /// Checks the free-list invariant (debug builds): `used == capacity - |free| - |local_free|`,
+    /// and every listed block lies inside the page on a block boundary.
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    #[cfg(debug_assertions)]
+    pub(crate) unsafe fn check_invariant(&self) {
+        let block_size = self.block_size();
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        if !local.in_use {
+            return;
+        }
+        let end = local
+            .start
+            .wrapping_add(local.reserved as usize * block_size);
+        let count = |mut b: *mut Block| {
+            let mut n = 0u32;
+            while !b.is_null() {
+                let a = b as usize;
+                assert!(
+                    a >= local.start as usize
+                        && a < end as usize
+                        && (a - local.start as usize) % block_size == 0,
+                    "allocgator: corrupted free list at {b:p}"
+                );
+                n += 1;
+                assert!(n <= local.capacity, "allocgator: free list cycle");
+                // SAFETY: a free block of this page (checked above), its link is ours.
+                b = unsafe { (*b).next };
+            }
+            n
+        };
+        let free = count(local.free);
+        let local_free = count(local.local_free);
+        assert_eq!(
+            local.used,
+            local.capacity - free - local_free,
+            "allocgator: page invariant broken"
+        );
+    }
+}
+
+impl PageLocal {
+    /// The state of free slices and of the static empty page.
+    pub(crate) const EMPTY: Self = Self {
+        free: ptr::null_mut(),
+        local_free: ptr::null_mut(),
+        used: 0,
+        capacity: 0,
+        reserved: 0,
+        in_full: false,
+        free_is_zero: false,
+        fresh: false,
+        in_use: false,
+        slice_count: 0,
+        next: ptr::null(),
+        prev: ptr::null(),
+        start: ptr::null_mut(),
+    };
+}

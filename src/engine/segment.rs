@@ -1,0 +1,337 @@
+//! Segments: 4 MiB aligned regions of 64 slices of 64 KiB, owned by one heap.
+//!
+//! Slice 0 holds this header; pages are runs of slices starting at slice 1 or later, so every
+//! page starts on a 64 KiB boundary (the aligned fast path relies on it). A slice bitmap (one
+//! `u64`) tracks which slices belong to pages; two more track which free slices have no memory
+//! behind them (never touched, or purged) and which read as zeros.
+//!
+//! Memory return is lazy and in two steps, so a steady state never calls the OS: a free slice
+//! that is still free one purge tick later is decommitted; a segment with no pages that is still
+//! empty one tick later is unmapped.
+
+use super::heap::Heap;
+use super::page::Page;
+use super::stats::counters;
+use super::{SEGMENT_SIZE, SLICES, SLICE_SIZE};
+use crate::os::{Os, OsMemory};
+use crate::sync::{AtomicPtr, AtomicU8, Ordering, UnsafeCell};
+use core::ptr;
+
+/// What a segment-sized region holds.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentKind {
+    /// Pages of blocks, owned by a heap.
+    Pages = 1,
+    /// One huge block (see `huge`).
+    Huge = 2,
+}
+
+/// Owner-only segment state.
+#[derive(Debug)]
+pub(crate) struct SegmentLocal {
+    /// Bit i: slice i belongs to a page (bit 0, the header, always set).
+    pub(crate) used: u64,
+    /// Bit i: free slice with no memory behind it (never touched, or purged).
+    pub(crate) uncommitted: u64,
+    /// Bit i: free slice that reads as zeros.
+    pub(crate) zeroed: u64,
+    /// Free committed slices seen at the last purge tick: purged at the next one if still free.
+    pub(crate) purge_candidates: u64,
+    /// The segment was empty at the last purge tick.
+    pub(crate) empty_at_last_tick: bool,
+    /// Links in the owning heap's segment list.
+    pub(crate) next: *mut Segment,
+    /// Links in the owning heap's segment list.
+    pub(crate) prev: *mut Segment,
+}
+
+/// Segment header. The first fields are shared with huge mappings (see `huge`).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// Owning heap; null for huge mappings. Set at creation, never changed while the segment
+    /// lives (thread heaps are pooled whole, segments do not migrate).
+    pub(crate) heap: AtomicPtr<Heap>,
+    /// What the region holds; written once at creation.
+    pub(crate) kind: SegmentKind,
+    /// Huge mappings: the mapping this header belongs to, and the block's offset from the
+    /// header. Owned by whoever holds the huge block.
+    pub(crate) map_base: *mut u8,
+    /// Huge mappings: mapping size.
+    pub(crate) map_size: usize,
+    /// Huge mappings: mapping alignment.
+    pub(crate) map_align: usize,
+    /// Huge mappings: bytes usable from the block's start to the end of the mapping.
+    pub(crate) usable: usize,
+    /// Slice → first slice of the page that covers it. Written when a page is set up (before
+    /// its blocks exist), read by anyone freeing a block (Relaxed: the block's hand-off orders
+    /// it).
+    pub(crate) head_of: [AtomicU8; SLICES],
+    /// Owner-only state.
+    pub(crate) local: UnsafeCell<SegmentLocal>,
+    /// One page record per slice; a page spanning several slices uses its first slice's record.
+    pub(crate) pages: [Page; SLICES],
+}
+
+// SAFETY: owner-only state is touched by the owning heap's thread only (see `Page`); the rest
+// is atomic or written once before the segment is shared.
+unsafe impl Sync for Segment {}
+
+const ALL_SLICES: u64 = u64::MAX;
+const HEADER_SLICE: u64 = 1;
+
+static_assertions::const_assert!(core::mem::size_of::<Segment>() <= SLICE_SIZE);
+
+/// Bits `[index, index + count)`.
+#[inline]
+pub(crate) const fn span_bits(index: usize, count: usize) -> u64 {
+    let ones = if count >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << count) - 1
+    };
+    ones << index
+}
+
+impl Segment {
+    /// Maps and sets up a segment for `heap`. Null if the OS refuses.
+    ///
+    /// # Safety
+    /// `heap` is a heap that will own the segment (it is only stored here).
+    pub(crate) unsafe fn create(heap: *const Heap) -> *mut Segment {
+        // SAFETY: a segment-sized, segment-aligned request, as `map` requires.
+        let seg = unsafe { Os::map(SEGMENT_SIZE, SEGMENT_SIZE) }.cast::<Segment>();
+        if seg.is_null() {
+            return seg;
+        }
+        // SAFETY: `seg` is a fresh mapping large enough for the header (asserted above); we
+        // initialise every field in place before anything reads it.
+        unsafe {
+            ptr::addr_of_mut!((*seg).heap).write(AtomicPtr::new(heap.cast_mut()));
+            ptr::addr_of_mut!((*seg).kind).write(SegmentKind::Pages);
+            ptr::addr_of_mut!((*seg).map_base).write(seg.cast());
+            ptr::addr_of_mut!((*seg).map_size).write(SEGMENT_SIZE);
+            ptr::addr_of_mut!((*seg).map_align).write(SEGMENT_SIZE);
+            ptr::addr_of_mut!((*seg).usable).write(0);
+            for i in 0..SLICES {
+                ptr::addr_of_mut!((*seg).head_of[i]).write(AtomicU8::new(i as u8));
+                ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
+            }
+            ptr::addr_of_mut!((*seg).local).write(UnsafeCell::new(SegmentLocal {
+                used: HEADER_SLICE,
+                uncommitted: ALL_SLICES & !HEADER_SLICE,
+                zeroed: ALL_SLICES & !HEADER_SLICE,
+                purge_candidates: 0,
+                empty_at_last_tick: false,
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+            }));
+        }
+        let c = counters();
+        // Relaxed: statistics.
+        c.reserved.fetch_add(SEGMENT_SIZE, Ordering::Relaxed);
+        c.committed.fetch_add(SLICE_SIZE, Ordering::Relaxed);
+        c.segments.fetch_add(1, Ordering::Relaxed);
+        seg
+    }
+
+    /// Unmaps a segment with no pages in use.
+    ///
+    /// # Safety
+    /// The caller owns the segment, has unlinked it, and no block of it is live.
+    pub(crate) unsafe fn destroy(seg: *mut Segment) {
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        let committed_slices = (!local.uncommitted).count_ones() as usize;
+        let c = counters();
+        // Relaxed: statistics.
+        c.reserved.fetch_sub(SEGMENT_SIZE, Ordering::Relaxed);
+        c.committed
+            .fetch_sub(committed_slices * SLICE_SIZE, Ordering::Relaxed);
+        c.segments.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: the mapping made in `create`; nothing in it is used any more (caller).
+        unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
+    }
+
+    /// Owner access to the segment's local state.
+    ///
+    /// # Safety
+    /// The caller owns the segment and holds no other borrow of its local state.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local<'a>(seg: *mut Segment) -> &'a mut SegmentLocal {
+        // SAFETY: exclusive access is the caller's promise.
+        unsafe { (*seg).local.with_mut(|p| &mut *p) }
+    }
+
+    /// The page record covering `p`.
+    ///
+    /// # Safety
+    /// `seg` is a live segment of kind `Pages` and `p` points into one of its pages.
+    #[inline(always)]
+    pub(crate) unsafe fn page_of<'a>(seg: *mut Segment, p: *mut u8) -> &'a Page {
+        let slice = (p as usize - seg as usize) >> super::SLICE_SHIFT;
+        // SAFETY: `slice < SLICES` since `p` is inside the segment; Relaxed is enough, see the
+        // field's docs.
+        unsafe {
+            let head = (*seg).head_of.get_unchecked(slice).load(Ordering::Relaxed) as usize;
+            (*seg).pages.get_unchecked(head)
+        }
+    }
+
+    /// The first byte of slice `index`.
+    #[inline]
+    pub(crate) fn slice_start(seg: *mut Segment, index: usize) -> *mut u8 {
+        seg.cast::<u8>().wrapping_add(index * SLICE_SIZE)
+    }
+
+    /// Index of a page record within its segment.
+    ///
+    /// # Safety
+    /// `page` is one of `seg`'s page records.
+    #[inline]
+    pub(crate) unsafe fn page_index(seg: *mut Segment, page: &Page) -> usize {
+        // SAFETY: both pointers are inside the same header (caller).
+        unsafe {
+            (page as *const Page).offset_from(ptr::addr_of!((*seg).pages).cast::<Page>()) as usize
+        }
+    }
+
+    /// Finds `count` free contiguous slices whose first index is a multiple of
+    /// `align_slices`, preferring slices that are still committed (no page faults on reuse).
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn find_free_run(
+        seg: *mut Segment,
+        count: usize,
+        align_slices: usize,
+    ) -> Option<usize> {
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        let free = !local.used;
+        if free == 0 || (free.count_ones() as usize) < count {
+            return None;
+        }
+        if count == 1 && align_slices == 1 {
+            let warm = free & !local.uncommitted;
+            let pick = if warm != 0 { warm } else { free };
+            return Some(pick.trailing_zeros() as usize);
+        }
+        let mut fallback = None;
+        let mut index = align_slices.max(1);
+        while index + count <= SLICES {
+            let bits = span_bits(index, count);
+            if local.used & bits == 0 {
+                if local.uncommitted & bits == 0 {
+                    return Some(index);
+                }
+                fallback = fallback.or(Some(index));
+            }
+            index += align_slices;
+        }
+        fallback
+    }
+
+    /// Marks `[index, index + count)` as one page and returns its record, and whether its
+    /// memory reads as zeros.
+    ///
+    /// # Safety
+    /// The caller owns the segment; the run is free (from `find_free_run`).
+    pub(crate) unsafe fn take_span<'a>(
+        seg: *mut Segment,
+        index: usize,
+        count: usize,
+    ) -> (&'a Page, bool) {
+        let bits = span_bits(index, count);
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        debug_assert_eq!(local.used & bits, 0);
+        let fresh = local.zeroed & bits == bits;
+        let newly_committed = (local.uncommitted & bits).count_ones() as usize;
+        local.used |= bits;
+        local.uncommitted &= !bits;
+        local.zeroed &= !bits;
+        local.purge_candidates &= !bits;
+        local.empty_at_last_tick = false;
+        if newly_committed != 0 {
+            // Relaxed: statistics.
+            counters()
+                .committed
+                .fetch_add(newly_committed * SLICE_SIZE, Ordering::Relaxed);
+        }
+        for i in index..index + count {
+            // SAFETY: `i < SLICES`. Relaxed: see `head_of`.
+            unsafe { (*seg).head_of.get_unchecked(i) }.store(index as u8, Ordering::Relaxed);
+        }
+        // SAFETY: `index < SLICES`.
+        (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
+    }
+
+    /// Returns a page's slices to the segment (they stay committed until a purge tick).
+    /// Returns true if the segment now has no pages.
+    ///
+    /// # Safety
+    /// The caller owns the segment; the page is one of its pages and has no live block.
+    pub(crate) unsafe fn release_span(seg: *mut Segment, index: usize, count: usize) -> bool {
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        let bits = span_bits(index, count);
+        debug_assert_eq!(local.used & bits, bits);
+        local.used &= !bits;
+        local.used == HEADER_SLICE
+    }
+
+    /// Decommits free committed slices: all of them if `now`, else only those that were
+    /// already free at the previous tick. Returns true if the segment has been empty for a whole
+    /// tick (or `now`) and should be unmapped.
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn purge(seg: *mut Segment, now: bool) -> bool {
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        let dirty_free = !local.used & !local.uncommitted;
+        let to_purge = if now {
+            dirty_free
+        } else {
+            dirty_free & local.purge_candidates
+        };
+        if to_purge != 0 {
+            // Coalesce runs of bits into one call each.
+            let mut bits = to_purge;
+            while bits != 0 {
+                let start = bits.trailing_zeros() as usize;
+                let run = (!(bits >> start)).trailing_zeros() as usize;
+                // SAFETY: free slices of our segment; nobody uses their contents.
+                unsafe { Os::decommit(Self::slice_start(seg, start), run * SLICE_SIZE) };
+                bits &= !span_bits(start, run);
+            }
+            local.uncommitted |= to_purge;
+            if Os::DECOMMIT_ZEROES {
+                local.zeroed |= to_purge;
+            }
+            // Relaxed: statistics.
+            counters().committed.fetch_sub(
+                to_purge.count_ones() as usize * SLICE_SIZE,
+                Ordering::Relaxed,
+            );
+        }
+        local.purge_candidates = !local.used & !local.uncommitted;
+        let empty = local.used == HEADER_SLICE;
+        let release = empty && (now || local.empty_at_last_tick);
+        local.empty_at_last_tick = empty;
+        release
+    }
+
+    /// True if some free slice is still committed (a purge tick has work to do).
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn has_dirty(seg: *mut Segment) -> bool {
+        // SAFETY: owner (caller).
+        let local = unsafe { Self::local(seg) };
+        !local.used & !local.uncommitted != 0 || local.used == HEADER_SLICE
+    }
+}

@@ -1,0 +1,209 @@
+//! Size classes: one `const` table, eight classes per doubling.
+//!
+//! - 8..=64 bytes: every multiple of 8 (classes 0..=7).
+//! - above 64 bytes: eight classes per power of two, `(2^b, 2^(b+1)]` split in steps of
+//!   `2^(b-3)`; a request never wastes more than 12.5% of its class.
+//!
+//! Classes up to [`SMALL_MAX`] live in one-slice (64 KiB) pages, classes up to [`MEDIUM_MAX`] in
+//! [`MEDIUM_PAGE_SLICES`]-slice pages; anything larger gets a page (or a mapping) of its own.
+//!
+//! A useful property the aligned path relies on: a multiple of a power of two `align`
+//! (`align <= size`) up to `MEDIUM_MAX` is itself a class size, so rounding a request up to its
+//! alignment lands exactly on a class whose blocks are all `align`-aligned (pages start on 64 KiB
+//! boundaries). `tests` check it for every alignment.
+
+use static_assertions::const_assert;
+use static_assertions::const_assert_eq;
+
+/// Number of size classes.
+pub(crate) const CLASS_COUNT: usize = 88;
+/// Largest block served from one-slice pages.
+pub(crate) const SMALL_MAX: usize = 8 * 1024;
+/// Largest block served from size-class pages at all.
+pub(crate) const MEDIUM_MAX: usize = 64 * 1024;
+/// Slices per page for classes above `SMALL_MAX`.
+pub(crate) const MEDIUM_PAGE_SLICES: usize = 8;
+/// Classes `0..SMALL_CLASSES` are small.
+pub(crate) const SMALL_CLASSES: usize = 64;
+/// Sizes up to this go through the heap's direct size→page table.
+pub(crate) const DIRECT_MAX: usize = 1024;
+/// Entries of the direct table: one per multiple of 8 up to `DIRECT_MAX`.
+pub(crate) const DIRECT_SLOTS: usize = DIRECT_MAX / 8 + 1;
+
+/// The class of a request of `size` bytes (`1..=MEDIUM_MAX`; 0 is treated as 1).
+#[inline(always)]
+pub(crate) const fn class_of(size: usize) -> usize {
+    if size <= 64 {
+        // 0 and 1..=8 → class 0, 57..=64 → class 7.
+        let s = if size == 0 { 1 } else { size };
+        (s + 7) / 8 - 1
+    } else {
+        let s = size - 1;
+        let b = (usize::BITS - 1 - s.leading_zeros()) as usize; // size in (2^b, 2^(b+1)]
+        let step_index = (s >> (b - 3)) & 7;
+        8 + (b - 6) * 8 + step_index
+    }
+}
+
+/// The block size of class `class`.
+#[inline(always)]
+pub(crate) const fn class_size(class: usize) -> usize {
+    if class < 8 {
+        (class + 1) * 8
+    } else {
+        let b = 6 + (class - 8) / 8;
+        let step_index = (class - 8) % 8;
+        (9 + step_index) << (b - 3)
+    }
+}
+
+/// Slices (64 KiB units) per page of `class`.
+#[inline(always)]
+pub(crate) const fn class_page_slices(class: usize) -> usize {
+    if class < SMALL_CLASSES {
+        1
+    } else {
+        MEDIUM_PAGE_SLICES
+    }
+}
+
+/// Block size per class, as a table.
+pub(crate) const CLASS_SIZES: [usize; CLASS_COUNT] = {
+    let mut t = [0; CLASS_COUNT];
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        t[c] = class_size(c);
+        c += 1;
+    }
+    t
+};
+
+/// Class per direct-table slot (`slot = (size + 7) / 8`).
+pub(crate) const DIRECT_CLASS: [u8; DIRECT_SLOTS] = {
+    let mut t = [0u8; DIRECT_SLOTS];
+    let mut slot = 0;
+    while slot < DIRECT_SLOTS {
+        t[slot] = class_of(slot * 8) as u8;
+        slot += 1;
+    }
+    t
+};
+
+/// Direct-table slot of a size `<= DIRECT_MAX`.
+#[inline(always)]
+pub(crate) const fn direct_slot(size: usize) -> usize {
+    (size + 7) / 8
+}
+
+/// The range of direct-table slots that map to `class` (empty for classes above
+/// `DIRECT_MAX`).
+pub(crate) const fn direct_slots_of(class: usize) -> (usize, usize) {
+    let mut first = DIRECT_SLOTS;
+    let mut end = DIRECT_SLOTS;
+    let mut slot = 0;
+    while slot < DIRECT_SLOTS {
+        if DIRECT_CLASS[slot] as usize == class {
+            if first == DIRECT_SLOTS {
+                first = slot;
+            }
+            end = slot + 1;
+        }
+        slot += 1;
+    }
+    if first == DIRECT_SLOTS {
+        (0, 0)
+    } else {
+        (first, end)
+    }
+}
+
+// The table's invariants, checked at compile time.
+const_assert_eq!(class_size(0), 8);
+const_assert_eq!(class_size(7), 64);
+const_assert_eq!(class_size(CLASS_COUNT - 1), MEDIUM_MAX);
+const_assert_eq!(class_of(MEDIUM_MAX), CLASS_COUNT - 1);
+const_assert_eq!(class_size(SMALL_CLASSES - 1), SMALL_MAX);
+const_assert_eq!(class_of(SMALL_MAX), SMALL_CLASSES - 1);
+const_assert_eq!(class_of(SMALL_MAX + 1), SMALL_CLASSES);
+const_assert!(CLASS_COUNT <= u8::MAX as usize);
+// Every class is a multiple of 8 (the free-list link fits, 8-byte alignment holds).
+const_assert!({
+    let mut ok = true;
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        ok &= CLASS_SIZES[c] % 8 == 0;
+        c += 1;
+    }
+    ok
+});
+// Strictly increasing, each size maps to its own class, and the class of one byte more is the
+// next class: the table and `class_of` agree at every boundary.
+const_assert!({
+    let mut ok = true;
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        ok &= class_of(CLASS_SIZES[c]) == c;
+        if c + 1 < CLASS_COUNT {
+            ok &= CLASS_SIZES[c] < CLASS_SIZES[c + 1];
+            ok &= class_of(CLASS_SIZES[c] + 1) == c + 1;
+        }
+        c += 1;
+    }
+    ok
+});
+// At most 12.5% waste above 64 bytes: the gap below a class is at most an eighth of the
+// smallest request that lands in it.
+const_assert!({
+    let mut ok = true;
+    let mut c = 8;
+    while c < CLASS_COUNT {
+        let smallest_request = CLASS_SIZES[c - 1] + 1;
+        ok &= (CLASS_SIZES[c] - smallest_request) * 8 <= smallest_request;
+        c += 1;
+    }
+    ok
+});
+// Every small page holds at least 8 blocks, every medium page at least 8 too.
+const_assert!(64 * 1024 / SMALL_MAX >= 8);
+const_assert!(MEDIUM_PAGE_SLICES * 64 * 1024 / MEDIUM_MAX >= 8);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_maps_to_the_smallest_class_that_fits() {
+        for size in 1..=MEDIUM_MAX {
+            let c = class_of(size);
+            assert!(CLASS_SIZES[c] >= size, "size {size} class {c}");
+            if c > 0 {
+                assert!(CLASS_SIZES[c - 1] < size, "size {size} class {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_multiples_are_classes() {
+        // The aligned fast path relies on this: a multiple of `align` is a class size.
+        let mut align = 8;
+        while align <= MEDIUM_MAX {
+            let mut size = align;
+            while size <= MEDIUM_MAX {
+                let c = class_of(size);
+                assert_eq!(CLASS_SIZES[c] % align, 0, "align {align} size {size}");
+                size += align;
+            }
+            align *= 2;
+        }
+    }
+
+    #[test]
+    fn direct_slots_cover_their_class() {
+        for size in 1..=DIRECT_MAX {
+            let slot = direct_slot(size);
+            assert_eq!(DIRECT_CLASS[slot] as usize, class_of(size), "size {size}");
+            let (first, end) = direct_slots_of(class_of(size));
+            assert!(first <= slot && slot < end);
+        }
+    }
+}

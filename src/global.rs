@@ -1,0 +1,371 @@
+//! The global path: each thread's heap, the pool of ownerless heaps, and [`Allocgator`].
+//!
+//! A thread starts on a static sentinel heap whose every size points at an empty page, so the
+//! fast path has no "initialised?" test: the first allocation falls to the slow path, which
+//! returns null for the sentinel, and only then does the thread take a heap (from the pool, or
+//! a new one) and retry.
+//!
+//! At thread exit (a pthread key destructor, registered without allocating, which runs after
+//! Rust's thread-local destructors so they may still allocate) the heap is *abandoned whole*:
+//! its empty pages are retired and it goes into the pool with its segments, live blocks and
+//! pending list. Blocks other threads free into it later land on its pages' `thread_free`
+//! lists as usual. The next thread that starts adopts a pooled heap before mapping a new one,
+//! and `trim()` sweeps pooled heaps, so thread churn reuses memory instead of growing.
+//! (mimalloc abandons individual segments for others to reclaim; snmalloc pools whole
+//! allocators. Pooling whole heaps keeps each segment's owner fixed for its life, which is what
+//! makes the remote-free notification protocol in `engine::page` simple.)
+
+use crate::api::{self, RawAllocator};
+use crate::engine::heap::Heap;
+use crate::engine::stats::Stats;
+use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use std::cell::Cell;
+
+/// The sentinel heap every thread starts with.
+static SENTINEL: Heap = Heap::sentinel(&raw const SENTINEL);
+
+std::thread_local! {
+    /// The calling thread's heap. `const`-initialised and without a destructor, so reading it
+    /// is one thread-pointer-relative load and never fails, even during thread teardown.
+    static THREAD_HEAP: Cell<*const Heap> = const { Cell::new(&raw const SENTINEL) };
+}
+
+/// The calling thread's heap (the sentinel until its first allocation).
+#[inline(always)]
+pub(crate) fn thread_heap() -> &'static Heap {
+    let heap = THREAD_HEAP
+        .try_with(Cell::get)
+        .unwrap_or(&raw const SENTINEL);
+    // SAFETY: the thread-local only ever holds the sentinel or a thread heap, and thread heaps
+    // are never unmapped (they are pooled).
+    unsafe { &*heap }
+}
+
+/// Every thread heap ever created (push-only: thread heaps are pooled, never freed), for
+/// `stats()`.
+static REGISTRY: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
+/// Heaps whose thread has exited, waiting for a new thread. Guarded by `POOL_LOCK`.
+static POOL: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
+/// A spin lock for `POOL`: taken only when a thread starts or exits, and by `trim()`.
+static POOL_LOCK: AtomicBool = AtomicBool::new(false);
+
+/// Holds the pool lock until dropped.
+struct PoolGuard;
+
+fn lock_pool() -> PoolGuard {
+    let mut spins = 0u32;
+    // Acquire: everything the previous holder did to pooled heaps is visible to us.
+    while POOL_LOCK
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        // Relaxed: just waiting for the lock to look free before retrying the CAS.
+        while POOL_LOCK.load(Ordering::Relaxed) {
+            spins += 1;
+            if spins < 64 {
+                crate::sync::spin_hint();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+    PoolGuard
+}
+
+impl Drop for PoolGuard {
+    fn drop(&mut self) {
+        // Release: publishes our changes to pooled heaps to the next holder.
+        POOL_LOCK.store(false, Ordering::Release);
+    }
+}
+
+/// Gives the calling thread a heap (pooled or new) and returns it; `None` if the OS refuses
+/// memory for a new one.
+#[cold]
+#[inline(never)]
+fn adopt_thread_heap() -> Option<&'static Heap> {
+    let pooled = {
+        let _guard = lock_pool();
+        // Relaxed: POOL and pool_next are only touched under the lock.
+        let head = POOL.load(Ordering::Relaxed);
+        if !head.is_null() {
+            // SAFETY: pooled heaps are valid; we hold the lock.
+            let next = unsafe { (*head).pool_next.load(Ordering::Relaxed) };
+            POOL.store(next, Ordering::Relaxed);
+        }
+        head
+    };
+    let heap = if pooled.is_null() {
+        let heap = Heap::create();
+        if heap.is_null() {
+            return None;
+        }
+        register(heap);
+        heap
+    } else {
+        pooled
+    };
+    let _ = THREAD_HEAP.try_with(|h| h.set(heap));
+    register_thread_exit(heap);
+    // SAFETY: thread heaps are never unmapped.
+    Some(unsafe { &*heap })
+}
+
+/// Adds a new thread heap to the registry.
+fn register(heap: *mut Heap) {
+    // Relaxed: seeds the loop.
+    let mut head = REGISTRY.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: `heap` is new and ours. Relaxed: published by the CAS below.
+        unsafe { (*heap).registry_next.store(head, Ordering::Relaxed) };
+        // Release: publishes the heap (and its link) to `stats()`'s Acquire load.
+        match REGISTRY.compare_exchange_weak(head, heap, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(current) => head = current,
+        }
+    }
+}
+
+/// Runs at thread exit (pthread key destructor): abandons the thread's heap into the pool.
+unsafe extern "C" fn on_thread_exit(heap: *mut libc::c_void) {
+    let heap = heap.cast::<Heap>();
+    // From now on this thread frees remotely (and would adopt a new heap if it allocated
+    // again, in a later destructor).
+    let _ = THREAD_HEAP.try_with(|h| h.set(&raw const SENTINEL));
+    // SAFETY: we still own the heap: retire what is empty, keep the rest for the next owner.
+    unsafe { (*heap).collect(false) };
+    let _guard = lock_pool();
+    // SAFETY: we hold the lock. Relaxed: lock-protected.
+    unsafe {
+        (*heap)
+            .pool_next
+            .store(POOL.load(Ordering::Relaxed), Ordering::Relaxed)
+    };
+    POOL.store(heap, Ordering::Relaxed);
+}
+
+/// Key state: 0 = not created, 1 = being created, 2 = failed, `key + 3` = ready.
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers `heap` for `on_thread_exit` on the calling thread.
+fn register_thread_exit(heap: *mut Heap) {
+    loop {
+        // Acquire: pairs with the creator's Release store of the key.
+        match EXIT_KEY.load(Ordering::Acquire) {
+            0 => {
+                // Acquire/Relaxed: we only take the right to create the key.
+                if EXIT_KEY
+                    .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    let mut key: libc::pthread_key_t = 0;
+                    // SAFETY: a valid out-pointer and an `extern "C"` destructor; glibc does
+                    // not allocate here.
+                    let rc = unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) };
+                    let state = if rc == 0 { key as usize + 3 } else { 2 };
+                    // Release: publishes the key to other threads' Acquire loads.
+                    EXIT_KEY.store(state, Ordering::Release);
+                }
+            }
+            1 => crate::sync::spin_hint(),
+            // No key: the heap is never pooled when this thread exits (it stays registered,
+            // its blocks stay valid). Only if the process ran out of pthread keys.
+            2 => return,
+            state => {
+                let key = (state - 3) as libc::pthread_key_t;
+                // SAFETY: a key we created; the value is the heap to abandon at exit.
+                unsafe { libc::pthread_setspecific(key, heap.cast()) };
+                return;
+            }
+        }
+    }
+}
+
+/// A snapshot of the global engine: live blocks per size class (summed over every thread heap,
+/// exited threads' included), committed and reserved bytes.
+///
+/// `Slab`s are private heaps and keep their own figures; their memory is still included in the
+/// process-wide committed and reserved bytes.
+///
+/// ```
+/// let before = allocgator::stats();
+/// assert!(before.reserved_bytes() >= before.committed_bytes());
+/// println!("{before}");
+/// ```
+pub fn stats() -> Stats {
+    let mut stats = Stats::from_counters();
+    // Acquire: pairs with `register`'s Release, so every published heap is fully set up.
+    let mut heap = REGISTRY.load(Ordering::Acquire);
+    while !heap.is_null() {
+        // SAFETY: registered heaps are never freed; counters are atomics.
+        unsafe {
+            stats.add_heap(&(*heap).counters);
+            // Relaxed: written before the heap was published.
+            heap = (*heap).registry_next.load(Ordering::Relaxed);
+        }
+    }
+    stats.finish()
+}
+
+/// Gives free memory back to the OS now: the calling thread's free pages and empty segments,
+/// and those of exited threads' heaps.
+///
+/// Other running threads' heaps return their free memory on their own, a few milliseconds
+/// after it became free, the next time they allocate.
+///
+/// ```
+/// let v: Vec<Vec<u8>> = (0..1000).map(|_| vec![0u8; 1000]).collect();
+/// drop(v);
+/// allocgator::trim();
+/// ```
+pub fn trim() {
+    let heap = thread_heap();
+    // SAFETY: the calling thread owns its heap (`collect` ignores the sentinel).
+    unsafe { heap.collect(true) };
+    let _guard = lock_pool();
+    // Relaxed: lock-protected.
+    let mut pooled = POOL.load(Ordering::Relaxed);
+    while !pooled.is_null() {
+        // SAFETY: holding the lock makes us the owner of every pooled heap.
+        unsafe {
+            (*pooled).collect(true);
+            pooled = (*pooled).pool_next.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// The allocgator engine as the global allocator (and as an [`Allocator`]).
+///
+/// Each thread allocates from its own heap without locks; a block freed by another thread goes
+/// back to its owner with one atomic push.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+///
+/// fn main() {
+///     let v: Vec<u64> = (0..1000).collect();
+///     assert_eq!(v.iter().sum::<u64>(), 499_500);
+/// }
+/// ```
+///
+/// It is also an [`Allocator`] in its own right, for code that is generic over allocators:
+///
+/// ```
+/// use allocgator::allocator_api2::vec::Vec;
+///
+/// let mut v = Vec::new_in(allocgator::Allocgator);
+/// v.extend_from_slice(b"hello");
+/// assert_eq!(&v[..], b"hello");
+/// ```
+///
+/// [`Allocator`]: allocator_api2::alloc::Allocator
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allocgator;
+
+/// The global cold path: a thread's first allocation, or a real failure.
+#[cold]
+#[inline(never)]
+fn alloc_cold(layout: Layout, zeroed: bool) -> *mut u8 {
+    if !thread_heap().is_sentinel() {
+        return ptr::null_mut(); // out of memory, or a layout the engine cannot serve
+    }
+    match adopt_thread_heap() {
+        // SAFETY: the heap is now this thread's; the layout is valid.
+        Some(heap) => unsafe {
+            if zeroed {
+                heap.alloc_zeroed(layout.size(), layout.align())
+            } else {
+                heap.alloc(layout.size(), layout.align())
+            }
+        },
+        None => ptr::null_mut(),
+    }
+}
+
+// SAFETY: blocks are unique and live until freed; `alloc` returns null on failure and never
+// unwinds (nothing on these paths panics); `realloc` keeps the old block when it fails.
+unsafe impl GlobalAlloc for Allocgator {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the thread's own heap; a Layout's size rounded to its align fits isize.
+        let p = unsafe { thread_heap().alloc(layout.size(), layout.align()) };
+        if p.is_null() {
+            return alloc_cold(layout, false);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        let p = unsafe { thread_heap().alloc_zeroed(layout.size(), layout.align()) };
+        if p.is_null() {
+            return alloc_cold(layout, true);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` is a live block of ours (GlobalAlloc contract).
+        unsafe { thread_heap().free(ptr) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` is a live block we hold (GlobalAlloc contract).
+        let same = unsafe { Heap::resize_in_place(ptr, new_size) };
+        if !same.is_null() {
+            return same;
+        }
+        // SAFETY: the contract guarantees `new_size` rounded to the align fits isize.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: a valid layout.
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are live, distinct, and at least this long.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
+impl RawAllocator for Allocgator {
+    #[inline]
+    unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        // SAFETY: a valid, non-zero-size layout (the helpers handle size 0).
+        unsafe {
+            if zeroed {
+                self.alloc_zeroed(layout)
+            } else {
+                self.alloc(layout)
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from the Allocator contract.
+        unsafe { self.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn raw_usable(&self, ptr: *mut u8, _layout: Layout) -> usize {
+        // SAFETY: a live block of ours.
+        unsafe { Heap::usable_size(ptr) }
+    }
+
+    #[inline]
+    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, _old: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a live block we hold.
+        unsafe { Heap::resize_in_place(ptr, new_size) }
+    }
+}
+
+api::impl_allocator!(Allocgator);

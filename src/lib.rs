@@ -1,0 +1,51 @@
+//! # allocgator
+//!
+//! A per-thread slab allocator engine in the class of mimalloc and snmalloc — size classes,
+//! 4 MiB segments of 64 KiB pages, thread-local heaps, lock-free cross-thread frees, memory
+//! returned to the OS — usable as the global allocator:
+//!
+//! ```
+//! #[global_allocator]
+//! static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+//!
+//! fn main() {
+//!     let words: Vec<String> = "the quick brown fox".split(' ').map(String::from).collect();
+//!     assert_eq!(words.len(), 4);
+//!     println!("{}", allocgator::stats());
+//! }
+//! ```
+//!
+//! and as an `Allocator` (the [`allocator_api2`] trait, re-exported here so versions match;
+//! with the `nightly` feature, `core::alloc::Allocator` too).
+//!
+//! ## How it works
+//!
+//! Each thread owns a heap. A heap owns segments (4 MiB, aligned, so any block finds its
+//! segment by masking its address); a segment is cut into 64 KiB slices; a page is a run of
+//! slices holding blocks of one size class. Allocation pops a page's free list (one table
+//! lookup, one branch); a free by the owning thread pushes on the page's local list; a free by
+//! any other thread pushes on the page's atomic `thread_free` list with one CAS, which the
+//! owner collects with one CAS when it needs blocks. Free pages are decommitted after a few
+//! milliseconds; [`trim()`] does it now. Threads that exit leave their heap to the next thread.
+//!
+//! ## Features
+//!
+//! - `nightly`: implement `core::alloc::Allocator` too (needs a nightly compiler).
+//! - `checked`: reserved for detection of bad frees (double, foreign, interior).
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+pub use allocator_api2;
+
+mod api;
+mod engine;
+#[cfg(not(loom))]
+mod global;
+mod os;
+mod sync;
+
+pub use engine::stats::{ClassStats, Stats};
+#[cfg(not(loom))]
+pub use global::{stats, trim, Allocgator};
