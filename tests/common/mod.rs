@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`).
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let resident: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .expect("statm resident field");
+    // SAFETY: sysconf is always safe to call.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    resident * page
+}
+
+/// Sizes around every size-class boundary and power of two, plus large and huge boundaries.
+pub fn boundary_sizes(max: usize) -> Vec<usize> {
+    let mut sizes = vec![1usize, 2, 3, 7, 8, 9];
+    // Size classes: 8 steps per doubling above 64, multiples of 8 below.
+    let mut class_sizes = vec![];
+    for s in (8..=64).step_by(8) {
+        class_sizes.push(s);
+    }
+    let mut b = 64usize;
+    while b < 64 * 1024 {
+        for k in 1..=8 {
+            class_sizes.push(b + k * (b / 8));
+        }
+        b *= 2;
+    }
+    for &c in &class_sizes {
+        sizes.extend([c - 1, c, c + 1]);
+    }
+    let mut p = 64usize;
+    while p <= max {
+        sizes.extend([p - 32, p - 1, p, p + 1, p + 32]);
+        p *= 2;
+    }
+    for &m in &[2 << 20, 4 << 20] {
+        sizes.extend([m - 1, m, m + 1]);
+    }
+    sizes.retain(|&s| s >= 1 && s <= max);
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// A byte pattern that depends on the block and the offset.
+pub fn pattern(seed: usize, i: usize) -> u8 {
+    (seed.wrapping_mul(31).wrapping_add(i.wrapping_mul(7)) % 251) as u8
+}
+
+/// Offsets worth checking in a block of `size` bytes: all of a small block, the ends and every
+/// 4 KiB page of a big one.
+pub fn probe_offsets(size: usize) -> impl Iterator<Item = usize> {
+    let dense = size <= 8192;
+    (0..size).filter(move |&i| dense || i < 64 || i >= size - 64 || i % 4096 == 0)
+}
