@@ -6,12 +6,100 @@
 //! `core::sync::atomic` or `core::cell::UnsafeCell` directly (clippy's `disallowed-types`
 //! enforces it).
 
+pub(crate) use core::sync::atomic::Ordering;
+
+/// Thin `#[repr(transparent)]` twins of the core atomics, with the methods the crate uses.
+/// Wrapping (rather than re-exporting) lets clippy's `disallowed-types` reject the core types
+/// everywhere but here.
 #[cfg(not(loom))]
-#[allow(clippy::disallowed_types)]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+macro_rules! atomic_twin {
+    ($(#[$doc:meta])* $name:ident, $core:ty, $value:ty $(, $generic:ident)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Default)]
+        #[repr(transparent)]
+        #[allow(clippy::disallowed_types)]
+        pub(crate) struct $name$(<$generic>)?($core);
+
+        #[allow(dead_code)]
+        impl$(<$generic>)? $name$(<$generic>)? {
+            #[inline(always)]
+            pub(crate) const fn new(v: $value) -> Self {
+                #[allow(clippy::disallowed_types)]
+                Self(<$core>::new(v))
+            }
+            #[inline(always)]
+            pub(crate) fn load(&self, order: Ordering) -> $value {
+                self.0.load(order)
+            }
+            #[inline(always)]
+            pub(crate) fn store(&self, v: $value, order: Ordering) {
+                self.0.store(v, order)
+            }
+            #[inline(always)]
+            pub(crate) fn swap(&self, v: $value, order: Ordering) -> $value {
+                self.0.swap(v, order)
+            }
+            #[inline(always)]
+            pub(crate) fn compare_exchange(
+                &self,
+                current: $value,
+                new: $value,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$value, $value> {
+                self.0.compare_exchange(current, new, success, failure)
+            }
+            #[inline(always)]
+            pub(crate) fn compare_exchange_weak(
+                &self,
+                current: $value,
+                new: $value,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$value, $value> {
+                self.0.compare_exchange_weak(current, new, success, failure)
+            }
+        }
+    };
+}
+
+#[cfg(not(loom))]
+atomic_twin!(
+    /// `core::sync::atomic::AtomicBool`, through the facade.
+    AtomicBool, core::sync::atomic::AtomicBool, bool
+);
+#[cfg(not(loom))]
+atomic_twin!(
+    /// `core::sync::atomic::AtomicU8`, through the facade.
+    AtomicU8, core::sync::atomic::AtomicU8, u8
+);
+#[cfg(not(loom))]
+atomic_twin!(
+    /// `core::sync::atomic::AtomicUsize`, through the facade.
+    AtomicUsize, core::sync::atomic::AtomicUsize, usize
+);
+#[cfg(not(loom))]
+atomic_twin!(
+    /// `core::sync::atomic::AtomicPtr`, through the facade.
+    AtomicPtr, core::sync::atomic::AtomicPtr<T>, *mut T, T
+);
+
+#[cfg(not(loom))]
+impl AtomicUsize {
+    /// `fetch_add`, wrapping.
+    #[inline(always)]
+    pub(crate) fn fetch_add(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_add(v, order)
+    }
+    /// `fetch_sub`, wrapping.
+    #[inline(always)]
+    pub(crate) fn fetch_sub(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_sub(v, order)
+    }
+}
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize};
 
 /// `UnsafeCell` with loom's closure API, zero-cost outside loom.
 #[cfg(not(loom))]

@@ -54,12 +54,19 @@ fn every_boundary_size_at_every_alignment() {
         // No two live blocks overlap, and nothing was overwritten.
         live.sort_unstable();
         for w in live.windows(2) {
-            assert!(w[0].0 + w[0].1 <= w[1].0, "overlap: {:x?} {:x?}", w[0], w[1]);
+            assert!(
+                w[0].0 + w[0].1 <= w[1].0,
+                "overlap: {:x?} {:x?}",
+                w[0],
+                w[1]
+            );
         }
         for &(p, size, seed) in &live {
             check(p as *const u8, size, seed);
             // SAFETY: a live block allocated with this layout.
-            unsafe { Allocgator.dealloc(p as *mut u8, Layout::from_size_align(size, align).unwrap()) };
+            unsafe {
+                Allocgator.dealloc(p as *mut u8, Layout::from_size_align(size, align).unwrap())
+            };
         }
         align *= 2;
     }
@@ -167,7 +174,20 @@ fn realloc_growing_one_byte_at_a_time() {
 
 #[test]
 fn alloc_zeroed_is_zero_on_reused_memory() {
-    for size in [8usize, 24, 100, 1000, 1024, 1025, 5000, 40_000, 100_000, 1 << 20, 3 << 20, 6 << 20] {
+    for size in [
+        8usize,
+        24,
+        100,
+        1000,
+        1024,
+        1025,
+        5000,
+        40_000,
+        100_000,
+        1 << 20,
+        3 << 20,
+        6 << 20,
+    ] {
         let layout = Layout::from_size_align(size, 8).unwrap();
         // Dirty a batch of blocks, free them, then ask for zeroed ones: they reuse the memory.
         // SAFETY: non-zero sizes; each block freed once with its layout.
@@ -212,7 +232,11 @@ fn many_blocks_of_one_size_are_distinct_and_intact() {
                 assert_eq!(p.add(size - 1).read(), k as u8);
             }
             // Free in an interleaved order to exercise partial pages.
-            for &p in blocks.iter().step_by(2).chain(blocks.iter().skip(1).step_by(2)) {
+            for &p in blocks
+                .iter()
+                .step_by(2)
+                .chain(blocks.iter().skip(1).step_by(2))
+            {
                 Allocgator.dealloc(p, layout);
             }
         }

@@ -5,6 +5,7 @@ static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
 
 mod common;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+#[allow(clippy::disallowed_types)] // the facade rule is for the library, not its tests
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -17,10 +18,13 @@ fn std_collections_on_several_threads_with_cross_thread_frees() {
             let tx = tx.clone();
             thread::spawn(move || {
                 for round in 0..50u32 {
-                    let strings: Vec<String> = (0..200).map(|i| format!("{t}-{round}-{i}")).collect();
-                    let map: HashMap<u32, Vec<u8>> =
-                        (0..100).map(|i| (i, vec![(i % 256) as u8; (i as usize * 13) % 3000])).collect();
-                    let tree: BTreeMap<u64, Box<u64>> = (0..100).map(|i| (i, Box::new(i * 3))).collect();
+                    let strings: Vec<String> =
+                        (0..200).map(|i| format!("{t}-{round}-{i}")).collect();
+                    let map: HashMap<u32, Vec<u8>> = (0..100)
+                        .map(|i| (i, vec![(i % 256) as u8; (i as usize * 13) % 3000]))
+                        .collect();
+                    let tree: BTreeMap<u64, Box<u64>> =
+                        (0..100).map(|i| (i, Box::new(i * 3))).collect();
                     tx.send((strings, map, tree)).unwrap();
                 }
             })
@@ -62,7 +66,11 @@ fn shared_queue_blocks_freed_by_other_threads() {
                     let popped = {
                         let mut q = queue.lock().unwrap();
                         q.push_back(v);
-                        if q.len() > 64 { q.pop_front() } else { None }
+                        if q.len() > 64 {
+                            q.pop_front()
+                        } else {
+                            None
+                        }
                     };
                     if let Some(old) = popped {
                         // Blocks from any thread, checked and freed here.
@@ -91,7 +99,11 @@ fn thousands_of_short_lived_threads_leave_blocks_for_others() {
             for k in 0..200usize {
                 let size = 16 + (k * 37 + i) % 2000;
                 let b = vec![(k % 251) as u8; size].into_boxed_slice();
-                if k % 4 == 0 { keep.push(b) } else { scratch.push(b) }
+                if k % 4 == 0 {
+                    keep.push(b)
+                } else {
+                    scratch.push(b)
+                }
             }
             drop(scratch);
             keep
@@ -134,7 +146,10 @@ fn a_thread_whose_first_operation_is_a_free() {
         let mut tid: libc::pthread_t = 0;
         // SAFETY: a valid start routine and argument; the thread is joined below.
         unsafe {
-            assert_eq!(libc::pthread_create(&mut tid, std::ptr::null(), free_first, block.cast()), 0);
+            assert_eq!(
+                libc::pthread_create(&mut tid, std::ptr::null(), free_first, block.cast()),
+                0
+            );
             assert_eq!(libc::pthread_join(tid, std::ptr::null_mut()), 0);
         }
     }
@@ -143,6 +158,7 @@ fn a_thread_whose_first_operation_is_a_free() {
     assert_eq!(again[999][7], 999);
 }
 
+#[allow(clippy::disallowed_types)]
 static TLS_DTORS_RAN: AtomicUsize = AtomicUsize::new(0);
 
 struct AllocatesOnDrop(Vec<u8>);
@@ -209,7 +225,9 @@ fn remote_frees_of_full_pages_are_reused_by_their_owner() {
     });
     let mut committed_after = Vec::new();
     for round in 0..60usize {
-        let batch: Vec<Box<[u8; 48]>> = (0..50_000).map(|i| Box::new([(i + round) as u8; 48])).collect();
+        let batch: Vec<Box<[u8; 48]>> = (0..50_000)
+            .map(|i| Box::new([(i + round) as u8; 48]))
+            .collect();
         tx.send(batch).unwrap();
         done_rx.recv().unwrap();
         if round == 10 || round == 59 {

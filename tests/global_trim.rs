@@ -19,7 +19,10 @@ fn trim_returns_freed_small_blocks_to_the_os() {
         medium.push(Box::new([i as u8; 200]));
     }
     let peak = common::rss_bytes();
-    assert!(peak - baseline > 900 << 20, "peak {peak} baseline {baseline}");
+    assert!(
+        peak - baseline > 900 << 20,
+        "peak {peak} baseline {baseline}"
+    );
     let live = allocgator::stats();
     assert!(live.live_blocks() >= 12 << 20, "{live}");
     assert_eq!(small[12345][0], (12345 % 256) as u8);
@@ -28,7 +31,10 @@ fn trim_returns_freed_small_blocks_to_the_os() {
     allocgator::trim();
     let after = common::rss_bytes();
     let stats = allocgator::stats();
-    assert!(after * 5 < peak, "RSS after trim {after} vs peak {peak}\n{stats}");
+    assert!(
+        after * 5 < peak,
+        "RSS after trim {after} vs peak {peak}\n{stats}"
+    );
     assert!(stats.committed_bytes() < 64 << 20, "{stats}");
     assert!(stats.live_blocks() < 10_000, "{stats}");
 }

@@ -36,7 +36,7 @@ pub(crate) const fn class_of(size: usize) -> usize {
     if size <= 64 {
         // 0 and 1..=8 → class 0, 57..=64 → class 7.
         let s = if size == 0 { 1 } else { size };
-        (s + 7) / 8 - 1
+        s.div_ceil(8) - 1
     } else {
         let s = size - 1;
         let b = (usize::BITS - 1 - s.leading_zeros()) as usize; // size in (2^b, 2^(b+1)]
@@ -92,7 +92,7 @@ pub(crate) const DIRECT_CLASS: [u8; DIRECT_SLOTS] = {
 /// Direct-table slot of a size `<= DIRECT_MAX`.
 #[inline(always)]
 pub(crate) const fn direct_slot(size: usize) -> usize {
-    (size + 7) / 8
+    size.div_ceil(8)
 }
 
 /// The range of direct-table slots that map to `class` (empty for classes above

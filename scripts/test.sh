@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite. Usage: bash scripts/test.sh
+# Runs formatting and lint checks, the unit/integration/doc tests (debug build: engine
+# invariants are checked), the release-mode tests, and the playground smoke run if present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$SECONDS
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (debug: invariant checks on)"
+cargo test --workspace
+
+step "cargo test --release (the optimised fast paths)"
+cargo test --release -p allocgator
+
+if [ -d playground ]; then
+  step "playground smoke run"
+  cargo run -p playground --release -- --smoke
+fi
+
+printf '\nall test steps passed in %ss\n' "$((SECONDS - start))"
