@@ -19,8 +19,8 @@
 use super::page::{Page, STATE_NORMAL};
 use super::segment::{Segment, SegmentKind};
 use super::size_class::{
-    class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT, DIRECT_MAX,
-    DIRECT_SLOTS, MEDIUM_MAX,
+    class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT,
+    DIRECT_CLASS, DIRECT_MAX, DIRECT_SLOTS, MEDIUM_MAX,
 };
 use super::stats::{counters, owner_add, HeapCounters, LARGE_INDEX};
 use super::{
@@ -238,13 +238,16 @@ impl Heap {
     pub(crate) unsafe fn alloc(&self, size: usize, align: usize) -> *mut u8 {
         let rounded = (size + align - 1) & !(align - 1);
         if rounded <= DIRECT_MAX {
-            let page = self.direct_page(direct_slot(rounded));
+            let slot = direct_slot(rounded);
+            let page = self.direct_page(slot);
             let block = page.free_head();
             if !block.is_null() {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
                 // empty page) and `block` is its head.
                 unsafe { page.pop_known(block) };
-                owner_add(&self.counters.live[page.class() as usize], 1);
+                // The class from the constant table (a constant when the size is), not from
+                // the page: one instruction fewer on the hottest path.
+                self.count_alloc(DIRECT_CLASS[slot] as usize);
                 return block.cast();
             }
         }
@@ -267,7 +270,7 @@ impl Heap {
                 unsafe {
                     let zero = page.local().free_is_zero;
                     page.pop_known(block);
-                    owner_add(&self.counters.live[page.class() as usize], 1);
+                    self.count_alloc(DIRECT_CLASS[direct_slot(rounded)] as usize);
                     zero_block(block, zero, page.block_size());
                 }
                 return block.cast();
@@ -299,8 +302,10 @@ impl Heap {
                 local.local_free = block;
                 local.used -= 1;
                 let class = page.class() as usize;
-                owner_add(&self.counters.live[class], usize::MAX);
-                if local.in_full || (local.used == 0 && !self.is_first(class, page)) {
+                self.count_free(class);
+                // An empty page is given back unless it heads its queue (so a loop that allocates
+                // and frees one block does not give its page back each time).
+                if local.in_full || (local.used == 0 && !local.is_first) {
                     self.free_local_slow(page);
                 }
             }
@@ -310,13 +315,24 @@ impl Heap {
         }
     }
 
-    /// True if `page` heads its class queue (it is then kept even when empty, so a loop that
-    /// allocates and frees one block does not give its page back each time).
+    /// Counts an allocation of `class` (`< CLASS_COUNT + 1`) in the owner's statistics.
     #[inline(always)]
-    unsafe fn is_first(&self, class: usize, page: &Page) -> bool {
-        // SAFETY: owner (caller); `class` indexes the queues except for LARGE pages, which are
-        // never "first".
-        class < CLASS_COUNT && ptr::eq(unsafe { self.local().queues[class].first }, page)
+    fn count_alloc(&self, class: usize) {
+        debug_assert!(class <= CLASS_COUNT);
+        // SAFETY: `class <= CLASS_COUNT`, the counter array's last index: class ids come
+        // from the class table or a page's class (a class or LARGE).
+        owner_add(unsafe { self.counters.live.get_unchecked(class) }, 1);
+    }
+
+    /// Counts a free of `class` (`< CLASS_COUNT + 1`) in the owner's statistics.
+    #[inline(always)]
+    fn count_free(&self, class: usize) {
+        debug_assert!(class <= CLASS_COUNT);
+        // SAFETY: as in `count_alloc`.
+        owner_add(
+            unsafe { self.counters.live.get_unchecked(class) },
+            usize::MAX,
+        );
     }
 
     // ----------------------------------------------------------------------------------------
@@ -361,7 +377,7 @@ impl Heap {
             let block = page.free_head();
             let was_zero = page.local().free_is_zero;
             page.pop_known(block);
-            owner_add(&self.counters.live[class], 1);
+            self.count_alloc(class);
             if zero {
                 zero_block(block, was_zero, class_size(class));
             }
@@ -456,7 +472,7 @@ impl Heap {
             let armed = page.arm();
             debug_assert!(armed);
             page.local().in_full = true;
-            owner_add(&self.counters.live[LARGE], 1);
+            self.count_alloc(LARGE);
             owner_add(&self.counters.large_bytes, bytes);
             if zero && !fresh {
                 ptr::write_bytes(start, 0, bytes);
@@ -525,7 +541,7 @@ impl Heap {
                 local.in_full = false;
                 self.queue_push_back(class, page);
             }
-            if local.used == 0 && page.state() == STATE_NORMAL && !self.is_first(class, page) {
+            if local.used == 0 && page.state() == STATE_NORMAL && !local.is_first {
                 self.queue_remove(class, page);
                 self.retire_page(page);
             }
@@ -564,7 +580,7 @@ impl Heap {
                 c.heapless_large_bytes
                     .fetch_add(large_bytes, Ordering::Relaxed);
             } else {
-                owner_add(&self.counters.live[class], usize::MAX);
+                self.count_free(class);
                 owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
             }
         }
@@ -632,7 +648,7 @@ impl Heap {
                     local.in_full = false;
                     self.queue_push_back(class, page);
                 }
-                if local.used == 0 && !self.is_first(class, page) {
+                if local.used == 0 && !local.is_first {
                     self.queue_remove(class, page);
                     self.retire_page(page);
                 }
@@ -732,20 +748,32 @@ impl Heap {
     // Queues
     // ----------------------------------------------------------------------------------------
 
-    /// Points the direct-table slots of `class` at its first page (or the empty page).
+    /// Makes `first` the head of `class`'s queue: moves the `is_first` mark and points the
+    /// direct-table slots of `class` at it (or at the empty page).
+    ///
+    /// # Safety
+    /// The caller owns the heap and the pages.
     #[inline]
-    unsafe fn update_direct(&self, class: usize) {
-        let (a, b) = DIRECT_RANGES[class];
-        // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        let first = local.queues[class].first;
-        let target = if first.is_null() {
-            &self.empty_page as *const Page
-        } else {
-            first
-        };
-        for slot in a as usize..b as usize {
-            local.direct[slot] = target;
+    unsafe fn set_first(&self, class: usize, first: *const Page) {
+        // SAFETY: owner (caller); queued pages are ours.
+        unsafe {
+            let local = self.local();
+            let q = &mut local.queues[class];
+            if let Some(old) = q.first.as_ref() {
+                old.local().is_first = false;
+            }
+            q.first = first;
+            let target = match first.as_ref() {
+                Some(page) => {
+                    page.local().is_first = true;
+                    first
+                }
+                None => &self.empty_page as *const Page,
+            };
+            let (a, b) = DIRECT_RANGES[class];
+            for slot in a as usize..b as usize {
+                local.direct[slot] = target;
+            }
         }
     }
 
@@ -761,8 +789,7 @@ impl Heap {
             } else {
                 q.last = page;
             }
-            q.first = page;
-            self.update_direct(class);
+            self.set_first(class, page);
         }
     }
 
@@ -777,9 +804,8 @@ impl Heap {
                 last.local().next = page;
                 q.last = page;
             } else {
-                q.first = page;
                 q.last = page;
-                self.update_direct(class);
+                self.set_first(class, page);
             }
         }
     }
@@ -789,19 +815,16 @@ impl Heap {
         unsafe {
             let q = &mut self.local().queues[class];
             let pl = page.local();
-            match pl.prev.as_ref() {
-                Some(prev) => prev.local().next = pl.next,
-                None => q.first = pl.next,
+            let (prev, next) = (pl.prev, pl.next);
+            match next.as_ref() {
+                Some(n) => n.local().prev = prev,
+                None => q.last = prev,
             }
-            match pl.next.as_ref() {
-                Some(next) => next.local().prev = pl.prev,
-                None => q.last = pl.prev,
-            }
-            let was_first = pl.prev.is_null();
             pl.next = ptr::null();
             pl.prev = ptr::null();
-            if was_first {
-                self.update_direct(class);
+            match prev.as_ref() {
+                Some(p) => p.local().next = next,
+                None => self.set_first(class, next),
             }
         }
     }

@@ -38,7 +38,7 @@
 //! are pooled, see `global`), so the heap pointer a notifier reads is always valid.
 
 use super::{Block, SLICE_SIZE};
-use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 use core::ptr;
 
 /// `thread_free` state: nothing special.
@@ -65,12 +65,12 @@ pub(crate) struct PageLocal {
     pub(crate) reserved: u32,
     /// The page is full and out of its queue.
     pub(crate) in_full: bool,
+    /// The page heads its class queue (kept even when empty; see `Heap::free`).
+    pub(crate) is_first: bool,
     /// Every block on `free` is zero except its link word.
     pub(crate) free_is_zero: bool,
     /// The untouched part of the page (blocks `capacity..reserved`) reads as zeros.
     pub(crate) fresh: bool,
-    /// The page is in use (holds a size class); false for free slices.
-    pub(crate) in_use: bool,
     /// Slices the page spans.
     pub(crate) slice_count: u8,
     /// Queue links (size-class queue of the owning heap).
@@ -81,8 +81,21 @@ pub(crate) struct PageLocal {
     pub(crate) start: *mut u8,
 }
 
+/// What blocks a page holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageInfo {
+    /// Size class, or `heap::LARGE` for a single-block page.
+    pub(crate) class: u8,
+    /// Block size in bytes.
+    pub(crate) block_size: usize,
+}
+
 /// Page metadata; lives in its segment's header.
+///
+/// 128-byte aligned: finding a page from a slice index is a shift, not a multiply, and two
+/// pages' `thread_free` words never share a cache line.
 #[derive(Debug)]
+#[repr(C, align(128))]
 pub(crate) struct Page {
     /// Owner-only state.
     pub(crate) local: UnsafeCell<PageLocal>,
@@ -91,11 +104,10 @@ pub(crate) struct Page {
     /// Link in the owning heap's pending stack; written by the one notifier, read by the owner
     /// after it popped the page.
     pub(crate) pending_next: UnsafeCell<*const Page>,
-    /// Size class, or `heap::LARGE` for a single-block page. Set when the page is set up, before any of its blocks
-    /// exists, so anyone holding a block may read it (Relaxed: ordered by the block's hand-off).
-    pub(crate) class: AtomicU8,
-    /// Block size in bytes, published like `class`.
-    pub(crate) block_size: AtomicUsize,
+    /// What the page holds: written when the page is set up, before any of its blocks exists,
+    /// and read by anyone holding one of its blocks (the block's hand-off orders the two).
+    /// A plain cell, not atomics: the fast free path reads `class`.
+    pub(crate) info: UnsafeCell<PageInfo>,
 }
 
 // SAFETY: the owner-only fields are touched only by the thread that owns the heap the page
@@ -113,8 +125,10 @@ impl Page {
             local: UnsafeCell::new(PageLocal::EMPTY),
             thread_free: AtomicUsize::new(0),
             pending_next: UnsafeCell::new(ptr::null()),
-            class: AtomicU8::new(0),
-            block_size: AtomicUsize::new(0),
+            info: UnsafeCell::new(PageInfo {
+                class: 0,
+                block_size: 0,
+            }),
         }
     }
 
@@ -125,8 +139,10 @@ impl Page {
             local: UnsafeCell::new(PageLocal::EMPTY),
             thread_free: AtomicUsize::new(0),
             pending_next: UnsafeCell::new(ptr::null()),
-            class: AtomicU8::new(0),
-            block_size: AtomicUsize::new(0),
+            info: UnsafeCell::new(PageInfo {
+                class: 0,
+                block_size: 0,
+            }),
         }
     }
 
@@ -168,15 +184,16 @@ impl Page {
     /// Size class (or `heap::LARGE`).
     #[inline(always)]
     pub(crate) fn class(&self) -> u8 {
-        // Relaxed: set before the page's blocks exist; a block's hand-off orders it.
-        self.class.load(Ordering::Relaxed)
+        // SAFETY: written only by `init`, before any block of the page exists; the caller holds
+        // a block (or owns the page), so that write happened-before this read.
+        self.info.with(|p| unsafe { (*p).class })
     }
 
     /// Block size in bytes.
     #[inline(always)]
     pub(crate) fn block_size(&self) -> usize {
-        // Relaxed: as for `class`.
-        self.block_size.load(Ordering::Relaxed)
+        // SAFETY: as for `class`.
+        self.info.with(|p| unsafe { (*p).block_size })
     }
 
     /// Sets the page up for blocks of `block_size` (owner, while nothing else can see it).
@@ -192,16 +209,16 @@ impl Page {
         block_size: usize,
         fresh: bool,
     ) {
-        // Relaxed: no other thread can reach this page until blocks are handed out, and every
-        // hand-off synchronises.
-        self.class.store(class, Ordering::Relaxed);
-        self.block_size.store(block_size, Ordering::Relaxed);
+        // SAFETY: no other thread can reach this page until its blocks are handed out, and
+        // every hand-off synchronises.
+        self.info
+            .with_mut(|p| unsafe { *p = PageInfo { class, block_size } });
+        // Relaxed: as above.
         self.thread_free.store(STATE_NORMAL, Ordering::Relaxed);
         // SAFETY: owner access (caller).
         let local = unsafe { self.local() };
         *local = PageLocal {
             reserved: ((slice_count * SLICE_SIZE) / block_size) as u32,
-            in_use: true,
             fresh,
             slice_count: slice_count as u8,
             start,
@@ -425,8 +442,8 @@ impl Page {
         let block_size = self.block_size();
         // SAFETY: owner (caller).
         let local = unsafe { self.local() };
-        if !local.in_use {
-            return;
+        if local.reserved == 0 {
+            return; // free slices
         }
         let end = local
             .start
@@ -467,9 +484,9 @@ impl PageLocal {
         capacity: 0,
         reserved: 0,
         in_full: false,
+        is_first: false,
         free_is_zero: false,
         fresh: false,
-        in_use: false,
         slice_count: 0,
         next: ptr::null(),
         prev: ptr::null(),

@@ -14,7 +14,7 @@ use super::page::Page;
 use super::stats::counters;
 use super::{SEGMENT_SIZE, SLICES, SLICE_SIZE};
 use crate::os::{Os, OsMemory};
-use crate::sync::{AtomicPtr, AtomicU8, Ordering, UnsafeCell};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
 /// What a segment-sized region holds.
@@ -65,9 +65,10 @@ pub(crate) struct Segment {
     /// Huge mappings: bytes usable from the block's start to the end of the mapping.
     pub(crate) usable: usize,
     /// Slice → first slice of the page that covers it. Written when a page is set up (before
-    /// its blocks exist), read by anyone freeing a block (Relaxed: the block's hand-off orders
-    /// it).
-    pub(crate) head_of: [AtomicU8; SLICES],
+    /// its blocks exist), read by anyone freeing a block (the block's hand-off orders the
+    /// two). Entries are written one at a time through a raw pointer, never via `&mut` to the
+    /// whole array, so concurrent readers of other entries are not disturbed.
+    pub(crate) head_of: UnsafeCell<[u8; SLICES]>,
     /// Owner-only state.
     pub(crate) local: UnsafeCell<SegmentLocal>,
     /// One page record per slice; a page spanning several slices uses its first slice's record.
@@ -114,8 +115,12 @@ impl Segment {
             ptr::addr_of_mut!((*seg).map_size).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).map_align).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).usable).write(0);
+            let mut head_of = [0u8; SLICES];
+            for (i, h) in head_of.iter_mut().enumerate() {
+                *h = i as u8;
+            }
+            ptr::addr_of_mut!((*seg).head_of).write(UnsafeCell::new(head_of));
             for i in 0..SLICES {
-                ptr::addr_of_mut!((*seg).head_of[i]).write(AtomicU8::new(i as u8));
                 ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
             }
             ptr::addr_of_mut!((*seg).local).write(UnsafeCell::new(SegmentLocal {
@@ -172,10 +177,10 @@ impl Segment {
     #[inline(always)]
     pub(crate) unsafe fn page_of<'a>(seg: *mut Segment, p: *mut u8) -> &'a Page {
         let slice = (p as usize - seg as usize) >> super::SLICE_SHIFT;
-        // SAFETY: `slice < SLICES` since `p` is inside the segment; Relaxed is enough, see the
-        // field's docs.
+        // SAFETY: `slice < SLICES` since `p` is inside the segment; the entry was written
+        // before the block was handed out (see the field's docs).
         unsafe {
-            let head = (*seg).head_of.get_unchecked(slice).load(Ordering::Relaxed) as usize;
+            let head = (*seg).head_of.with(|h| *h.cast::<u8>().add(slice)) as usize;
             (*seg).pages.get_unchecked(head)
         }
     }
@@ -261,9 +266,14 @@ impl Segment {
                 .committed
                 .fetch_add(newly_committed * SLICE_SIZE, Ordering::Relaxed);
         }
-        for i in index..index + count {
-            // SAFETY: `i < SLICES`. Relaxed: see `head_of`.
-            unsafe { (*seg).head_of.get_unchecked(i) }.store(index as u8, Ordering::Relaxed);
+        // SAFETY: `index + count <= SLICES`; one entry at a time through the raw pointer (see
+        // `head_of`); no block of these slices exists yet.
+        unsafe {
+            (*seg).head_of.with_mut(|h| {
+                for i in index..index + count {
+                    *h.cast::<u8>().add(i) = index as u8;
+                }
+            });
         }
         // SAFETY: `index < SLICES`.
         (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
