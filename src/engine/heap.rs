@@ -355,6 +355,15 @@ impl Heap {
         };
         // SAFETY: owner (caller).
         unsafe {
+            if rounded <= MEDIUM_MAX {
+                // Sizes past the direct table: the class queue's head usually has a block.
+                let class = class_of(rounded);
+                if let Some(page) = self.local().queues[class].first.as_ref() {
+                    if !page.free_head().is_null() {
+                        return self.pop_counted(page, class, zero);
+                    }
+                }
+            }
             self.process_pending();
             self.maybe_purge();
             if rounded <= MEDIUM_MAX {
@@ -369,11 +378,23 @@ impl Heap {
 
     /// Allocates a block of `class`.
     unsafe fn alloc_class(&self, class: usize, zero: bool) -> *mut u8 {
-        // SAFETY: owner (caller of the slow path).
+        // SAFETY: owner (caller of the slow path); `find_page` returns a page with a block.
         unsafe {
-            let Some(page) = self.find_page(class) else {
-                return ptr::null_mut();
-            };
+            match self.find_page(class) {
+                Some(page) => self.pop_counted(page, class, zero),
+                None => ptr::null_mut(),
+            }
+        }
+    }
+
+    /// Pops the head of `page`'s non-empty free list, counts it, zeroes it if asked.
+    ///
+    /// # Safety
+    /// The caller owns the page, whose `free` list is not empty; `class` is its class.
+    #[inline(always)]
+    unsafe fn pop_counted(&self, page: &Page, class: usize, zero: bool) -> *mut u8 {
+        // SAFETY: forwarded (caller).
+        unsafe {
             let block = page.free_head();
             let was_zero = page.local().free_is_zero;
             page.pop_known(block);
