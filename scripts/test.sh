@@ -20,6 +20,9 @@ cargo test --workspace
 step "cargo test --release (the optimised fast paths)"
 cargo test --release -p allocgator
 
+step "loom models and mutation checks"
+bash scripts/loom.sh
+
 if [ -d playground ]; then
   step "playground smoke run"
   cargo run -p playground --release -- --smoke

@@ -36,6 +36,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
+// Loom builds compile the engine without the global path (statics and thread-locals are not
+// modelled), so parts only the global path uses are unused there.
+#![cfg_attr(loom, allow(dead_code, unused_imports, unused_macros))]
 
 pub use allocator_api2;
 
@@ -43,6 +46,9 @@ mod api;
 mod engine;
 #[cfg(not(loom))]
 mod global;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
 mod os;
 mod sync;
 

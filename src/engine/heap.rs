@@ -298,7 +298,7 @@ impl Heap {
                 let page = Segment::page_of(seg, p);
                 let local = page.local();
                 let block = p.cast::<Block>();
-                (*block).next = local.local_free;
+                Block::set_next(block, local.local_free);
                 local.local_free = block;
                 local.used -= 1;
                 let class = page.class() as usize;
@@ -498,7 +498,7 @@ impl Heap {
             if zero && !fresh {
                 ptr::write_bytes(start, 0, bytes);
             } else if zero {
-                (*block).next = ptr::null_mut();
+                Block::set_next(block, ptr::null_mut());
             }
             block.cast()
         }
@@ -765,6 +765,27 @@ impl Heap {
         }
     }
 
+    /// Pages in use in this heap's segments (a walk; for tests and the heap map).
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
+    pub(crate) unsafe fn pages_in_use(&self) -> usize {
+        let mut pages = 0;
+        // SAFETY: owner (caller); listed segments are ours.
+        unsafe {
+            let local = self.local();
+            for list in [local.segments, local.full_segments] {
+                let mut seg = list.head;
+                while !seg.is_null() {
+                    pages += Segment::page_count(seg);
+                    seg = Segment::local(seg).next;
+                }
+            }
+        }
+        pages
+    }
+
     // ----------------------------------------------------------------------------------------
     // Queues
     // ----------------------------------------------------------------------------------------
@@ -907,7 +928,7 @@ unsafe fn zero_block(block: *mut Block, rest_is_zero: bool, size: usize) {
     // SAFETY: the block is ours and `size` bytes long (caller).
     unsafe {
         if rest_is_zero {
-            (*block).next = ptr::null_mut();
+            Block::set_next(block, ptr::null_mut());
         } else {
             ptr::write_bytes(block.cast::<u8>(), 0, size);
         }
@@ -995,10 +1016,17 @@ mod tests {
             for &(p, v) in &blocks {
                 assert_eq!(p.read(), v);
             }
-            for &(p, _) in blocks.iter().step_by(2) {
+            for &(p, _) in blocks.iter() {
                 h.free(p);
             }
+            // Every page is retired once its blocks are freed and collected.
+            h.collect(true);
+            assert_eq!(h.pages_in_use(), 0);
             // Destroying with live blocks is allowed: the memory goes back at once.
+            for size in [24, 5000, 300_000] {
+                assert!(!h.alloc(size, 8).is_null());
+            }
+            assert_eq!(h.pages_in_use(), 3);
             Heap::destroy(heap);
         }
         // Other tests may map segments concurrently; ours are gone if the figure came back

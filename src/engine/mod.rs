@@ -42,11 +42,60 @@ static_assertions::const_assert_eq!(SLICES, 64); // one u64 bitmap per segment
 static_assertions::const_assert!(size_class::MEDIUM_PAGE_SLICES < SLICES);
 
 /// A free block's link word.
+#[cfg(not(loom))]
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Block {
-    /// Next free block.
-    pub(crate) next: *mut Block,
+    next: *mut Block,
+}
+
+/// A free block's link word. Under loom it is a loom cell placed in the block, so the models
+/// check that every link written by one thread is ordered before another thread reads it
+/// (blocks in models must be large enough to hold it).
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct Block {
+    next: loom::cell::UnsafeCell<*mut Block>,
+}
+
+impl Block {
+    /// The link of a free block.
+    ///
+    /// # Safety
+    /// `b` is a free block whose link was written by [`set_next`](Self::set_next).
+    #[inline(always)]
+    pub(crate) unsafe fn next(b: *mut Block) -> *mut Block {
+        #[cfg(not(loom))]
+        // SAFETY: the caller's promise.
+        return unsafe { (*b).next };
+        #[cfg(loom)]
+        // SAFETY: the caller's promise.
+        return unsafe { (*b).next.with(|p| *p) };
+    }
+
+    /// Writes the link of a block that is (becoming) free.
+    ///
+    /// # Safety
+    /// `b` is a block the caller may write (being freed, or free and owned).
+    #[inline(always)]
+    pub(crate) unsafe fn set_next(b: *mut Block, next: *mut Block) {
+        #[cfg(not(loom))]
+        // SAFETY: the caller's promise.
+        unsafe {
+            (*b).next = next
+        };
+        #[cfg(loom)]
+        // SAFETY: the caller's promise; a fresh cell each time (the block's memory held user
+        // data, not a cell, since it was last free).
+        unsafe {
+            core::ptr::write(
+                b,
+                Block {
+                    next: loom::cell::UnsafeCell::new(next),
+                },
+            )
+        };
+    }
 }
 
 /// The segment-sized region a block belongs to.

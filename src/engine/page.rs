@@ -176,7 +176,7 @@ impl Page {
         // word is ours to read.
         unsafe {
             let local = self.local();
-            local.free = (*block).next;
+            local.free = Block::next(block);
             local.used += 1;
         }
     }
@@ -240,7 +240,7 @@ impl Page {
         loop {
             let state = old & STATE_MASK;
             // SAFETY: the block is ours until the CAS publishes it.
-            unsafe { (*block).next = (old & !STATE_MASK) as *mut Block };
+            unsafe { Block::set_next(block, (old & !STATE_MASK) as *mut Block) };
             let new_state = if state == STATE_ARMED {
                 STATE_NOTIFIED
             } else {
@@ -380,11 +380,11 @@ impl Page {
             // SAFETY: every block on the list is a freed block of this page, its link written
             // before the pushing CAS our Acquire synchronised with.
             unsafe {
-                while !(*tail).next.is_null() {
-                    tail = (*tail).next;
+                while !Block::next(tail).is_null() {
+                    tail = Block::next(tail);
                     count += 1;
                 }
-                (*tail).next = local.local_free;
+                Block::set_next(tail, local.local_free);
             }
             local.local_free = remote;
             local.used -= count;
@@ -421,10 +421,10 @@ impl Page {
             let base = local.start.add(first * block_size);
             for i in 0..count as usize - 1 {
                 let b = base.add(i * block_size).cast::<Block>();
-                (*b).next = base.add((i + 1) * block_size).cast();
+                Block::set_next(b, base.add((i + 1) * block_size).cast());
             }
             let last = base.add((count as usize - 1) * block_size).cast::<Block>();
-            (*last).next = ptr::null_mut();
+            Block::set_next(last, ptr::null_mut());
             local.free = base.cast();
         }
         local.capacity += count;
@@ -461,7 +461,7 @@ impl Page {
                 n += 1;
                 assert!(n <= local.capacity, "allocgator: free list cycle");
                 // SAFETY: a free block of this page (checked above), its link is ours.
-                b = unsafe { (*b).next };
+                b = unsafe { Block::next(b) };
             }
             n
         };

@@ -66,9 +66,9 @@ pub(crate) struct Segment {
     pub(crate) usable: usize,
     /// Slice → first slice of the page that covers it. Written when a page is set up (before
     /// its blocks exist), read by anyone freeing a block (the block's hand-off orders the
-    /// two). Entries are written one at a time through a raw pointer, never via `&mut` to the
-    /// whole array, so concurrent readers of other entries are not disturbed.
-    pub(crate) head_of: UnsafeCell<[u8; SLICES]>,
+    /// two). One cell per entry: the owner sets up a new page's entries while other threads
+    /// read other entries.
+    pub(crate) head_of: [UnsafeCell<u8>; SLICES],
     /// Owner-only state.
     pub(crate) local: UnsafeCell<SegmentLocal>,
     /// One page record per slice; a page spanning several slices uses its first slice's record.
@@ -115,12 +115,8 @@ impl Segment {
             ptr::addr_of_mut!((*seg).map_size).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).map_align).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).usable).write(0);
-            let mut head_of = [0u8; SLICES];
-            for (i, h) in head_of.iter_mut().enumerate() {
-                *h = i as u8;
-            }
-            ptr::addr_of_mut!((*seg).head_of).write(UnsafeCell::new(head_of));
             for i in 0..SLICES {
+                ptr::addr_of_mut!((*seg).head_of[i]).write(UnsafeCell::new(i as u8));
                 ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
             }
             ptr::addr_of_mut!((*seg).local).write(UnsafeCell::new(SegmentLocal {
@@ -180,7 +176,7 @@ impl Segment {
         // SAFETY: `slice < SLICES` since `p` is inside the segment; the entry was written
         // before the block was handed out (see the field's docs).
         unsafe {
-            let head = (*seg).head_of.with(|h| *h.cast::<u8>().add(slice)) as usize;
+            let head = (*seg).head_of.get_unchecked(slice).with(|h| *h) as usize;
             (*seg).pages.get_unchecked(head)
         }
     }
@@ -266,14 +262,15 @@ impl Segment {
                 .committed
                 .fetch_add(newly_committed * SLICE_SIZE, Ordering::Relaxed);
         }
-        // SAFETY: `index + count <= SLICES`; one entry at a time through the raw pointer (see
-        // `head_of`); no block of these slices exists yet.
-        unsafe {
-            (*seg).head_of.with_mut(|h| {
-                for i in index..index + count {
-                    *h.cast::<u8>().add(i) = index as u8;
-                }
-            });
+        for i in index..index + count {
+            // SAFETY: `i < SLICES`; no block of these slices exists yet, so nobody reads these
+            // entries (see `head_of`).
+            unsafe {
+                (*seg)
+                    .head_of
+                    .get_unchecked(i)
+                    .with_mut(|h| *h = index as u8)
+            };
         }
         // SAFETY: `index < SLICES`.
         (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
@@ -333,6 +330,31 @@ impl Segment {
         let release = empty && (now || local.empty_at_last_tick);
         local.empty_at_last_tick = empty;
         release
+    }
+
+    /// Pages in use (counted by their first slices).
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
+    pub(crate) unsafe fn page_count(seg: *mut Segment) -> usize {
+        // SAFETY: owner (caller).
+        let used = unsafe { Self::local(seg) }.used & !HEADER_SLICE;
+        let mut count = 0;
+        let mut i = 1;
+        while i < SLICES {
+            if used & (1 << i) != 0 {
+                // SAFETY: slice `i` is the first of a page (we jump over page spans).
+                let head = unsafe { (*seg).head_of[i].with(|h| *h) } as usize;
+                debug_assert_eq!(head, i);
+                // SAFETY: owner (caller).
+                i += unsafe { (*seg).pages[i].local() }.slice_count.max(1) as usize;
+                count += 1;
+            } else {
+                i += 1;
+            }
+        }
+        count
     }
 
     /// True if some free slice is still committed (a purge tick has work to do).

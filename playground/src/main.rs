@@ -1,0 +1,5 @@
+//! `playground`: the benchmark driver (see `playground --help`).
+
+fn main() {
+    playground::driver::main();
+}
