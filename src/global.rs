@@ -265,22 +265,22 @@ pub fn trim() {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Allocgator;
 
-/// The global cold path: a thread's first allocation, or a real failure.
+/// Everything the global fast path does not do, in one cold function so the fast path can
+/// tail-call it (and needs no stack frame): refilling, large and huge blocks, failures, and a
+/// thread's first allocation (the sentinel heap returns null; the thread then takes a heap and
+/// retries).
 #[cold]
 #[inline(never)]
-fn alloc_cold(layout: Layout, zeroed: bool) -> *mut u8 {
-    if !thread_heap().is_sentinel() {
-        return ptr::null_mut(); // out of memory, or a layout the engine cannot serve
+fn alloc_miss(layout: Layout, zeroed: bool) -> *mut u8 {
+    let heap = thread_heap();
+    // SAFETY: the calling thread's own heap (or the sentinel); a valid layout.
+    let p = unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) };
+    if !p.is_null() || !heap.is_sentinel() {
+        return p; // a block, or out of memory / a layout the engine cannot serve
     }
     match adopt_thread_heap() {
         // SAFETY: the heap is now this thread's; the layout is valid.
-        Some(heap) => unsafe {
-            if zeroed {
-                heap.alloc_zeroed(layout.size(), layout.align())
-            } else {
-                heap.alloc(layout.size(), layout.align())
-            }
-        },
+        Some(heap) => unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) },
         None => ptr::null_mut(),
     }
 }
@@ -291,9 +291,9 @@ unsafe impl GlobalAlloc for Allocgator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the thread's own heap; a Layout's size rounded to its align fits isize.
-        let p = unsafe { thread_heap().alloc(layout.size(), layout.align()) };
+        let p = unsafe { thread_heap().alloc_fast(layout.size(), layout.align()) };
         if p.is_null() {
-            return alloc_cold(layout, false);
+            return alloc_miss(layout, false);
         }
         p
     }
@@ -301,9 +301,9 @@ unsafe impl GlobalAlloc for Allocgator {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
-        let p = unsafe { thread_heap().alloc_zeroed(layout.size(), layout.align()) };
+        let p = unsafe { thread_heap().alloc_zeroed_fast(layout.size(), layout.align()) };
         if p.is_null() {
-            return alloc_cold(layout, true);
+            return alloc_miss(layout, true);
         }
         p
     }

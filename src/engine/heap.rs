@@ -228,14 +228,15 @@ impl Heap {
     // Fast paths
     // ----------------------------------------------------------------------------------------
 
-    /// Allocates `size` bytes aligned to `align`. Null on failure, or if this is the sentinel
-    /// (the caller then sets up a real heap and retries).
+    /// The allocation fast path alone: a block from the direct table, or null (the caller then
+    /// takes [`alloc_slow`](Self::alloc_slow)). Kept separate so a caller can make the miss a
+    /// tail call, which leaves the fast path without a stack frame.
     ///
     /// # Safety
     /// The caller owns the heap (the sentinel may be used by anyone); `align` is a power of
     /// two and `size` rounded up to `align` does not overflow `isize` (as for a `Layout`).
     #[inline(always)]
-    pub(crate) unsafe fn alloc(&self, size: usize, align: usize) -> *mut u8 {
+    pub(crate) unsafe fn alloc_fast(&self, size: usize, align: usize) -> *mut u8 {
         let rounded = (size + align - 1) & !(align - 1);
         if rounded <= DIRECT_MAX {
             let slot = direct_slot(rounded);
@@ -246,38 +247,55 @@ impl Heap {
                 // empty page) and `block` is its head.
                 unsafe { page.pop_known(block) };
                 // The class from the constant table (a constant when the size is), not from
-                // the page: one instruction fewer on the hottest path.
+                // the page: one load fewer on the hottest path.
                 self.count_alloc(DIRECT_CLASS[slot] as usize);
                 return block.cast();
             }
         }
-        // SAFETY: forwarded.
-        unsafe { self.alloc_slow(size, align, false) }
+        ptr::null_mut()
     }
 
-    /// As [`alloc`](Self::alloc), and the whole usable block reads as zeros.
+    /// Allocates `size` bytes aligned to `align`. Null on failure, or if this is the sentinel
+    /// (the caller then sets up a real heap and retries).
     ///
     /// # Safety
-    /// As for [`alloc`](Self::alloc).
+    /// As for [`alloc_fast`](Self::alloc_fast).
     #[inline(always)]
-    pub(crate) unsafe fn alloc_zeroed(&self, size: usize, align: usize) -> *mut u8 {
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // private heaps: tests, loom, `Slab`
+    pub(crate) unsafe fn alloc(&self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            let p = self.alloc_fast(size, align);
+            if !p.is_null() {
+                return p;
+            }
+            self.alloc_slow(size, align, false)
+        }
+    }
+
+    /// As [`alloc_fast`](Self::alloc_fast), and the whole usable block reads as zeros.
+    ///
+    /// # Safety
+    /// As for [`alloc_fast`](Self::alloc_fast).
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_zeroed_fast(&self, size: usize, align: usize) -> *mut u8 {
         let rounded = (size + align - 1) & !(align - 1);
         if rounded <= DIRECT_MAX {
-            let page = self.direct_page(direct_slot(rounded));
+            let slot = direct_slot(rounded);
+            let page = self.direct_page(slot);
             let block = page.free_head();
             if !block.is_null() {
-                // SAFETY: as in `alloc`; we are the owner, so reading the flag is fine.
+                // SAFETY: as in `alloc_fast`; we are the owner, so reading the flag is fine.
                 unsafe {
                     let zero = page.local().free_is_zero;
                     page.pop_known(block);
-                    self.count_alloc(DIRECT_CLASS[direct_slot(rounded)] as usize);
+                    self.count_alloc(DIRECT_CLASS[slot] as usize);
                     zero_block(block, zero, page.block_size());
                 }
                 return block.cast();
             }
         }
-        // SAFETY: forwarded.
-        unsafe { self.alloc_slow(size, align, true) }
+        ptr::null_mut()
     }
 
     /// Frees a block, from any heap: local blocks go on their page's `local_free`, others to
@@ -356,10 +374,11 @@ impl Heap {
         // SAFETY: owner (caller).
         unsafe {
             if rounded <= MEDIUM_MAX {
-                // Sizes past the direct table: the class queue's head usually has a block.
+                // The class queue's head usually has a block (sizes past the direct table), or
+                // its own frees waiting in `local_free` (a loop that allocates and frees).
                 let class = class_of(rounded);
                 if let Some(page) = self.local().queues[class].first.as_ref() {
-                    if !page.free_head().is_null() {
+                    if page.take_local_free() {
                         return self.pop_counted(page, class, zero);
                     }
                 }

@@ -352,6 +352,23 @@ impl Page {
         (old & !STATE_MASK) as *mut Block
     }
 
+    /// Moves `local_free` into `free` if `free` is empty (no atomics: the cheapest refill).
+    /// Returns true if `free` now has a block.
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    #[inline]
+    pub(crate) unsafe fn take_local_free(&self) -> bool {
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        if local.free.is_null() && !local.local_free.is_null() {
+            local.free = local.local_free;
+            local.local_free = ptr::null_mut();
+            local.free_is_zero = false;
+        }
+        !local.free.is_null()
+    }
+
     /// Moves `local_free` and the remote frees into `free`, when `free` is empty.
     /// Returns how many remote frees were collected.
     ///
@@ -410,9 +427,9 @@ impl Page {
         if local.capacity >= local.reserved {
             return false;
         }
-        // Touch about 4 KiB (at least 4 link words) per extension: a fresh page stays mostly
+        // Touch about 4 KiB (at least 16 link words) per extension: a fresh page stays mostly
         // untouched (not resident) until it is needed.
-        let step = (4096 / block_size).max(4) as u32;
+        let step = (4096 / block_size).max(16) as u32;
         let count = step.min(local.reserved - local.capacity);
         let first = local.capacity as usize;
         // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
