@@ -224,6 +224,7 @@ pub fn trim() {
     let heap = thread_heap();
     // SAFETY: the calling thread owns its heap (`collect` ignores the sentinel).
     unsafe { heap.collect(true) };
+    crate::engine::huge::purge_cache(true);
     let _guard = lock_pool();
     // Relaxed: lock-protected.
     let mut pooled = POOL.load(Ordering::Relaxed);
@@ -316,8 +317,8 @@ unsafe impl GlobalAlloc for Allocgator {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` is a live block we hold (GlobalAlloc contract).
-        let same = unsafe { Heap::resize_in_place(ptr, new_size) };
+        // SAFETY: `ptr` is a live block we hold (GlobalAlloc contract); our own heap.
+        let same = unsafe { thread_heap().resize(ptr, new_size) };
         if !same.is_null() {
             return same;
         }
@@ -363,8 +364,8 @@ impl RawAllocator for Allocgator {
 
     #[inline]
     unsafe fn raw_resize_in_place(&self, ptr: *mut u8, _old: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: a live block we hold.
-        unsafe { Heap::resize_in_place(ptr, new_size) }
+        // SAFETY: a live block we hold; our own heap.
+        unsafe { thread_heap().resize(ptr, new_size) }
     }
 }
 

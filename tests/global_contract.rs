@@ -242,3 +242,23 @@ fn many_blocks_of_one_size_are_distinct_and_intact() {
         }
     }
 }
+
+#[test]
+fn freed_huge_mappings_are_reused_and_rezeroed() {
+    let layout = Layout::from_size_align(5 << 20, 64).unwrap();
+    // SAFETY: non-zero size; each block freed once with its layout.
+    unsafe {
+        let p = Allocgator.alloc(layout);
+        assert!(!p.is_null());
+        std::ptr::write_bytes(p, 0xEE, layout.size());
+        Allocgator.dealloc(p, layout);
+        // The same layout again right away: the cached mapping comes back (another test's
+        // thread may take it first, so only the contents are asserted strictly).
+        let q = Allocgator.alloc_zeroed(layout);
+        assert!(!q.is_null());
+        for i in probe_offsets(layout.size()) {
+            assert_eq!(q.add(i).read(), 0, "offset {i}");
+        }
+        Allocgator.dealloc(q, layout);
+    }
+}

@@ -390,7 +390,7 @@ impl Heap {
             } else if rounded <= LARGE_MAX && align <= LARGE_ALIGN_MAX {
                 self.alloc_large(rounded, align, zero)
             } else {
-                huge::alloc(size, align)
+                huge::alloc(size, align, zero)
             }
         }
     }
@@ -936,6 +936,65 @@ impl Heap {
             }
         }
     }
+
+    /// As [`resize_in_place`](Self::resize_in_place), and a large block of this heap also grows
+    /// into the free slices that follow it, or gives back the slices it no longer needs (a
+    /// `Vec` growing past 64 KiB keeps its address and copies nothing).
+    ///
+    /// # Safety
+    /// `p` is a live block of this engine that the caller holds; the caller owns this heap.
+    pub(crate) unsafe fn resize(&self, p: *mut u8, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded (caller).
+        unsafe {
+            let same = Self::resize_in_place(p, new_size);
+            if !same.is_null() {
+                return same;
+            }
+            let seg = segment_of(p);
+            if (*seg).kind != SegmentKind::Pages
+                || (*seg).heap.load(Ordering::Relaxed) != (self as *const Heap).cast_mut()
+            {
+                return ptr::null_mut();
+            }
+            let page = Segment::page_of(seg, p);
+            if page.class() as usize != LARGE || new_size <= MEDIUM_MAX || new_size > LARGE_MAX {
+                return ptr::null_mut();
+            }
+            let index = Segment::page_index(seg, page);
+            let old_slices = page.local().slice_count as usize;
+            let new_slices = new_size.div_ceil(SLICE_SIZE);
+            if new_slices > old_slices {
+                if !Segment::extend_span(seg, index, old_slices, new_slices) {
+                    return ptr::null_mut();
+                }
+                if Segment::free_slices(seg) == 0 {
+                    let local = self.local();
+                    list_remove(&mut local.segments, seg);
+                    list_push(&mut local.full_segments, seg);
+                }
+            } else {
+                // Shrinking to less than half: give the tail back.
+                let was_full = Segment::free_slices(seg) == 0;
+                Segment::release_span(seg, index + new_slices, old_slices - new_slices);
+                if was_full {
+                    let local = self.local();
+                    list_remove(&mut local.full_segments, seg);
+                    list_push(&mut local.segments, seg);
+                }
+                let local = self.local();
+                if local.purge_due == 0 {
+                    local.purge_due = now_ms() + PURGE_DELAY_MS;
+                }
+            }
+            let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
+            page.set_large_size(new_slices, new_bytes);
+            owner_add(
+                &self.counters.large_bytes,
+                new_bytes.wrapping_sub(old_bytes),
+            );
+            p
+        }
+    }
 }
 
 /// Zeroes a block just popped: only its link word if the rest is known to be zero.
@@ -1055,6 +1114,36 @@ mod tests {
             after <= before + 16 * crate::engine::SEGMENT_SIZE,
             "{before} -> {after}"
         );
+    }
+
+    /// A large block grows into the free slices after it (no move, no copy) and gives slices
+    /// back when it shrinks to less than half.
+    #[test]
+    fn large_blocks_grow_and_shrink_in_place() {
+        let heap = Heap::create();
+        // SAFETY: we own the heap; one block, freed before the heap is destroyed.
+        unsafe {
+            let h = &*heap;
+            let p = h.alloc(100_000, 8);
+            for i in 0..100_000 {
+                p.add(i).write(i as u8);
+            }
+            for size in [200_000, 500_000, 1_000_000, 2 << 20] {
+                assert_eq!(h.resize(p, size), p, "grow to {size} moved");
+                assert!(Heap::usable_size(p) >= size);
+            }
+            assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
+            let seg = segment_of(p);
+            let free_before = Segment::free_slices(seg);
+            assert_eq!(h.resize(p, 300_000), p);
+            assert_eq!(Segment::free_slices(seg), free_before + 32 - 5);
+            assert!(Heap::usable_size(p) >= 300_000);
+            assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
+            h.free(p);
+            h.collect(true);
+            assert_eq!(h.pages_in_use(), 0);
+            Heap::destroy(heap);
+        }
     }
 
     /// Remote frees into a full page come back to the owner through the pending stack.

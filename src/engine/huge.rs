@@ -14,8 +14,9 @@
 use super::segment::{Segment, SegmentKind};
 use super::stats::counters;
 use super::{checked_round_up, segment_of, SEGMENT_SIZE};
+use crate::os::now_ms;
 use crate::os::{Os, OsMemory, OS_PAGE};
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::ptr;
 
 /// Room for the header before a block (the common fields of `Segment` only).
@@ -59,18 +60,36 @@ fn geometry(size: usize, align: usize) -> Option<Geometry> {
     (g.map_size <= isize::MAX as usize / 2).then_some(g)
 }
 
-/// Maps a huge block. Null if the OS refuses or the request is impossible.
-/// The block reads as zeros.
-pub(crate) fn alloc(size: usize, align: usize) -> *mut u8 {
+/// Maps a huge block (or reuses a cached mapping). Null if the OS refuses or the request is
+/// impossible. If `zero`, the block's usable bytes read as zeros.
+pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let Some(g) = geometry(size, align) else {
         return ptr::null_mut();
     };
+    let cached = cache_take(g);
+    if !cached.is_null() {
+        // SAFETY: a cached mapping we now own, laid out as `g` (checked by `cache_take`).
+        unsafe {
+            let base = (*cached).map_base;
+            let block = base.add(g.block);
+            let usable = g.map_size - g.block;
+            ptr::addr_of_mut!((*cached).usable).write(usable);
+            if zero {
+                ptr::write_bytes(block, 0, usable);
+            }
+            let c = counters();
+            // Relaxed: statistics.
+            c.huge_blocks.fetch_add(1, Ordering::Relaxed);
+            c.huge_bytes.fetch_add(usable, Ordering::Relaxed);
+            return block;
+        }
+    }
     // SAFETY: map_size is a non-zero multiple of OS_PAGE, map_align a power of two >= OS_PAGE.
     let base = unsafe { Os::map(g.map_size, g.map_align) };
     if base.is_null() {
         return base;
     }
-    // SAFETY: header and block lie inside the fresh mapping.
+    // SAFETY: header and block lie inside the fresh (zeroed) mapping.
     unsafe {
         let block = base.add(g.block);
         write_header(base, g, block);
@@ -101,32 +120,203 @@ unsafe fn write_header(base: *mut u8, g: Geometry, block: *mut u8) {
         ptr::addr_of_mut!((*seg).map_size).write(g.map_size);
         ptr::addr_of_mut!((*seg).map_align).write(g.map_align);
         ptr::addr_of_mut!((*seg).usable).write(g.map_size - g.block);
+        ptr::addr_of_mut!((*seg).block_offset).write(g.block);
     }
 }
 
-/// Unmaps a huge block.
+/// Frees a huge block: its mapping goes to the cache if there is room, else back to the OS.
 ///
 /// # Safety
 /// `seg` is the header of the live huge block the caller holds and frees.
 pub(crate) unsafe fn free(seg: *mut Segment) {
     // SAFETY: the header is valid while the block lives (caller).
-    let (base, size, align, usable) = unsafe {
-        (
-            (*seg).map_base,
-            (*seg).map_size,
-            (*seg).map_align,
-            (*seg).usable,
-        )
-    };
+    let usable = unsafe { (*seg).usable };
+    let c = counters();
+    // Relaxed: statistics.
+    c.huge_blocks.fetch_sub(1, Ordering::Relaxed);
+    c.huge_bytes.fetch_sub(usable, Ordering::Relaxed);
+    // SAFETY: we own the mapping now (the block is freed).
+    if !unsafe { cache_put(seg) } {
+        // SAFETY: as above.
+        unsafe { unmap(seg) };
+    }
+    purge_cache(false);
+}
+
+/// Unmaps the mapping of huge header `seg` and updates the figures.
+///
+/// # Safety
+/// The caller owns the mapping and nothing in it is used afterwards.
+unsafe fn unmap(seg: *mut Segment) {
+    // SAFETY: valid header of a mapping we own (caller).
+    let (base, size, align) = unsafe { ((*seg).map_base, (*seg).map_size, (*seg).map_align) };
     let c = counters();
     // Relaxed: statistics.
     c.reserved.fetch_sub(size, Ordering::Relaxed);
     c.committed
         .fetch_sub(size - (seg as usize - base as usize), Ordering::Relaxed);
-    c.huge_blocks.fetch_sub(1, Ordering::Relaxed);
-    c.huge_bytes.fetch_sub(usable, Ordering::Relaxed);
-    // SAFETY: the block's own mapping; the caller frees the block.
+    // SAFETY: the block's own mapping (caller).
     unsafe { Os::unmap(base, size, align) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache of freed huge mappings
+// ---------------------------------------------------------------------------------------------
+//
+// A program that builds a big buffer again and again (a `Vec` growing to megabytes, per
+// request) would otherwise pay `mmap`, `munmap` and a page fault per 4 KiB each time. A few
+// freed mappings wait here, still resident, for a request of the same layout; each leaves after
+// a purge delay, and `trim()` empties the cache. Slots are taken with `swap` (so only the taker
+// reads a header) and filled with a CAS from null: lock-free and ABA-free (a slot's content is
+// only ever read by its current owner).
+
+/// Mappings kept at most.
+const CACHE_SLOTS: usize = 8;
+/// Bytes kept at most, all mappings together.
+const CACHE_MAX_BYTES: usize = 64 << 20;
+
+struct HugeCache {
+    slots: [AtomicPtr<Segment>; CACHE_SLOTS],
+    /// When each slot was filled (ms): set before the filling CAS (a racing filler may
+    /// overwrite it; an entry then just leaves a little early or late).
+    since: [AtomicUsize; CACHE_SLOTS],
+    /// Bytes in cached mappings (a reservation taken before filling a slot).
+    bytes: AtomicUsize,
+}
+
+impl HugeCache {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            slots: [const { AtomicPtr::new(ptr::null_mut()) }; CACHE_SLOTS],
+            since: [const { AtomicUsize::new(0) }; CACHE_SLOTS],
+            bytes: AtomicUsize::new(0),
+        }
+    }
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            since: core::array::from_fn(|_| AtomicUsize::new(0)),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+fn cache() -> &'static HugeCache {
+    static CACHE: HugeCache = HugeCache::new();
+    &CACHE
+}
+
+#[cfg(loom)]
+fn cache() -> &'static HugeCache {
+    loom::lazy_static! { static ref CACHE: HugeCache = HugeCache::new(); }
+    &CACHE
+}
+
+/// Offers a freed mapping to the cache. Returns false if there is no room (the caller unmaps).
+///
+/// # Safety
+/// The caller owns the mapping of `seg` (its block is freed).
+unsafe fn cache_put(seg: *mut Segment) -> bool {
+    // SAFETY: a header we own.
+    let size = unsafe { (*seg).map_size };
+    let cache = cache();
+    // Relaxed: a budget counter; the slot CAS below publishes the mapping itself.
+    if cache.bytes.fetch_add(size, Ordering::Relaxed) + size > CACHE_MAX_BYTES {
+        cache.bytes.fetch_sub(size, Ordering::Relaxed);
+        return false;
+    }
+    let now = now_ms() as usize;
+    for (slot, since) in cache.slots.iter().zip(&cache.since) {
+        // Relaxed: a peek; the CAS decides.
+        if slot.load(Ordering::Relaxed).is_null() {
+            // Relaxed: published by the Release CAS below.
+            since.store(now, Ordering::Relaxed);
+            // Release: the header writes we made happen-before the taker's Acquire swap.
+            if slot
+                .compare_exchange(ptr::null_mut(), seg, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+    }
+    // Relaxed: as above.
+    cache.bytes.fetch_sub(size, Ordering::Relaxed);
+    false
+}
+
+/// Takes a cached mapping laid out like `g` (same alignment and offsets, large enough, at most
+/// twice the size needed). Null if none.
+fn cache_take(g: Geometry) -> *mut Segment {
+    let cache = cache();
+    for slot in &cache.slots {
+        // Relaxed: a peek; the swap decides.
+        if slot.load(Ordering::Relaxed).is_null() {
+            continue;
+        }
+        // Acquire: pairs with the filler's Release CAS, so the header is visible.
+        let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        if seg.is_null() {
+            continue;
+        }
+        // SAFETY: the swap made the mapping ours.
+        let (base, size, align, block) = unsafe {
+            (
+                (*seg).map_base,
+                (*seg).map_size,
+                (*seg).map_align,
+                (*seg).block_offset,
+            )
+        };
+        let fits = align == g.map_align
+            && seg as usize - base as usize == g.header
+            && block == g.block
+            && size >= g.map_size
+            && size / 2 <= g.map_size;
+        if fits {
+            // Relaxed: budget counter.
+            cache.bytes.fetch_sub(size, Ordering::Relaxed);
+            return seg;
+        }
+        // Not for us: put it back (or, if the slots filled up meanwhile, release it).
+        // SAFETY: we own it; `cache_put` re-reserves its bytes, so undo ours first.
+        unsafe {
+            cache.bytes.fetch_sub(size, Ordering::Relaxed);
+            if !cache_put(seg) {
+                unmap(seg);
+            }
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Unmaps cached mappings older than the purge delay (all of them if `all`).
+pub(crate) fn purge_cache(all: bool) {
+    let cache = cache();
+    let now = now_ms() as usize;
+    for (slot, since) in cache.slots.iter().zip(&cache.since) {
+        // Relaxed: a peek; the swap decides.
+        if slot.load(Ordering::Relaxed).is_null() {
+            continue;
+        }
+        // Relaxed: a timestamp; a stale or racing value only moves the purge a little.
+        let age = now.saturating_sub(since.load(Ordering::Relaxed));
+        if !all && age < super::heap::PURGE_DELAY_MS as usize {
+            continue;
+        }
+        // Acquire: as in `cache_take`.
+        let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        if !seg.is_null() {
+            // SAFETY: the swap made the mapping ours; nothing uses it.
+            unsafe {
+                cache.bytes.fetch_sub((*seg).map_size, Ordering::Relaxed);
+                unmap(seg);
+            }
+        }
+    }
 }
 
 /// Bytes usable in a huge block.

@@ -226,6 +226,19 @@ impl Page {
         };
     }
 
+    /// Changes the span of a single-block (large) page.
+    ///
+    /// # Safety
+    /// The caller owns the page, holds its one block, and has resized its slices accordingly.
+    pub(crate) unsafe fn set_large_size(&self, slice_count: usize, block_size: usize) {
+        // SAFETY: owner (caller); nobody else reads `info` without holding the block, which the
+        // caller holds.
+        unsafe {
+            self.info.with_mut(|p| (*p).block_size = block_size);
+            self.local().slice_count = slice_count as u8;
+        }
+    }
+
     /// Pushes a block freed by a thread that does not own the page. Returns true if this free
     /// took the page's notification (state was `ARMED`): the caller must then push the page
     /// onto its heap's pending stack.

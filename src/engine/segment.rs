@@ -62,8 +62,10 @@ pub(crate) struct Segment {
     pub(crate) map_size: usize,
     /// Huge mappings: mapping alignment.
     pub(crate) map_align: usize,
-    /// Huge mappings: bytes usable from the block's start to the end of the mapping.
+    /// Huge mappings: bytes usable from the block's start (at most to the mapping's end).
     pub(crate) usable: usize,
+    /// Huge mappings: the block's offset from the mapping base.
+    pub(crate) block_offset: usize,
     /// Slice → first slice of the page that covers it. Written when a page is set up (before
     /// its blocks exist), read by anyone freeing a block (the block's hand-off orders the
     /// two). One cell per entry: the owner sets up a new page's entries while other threads
@@ -115,6 +117,7 @@ impl Segment {
             ptr::addr_of_mut!((*seg).map_size).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).map_align).write(SEGMENT_SIZE);
             ptr::addr_of_mut!((*seg).usable).write(0);
+            ptr::addr_of_mut!((*seg).block_offset).write(0);
             for i in 0..SLICES {
                 ptr::addr_of_mut!((*seg).head_of[i]).write(UnsafeCell::new(i as u8));
                 ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
@@ -245,7 +248,47 @@ impl Segment {
         index: usize,
         count: usize,
     ) -> (&'a Page, bool) {
-        let bits = span_bits(index, count);
+        // SAFETY: owner (caller); the run is free.
+        let fresh = unsafe { Self::mark_used(seg, index, count, index) };
+        // SAFETY: `index < SLICES`.
+        (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
+    }
+
+    /// Extends the page starting at `index` from `old_count` to `new_count` slices if the slices
+    /// after it are free. Returns false (nothing changed) if they are not.
+    ///
+    /// # Safety
+    /// The caller owns the segment; `index..index + old_count` is one of its pages.
+    pub(crate) unsafe fn extend_span(
+        seg: *mut Segment,
+        index: usize,
+        old_count: usize,
+        new_count: usize,
+    ) -> bool {
+        if index + new_count > SLICES {
+            return false;
+        }
+        let extra = span_bits(index + old_count, new_count - old_count);
+        {
+            // SAFETY: owner (caller).
+            let local = unsafe { Self::local(seg) };
+            if local.used & extra != 0 {
+                return false;
+            }
+        }
+        // SAFETY: the extra slices are free and ours; mark them used and point them at the
+        // page's first slice, exactly as `take_span` does for a new page.
+        unsafe { Self::mark_used(seg, index + old_count, new_count - old_count, index) };
+        true
+    }
+
+    /// Marks free slices `[first, first + count)` as part of the page starting at `head`.
+    /// Returns whether all of them read as zeros.
+    ///
+    /// # Safety
+    /// The caller owns the segment and the slices are free.
+    unsafe fn mark_used(seg: *mut Segment, first: usize, count: usize, head: usize) -> bool {
+        let bits = span_bits(first, count);
         // SAFETY: owner (caller).
         let local = unsafe { Self::local(seg) };
         debug_assert_eq!(local.used & bits, 0);
@@ -262,18 +305,17 @@ impl Segment {
                 .committed
                 .fetch_add(newly_committed * SLICE_SIZE, Ordering::Relaxed);
         }
-        for i in index..index + count {
+        for i in first..first + count {
             // SAFETY: `i < SLICES`; no block of these slices exists yet, so nobody reads these
             // entries (see `head_of`).
             unsafe {
                 (*seg)
                     .head_of
                     .get_unchecked(i)
-                    .with_mut(|h| *h = index as u8)
+                    .with_mut(|h| *h = head as u8)
             };
         }
-        // SAFETY: `index < SLICES`.
-        (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
+        fresh
     }
 
     /// Returns a page's slices to the segment (they stay committed until a purge tick).
