@@ -16,11 +16,11 @@
 //! holder of a `Slab`, or whoever holds the heap pool's lock for a pooled heap. Other threads
 //! touch only `pending` (atomic) and their own counters.
 
-use super::page::{Page, STATE_NORMAL};
+use super::page::{Page, FLAG_FIRST, STATE_NORMAL};
 use super::segment::{Segment, SegmentKind};
 use super::size_class::{
-    class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT,
-    DIRECT_CLASS, DIRECT_MAX, DIRECT_SLOTS, MEDIUM_MAX,
+    class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT, DIRECT_MAX,
+    DIRECT_SLOTS, MEDIUM_MAX,
 };
 use super::stats::{counters, owner_add, HeapCounters, LARGE_INDEX};
 use super::{
@@ -246,9 +246,8 @@ impl Heap {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
                 // empty page) and `block` is its head.
                 unsafe { page.pop_known(block) };
-                // The class from the constant table (a constant when the size is), not from
-                // the page: one load fewer on the hottest path.
-                self.count_alloc(DIRECT_CLASS[slot] as usize);
+                // The page's class: one load from a cache line the pop just touched.
+                self.count_alloc(page.class() as usize);
                 return block.cast();
             }
         }
@@ -289,7 +288,7 @@ impl Heap {
                 unsafe {
                     let zero = page.local().free_is_zero;
                     page.pop_known(block);
-                    self.count_alloc(DIRECT_CLASS[slot] as usize);
+                    self.count_alloc(page.class() as usize);
                     zero_block(block, zero, page.block_size());
                 }
                 return block.cast();
@@ -323,7 +322,10 @@ impl Heap {
                 self.count_free(class);
                 // An empty page is given back unless it heads its queue (so a loop that allocates
                 // and frees one block does not give its page back each time).
-                if local.in_full || (local.used == 0 && !local.is_first) {
+                // Slow work only for a full page, or an emptied page that is not its queue's
+                // head: `flags == FLAG_FIRST` (the common empty case of a hot loop) is one
+                // compare, and so is `flags & FLAG_FULL` for a page still in use.
+                if (local.used == 0 && local.flags != FLAG_FIRST) || local.in_full() {
                     self.free_local_slow(page);
                 }
             }
@@ -466,7 +468,7 @@ impl Heap {
                 return false;
             }
             self.queue_remove(class, page);
-            page.local().in_full = true;
+            page.local().set_full(true);
             true
         }
     }
@@ -511,7 +513,7 @@ impl Heap {
             // else can hold the block yet, so arming cannot fail.
             let armed = page.arm();
             debug_assert!(armed);
-            page.local().in_full = true;
+            page.local().set_full(true);
             self.count_alloc(LARGE);
             owner_add(&self.counters.large_bytes, bytes);
             if zero && !fresh {
@@ -569,19 +571,19 @@ impl Heap {
                 // still ARMED and disarming succeeds.
                 let disarmed = page.disarm();
                 debug_assert!(disarmed);
-                local.in_full = false;
+                local.set_full(false);
                 owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
                 self.retire_page(page);
                 return;
             }
-            if local.in_full {
+            if local.in_full() {
                 // If a remote freer took the notification (disarm fails), the page is coming
                 // through the pending stack as well; queueing it now is still right.
                 page.disarm();
-                local.in_full = false;
+                local.set_full(false);
                 self.queue_push_back(class, page);
             }
-            if local.used == 0 && page.state() == STATE_NORMAL && !local.is_first {
+            if local.used == 0 && page.state() == STATE_NORMAL && !local.is_first() {
                 self.queue_remove(class, page);
                 self.retire_page(page);
             }
@@ -680,15 +682,15 @@ impl Heap {
                 let class = page.class() as usize;
                 let local = page.local();
                 if class == LARGE {
-                    local.in_full = false;
+                    local.set_full(false);
                     self.retire_page(page);
                     continue;
                 }
-                if local.in_full {
-                    local.in_full = false;
+                if local.in_full() {
+                    local.set_full(false);
                     self.queue_push_back(class, page);
                 }
-                if local.used == 0 && !local.is_first {
+                if local.used == 0 && !local.is_first() {
                     self.queue_remove(class, page);
                     self.retire_page(page);
                 }
@@ -821,12 +823,12 @@ impl Heap {
             let local = self.local();
             let q = &mut local.queues[class];
             if let Some(old) = q.first.as_ref() {
-                old.local().is_first = false;
+                old.local().set_first(false);
             }
             q.first = first;
             let target = match first.as_ref() {
                 Some(page) => {
-                    page.local().is_first = true;
+                    page.local().set_first(true);
                     first
                 }
                 None => &self.empty_page as *const Page,

@@ -22,7 +22,7 @@
 //! # Full pages and the notification protocol
 //!
 //! A page with no free block leaves its size-class queue, so allocation never walks full pages.
-//! It must come back when a block is freed. A local free sees the page's `in_full` flag. A
+//! It must come back when a block is freed. A local free sees the page's `FLAG_FULL`. A
 //! remote free sees the page's *state*, kept in the two low bits of `thread_free`:
 //!
 //! | state | meaning | who leaves it |
@@ -50,6 +50,11 @@ pub(crate) const STATE_NOTIFIED: usize = 2;
 /// The state bits of `thread_free` (blocks are 8-aligned, so the low bits are free).
 pub(crate) const STATE_MASK: usize = 3;
 
+/// `PageLocal::flags`: the page is full and out of its queue.
+pub(crate) const FLAG_FULL: u8 = 1;
+/// `PageLocal::flags`: the page heads its class queue (kept even when empty; see `Heap::free`).
+pub(crate) const FLAG_FIRST: u8 = 2;
+
 /// What only the owning heap touches.
 #[derive(Debug)]
 pub(crate) struct PageLocal {
@@ -63,10 +68,9 @@ pub(crate) struct PageLocal {
     pub(crate) capacity: u32,
     /// Blocks that fit in the page.
     pub(crate) reserved: u32,
-    /// The page is full and out of its queue.
-    pub(crate) in_full: bool,
-    /// The page heads its class queue (kept even when empty; see `Heap::free`).
-    pub(crate) is_first: bool,
+    /// [`FLAG_FULL`] and [`FLAG_FIRST`]: one byte, so the free fast path decides "anything to
+    /// do?" with one compare in the common cases.
+    pub(crate) flags: u8,
     /// Every block on `free` is zero except its link word.
     pub(crate) free_is_zero: bool,
     /// The untouched part of the page (blocks `capacity..reserved`) reads as zeros.
@@ -440,9 +444,9 @@ impl Page {
         if local.capacity >= local.reserved {
             return false;
         }
-        // Touch about 4 KiB (at least 16 link words) per extension: a fresh page stays mostly
+        // Touch about 4 KiB (at least 32 link words) per extension: a fresh page stays mostly
         // untouched (not resident) until it is needed.
-        let step = (4096 / block_size).max(16) as u32;
+        let step = (4096 / block_size).max(32) as u32;
         let count = step.min(local.reserved - local.capacity);
         let first = local.capacity as usize;
         // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
@@ -506,6 +510,30 @@ impl Page {
 }
 
 impl PageLocal {
+    /// The page is full and out of its queue.
+    #[inline(always)]
+    pub(crate) fn in_full(&self) -> bool {
+        self.flags & FLAG_FULL != 0
+    }
+
+    /// Marks the page full (out of its queue) or not.
+    #[inline(always)]
+    pub(crate) fn set_full(&mut self, full: bool) {
+        self.flags = (self.flags & !FLAG_FULL) | if full { FLAG_FULL } else { 0 };
+    }
+
+    /// The page heads its class queue.
+    #[inline(always)]
+    pub(crate) fn is_first(&self) -> bool {
+        self.flags & FLAG_FIRST != 0
+    }
+
+    /// Marks the page as its queue's head or not.
+    #[inline(always)]
+    pub(crate) fn set_first(&mut self, first: bool) {
+        self.flags = (self.flags & !FLAG_FIRST) | if first { FLAG_FIRST } else { 0 };
+    }
+
     /// The state of free slices and of the static empty page.
     pub(crate) const EMPTY: Self = Self {
         free: ptr::null_mut(),
@@ -513,8 +541,7 @@ impl PageLocal {
         used: 0,
         capacity: 0,
         reserved: 0,
-        in_full: false,
-        is_first: false,
+        flags: 0,
         free_is_zero: false,
         fresh: false,
         slice_count: 0,
