@@ -20,6 +20,14 @@ cargo test --workspace
 step "cargo test --release (the optimised fast paths)"
 cargo test --release -p allocgator
 
+step "Miri: engine unit tests under strict provenance (Stacked Borrows)"
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib --target-dir target/miri
+else
+  echo "Miri is not installed (rustup component add miri --toolchain nightly); .ci/run installs it" >&2
+  exit 1
+fi
+
 step "loom models and mutation checks"
 bash scripts/loom.sh
 

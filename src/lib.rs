@@ -46,6 +46,8 @@ mod api;
 mod engine;
 #[cfg(not(loom))]
 mod global;
+#[cfg(not(loom))]
+mod local;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api;
@@ -55,3 +57,7 @@ mod sync;
 pub use engine::stats::{ClassStats, Stats};
 #[cfg(not(loom))]
 pub use global::{stats, trim, Allocgator};
+#[cfg(not(loom))]
+pub use local::{Arena, LocalStats, Pool, Slab};
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+pub use local::{SyncPool, SyncPoolHandle};

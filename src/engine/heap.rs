@@ -563,26 +563,27 @@ impl Heap {
     #[inline(never)]
     unsafe fn free_local_slow(&self, page: &Page) {
         let class = page.class() as usize;
-        // SAFETY: owner (caller).
+        // SAFETY: owner (caller). Each `page.local()` borrow ends before the next call that
+        // borrows the page again (queue and retire operations do).
         unsafe {
-            let local = page.local();
             if class == LARGE {
                 // The page's only block: nobody else can be freeing into it, so the page is
                 // still ARMED and disarming succeeds.
                 let disarmed = page.disarm();
                 debug_assert!(disarmed);
-                local.set_full(false);
+                page.local().set_full(false);
                 owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
                 self.retire_page(page);
                 return;
             }
-            if local.in_full() {
+            if page.local().in_full() {
                 // If a remote freer took the notification (disarm fails), the page is coming
                 // through the pending stack as well; queueing it now is still right.
                 page.disarm();
-                local.set_full(false);
+                page.local().set_full(false);
                 self.queue_push_back(class, page);
             }
+            let local = page.local();
             if local.used == 0 && page.state() == STATE_NORMAL && !local.is_first() {
                 self.queue_remove(class, page);
                 self.retire_page(page);
@@ -680,16 +681,18 @@ impl Heap {
                 let remote = page.take_all_and_reset();
                 page.absorb_remote(remote);
                 let class = page.class() as usize;
-                let local = page.local();
+                // Each `page.local()` borrow ends before the next call that borrows the page
+                // again (queue and retire operations do).
                 if class == LARGE {
-                    local.set_full(false);
+                    page.local().set_full(false);
                     self.retire_page(page);
                     continue;
                 }
-                if local.in_full() {
-                    local.set_full(false);
+                if page.local().in_full() {
+                    page.local().set_full(false);
                     self.queue_push_back(class, page);
                 }
+                let local = page.local();
                 if local.used == 0 && !local.is_first() {
                     self.queue_remove(class, page);
                     self.retire_page(page);
@@ -705,9 +708,10 @@ impl Heap {
     unsafe fn retire_page(&self, page: &Page) {
         // SAFETY: owner (caller); the page record lives in its segment's header.
         unsafe {
-            let seg = segment_of((page as *const Page).cast_mut().cast());
-            let index = Segment::page_index(seg, page);
+            // From the page's `start` (derived from the segment's own pointer), not from the
+            // `&Page`: a reference only carries provenance for the page record.
             let local = page.local();
+            let (seg, index) = Segment::locate(local.start);
             debug_assert_eq!(local.used, 0);
             let slices = local.slice_count as usize;
             *local = super::page::PageLocal::EMPTY;
@@ -962,7 +966,7 @@ impl Heap {
             if page.class() as usize != LARGE || new_size <= MEDIUM_MAX || new_size > LARGE_MAX {
                 return ptr::null_mut();
             }
-            let index = Segment::page_index(seg, page);
+            let index = Segment::locate(page.local().start).1;
             let old_slices = page.local().slice_count as usize;
             let new_slices = new_size.div_ceil(SLICE_SIZE);
             if new_slices > old_slices {
@@ -1061,6 +1065,31 @@ unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
         }
         l.next = ptr::null_mut();
         l.prev = ptr::null_mut();
+    }
+}
+
+impl Heap {
+    /// This heap's segments and the bytes committed in them, by a walk (for `Slab::stats`).
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn footprint(&self) -> (usize, usize) {
+        let (mut segments, mut committed) = (0, 0);
+        // SAFETY: owner (caller); listed segments are ours.
+        unsafe {
+            let local = self.local();
+            for list in [local.segments, local.full_segments] {
+                let mut seg = list.head;
+                while !seg.is_null() {
+                    let l = Segment::local(seg);
+                    segments += 1;
+                    committed += (!l.uncommitted).count_ones() as usize * SLICE_SIZE;
+                    seg = l.next;
+                }
+            }
+        }
+        (segments, committed)
     }
 }
 

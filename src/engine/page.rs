@@ -38,7 +38,7 @@
 //! are pooled, see `global`), so the heap pointer a notifier reads is always valid.
 
 use super::{Block, SLICE_SIZE};
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
 /// `thread_free` state: nothing special.
@@ -54,6 +54,12 @@ pub(crate) const STATE_MASK: usize = 3;
 pub(crate) const FLAG_FULL: u8 = 1;
 /// `PageLocal::flags`: the page heads its class queue (kept even when empty; see `Heap::free`).
 pub(crate) const FLAG_FIRST: u8 = 2;
+
+/// A `thread_free` value with no block, only state bits (never dereferenced).
+#[inline(always)]
+const fn state_only(state: usize) -> *mut Block {
+    ptr::without_provenance_mut(state)
+}
 
 /// What only the owning heap touches.
 #[derive(Debug)]
@@ -103,8 +109,9 @@ pub(crate) struct PageInfo {
 pub(crate) struct Page {
     /// Owner-only state.
     pub(crate) local: UnsafeCell<PageLocal>,
-    /// Remote frees (a stack of blocks) plus the two state bits.
-    pub(crate) thread_free: AtomicUsize,
+    /// Remote frees (a stack of blocks) plus the two state bits in the pointer's low bits
+    /// (set and cleared with `map_addr`, so the pointer keeps its provenance).
+    pub(crate) thread_free: AtomicPtr<Block>,
     /// Link in the owning heap's pending stack; written by the one notifier, read by the owner
     /// after it popped the page.
     pub(crate) pending_next: UnsafeCell<*const Page>,
@@ -127,7 +134,7 @@ impl Page {
     pub(crate) const fn new() -> Self {
         Self {
             local: UnsafeCell::new(PageLocal::EMPTY),
-            thread_free: AtomicUsize::new(0),
+            thread_free: AtomicPtr::new(ptr::null_mut()),
             pending_next: UnsafeCell::new(ptr::null()),
             info: UnsafeCell::new(PageInfo {
                 class: 0,
@@ -141,7 +148,7 @@ impl Page {
     pub(crate) fn new() -> Self {
         Self {
             local: UnsafeCell::new(PageLocal::EMPTY),
-            thread_free: AtomicUsize::new(0),
+            thread_free: AtomicPtr::new(ptr::null_mut()),
             pending_next: UnsafeCell::new(ptr::null()),
             info: UnsafeCell::new(PageInfo {
                 class: 0,
@@ -218,7 +225,7 @@ impl Page {
         self.info
             .with_mut(|p| unsafe { *p = PageInfo { class, block_size } });
         // Relaxed: as above.
-        self.thread_free.store(STATE_NORMAL, Ordering::Relaxed);
+        self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: owner access (caller).
         let local = unsafe { self.local() };
         *local = PageLocal {
@@ -255,9 +262,9 @@ impl Page {
         // successful CAS replaced.
         let mut old = self.thread_free.load(Ordering::Relaxed);
         loop {
-            let state = old & STATE_MASK;
+            let state = old.addr() & STATE_MASK;
             // SAFETY: the block is ours until the CAS publishes it.
-            unsafe { Block::set_next(block, (old & !STATE_MASK) as *mut Block) };
+            unsafe { Block::set_next(block, old.map_addr(|a| a & !STATE_MASK)) };
             let new_state = if state == STATE_ARMED {
                 STATE_NOTIFIED
             } else {
@@ -271,7 +278,7 @@ impl Page {
             // block) to the owner, whose Acquire collection takes the list.
             match self.thread_free.compare_exchange_weak(
                 old,
-                block as usize | new_state,
+                block.map_addr(|a| a | new_state),
                 PUSH_ORDER,
                 Ordering::Relaxed,
             ) {
@@ -291,7 +298,7 @@ impl Page {
         // Relaxed: a peek; the CAS below is the synchronising read.
         let mut old = self.thread_free.load(Ordering::Relaxed);
         loop {
-            if old & !STATE_MASK == 0 {
+            if old.addr() & !STATE_MASK == 0 {
                 return ptr::null_mut();
             }
             #[cfg(not(allocgator_mutation = "thread_free_take_relaxed"))]
@@ -302,11 +309,11 @@ impl Page {
             // write the freeing threads made to their blocks) is visible before we walk it.
             match self.thread_free.compare_exchange_weak(
                 old,
-                old & STATE_MASK,
+                state_only(old.addr() & STATE_MASK),
                 TAKE_ORDER,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return (old & !STATE_MASK) as *mut Block,
+                Ok(_) => return old.map_addr(|a| a & !STATE_MASK),
                 Err(current) => old = current,
             }
         }
@@ -317,7 +324,7 @@ impl Page {
     pub(crate) fn state(&self) -> usize {
         // Relaxed: callers are the owner deciding about its own page; the transitions that
         // matter are CASes (`arm`, `disarm`, `take_all_and_reset`).
-        self.thread_free.load(Ordering::Relaxed) & STATE_MASK
+        self.thread_free.load(Ordering::Relaxed).addr() & STATE_MASK
     }
 
     /// The owner marks a full page `ARMED`. Fails (returns false) if a remote free arrived in
@@ -331,8 +338,8 @@ impl Page {
         // collecting, which synchronises on its own.
         self.thread_free
             .compare_exchange(
-                STATE_NORMAL,
-                STATE_ARMED,
+                state_only(STATE_NORMAL),
+                state_only(STATE_ARMED),
                 Ordering::Release,
                 Ordering::Relaxed,
             )
@@ -350,8 +357,8 @@ impl Page {
         // a freer got there first we see NOTIFIED (or a list) and leave the state alone.
         self.thread_free
             .compare_exchange(
-                STATE_ARMED,
-                STATE_NORMAL,
+                state_only(STATE_ARMED),
+                state_only(STATE_NORMAL),
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             )
@@ -365,8 +372,8 @@ impl Page {
     /// The caller owns the page and popped it from the pending stack.
     pub(crate) unsafe fn take_all_and_reset(&self) -> *mut Block {
         // Acquire: as in `take_thread_free`.
-        let old = self.thread_free.swap(STATE_NORMAL, Ordering::Acquire);
-        (old & !STATE_MASK) as *mut Block
+        let old = self.thread_free.swap(ptr::null_mut(), Ordering::Acquire);
+        old.map_addr(|a| a & !STATE_MASK)
     }
 
     /// Moves `local_free` into `free` if `free` is empty (no atomics: the cheapest refill).

@@ -190,16 +190,14 @@ impl Segment {
         seg.cast::<u8>().wrapping_add(index * SLICE_SIZE)
     }
 
-    /// Index of a page record within its segment.
-    ///
-    /// # Safety
-    /// `page` is one of `seg`'s page records.
+    /// The segment and slice index of a page's first byte (its `start`).
     #[inline]
-    pub(crate) unsafe fn page_index(seg: *mut Segment, page: &Page) -> usize {
-        // SAFETY: both pointers are inside the same header (caller).
-        unsafe {
-            (page as *const Page).offset_from(ptr::addr_of!((*seg).pages).cast::<Page>()) as usize
-        }
+    pub(crate) fn locate(page_start: *mut u8) -> (*mut Segment, usize) {
+        let seg = super::segment_of(page_start);
+        (
+            seg,
+            (page_start as usize - seg as usize) >> super::SLICE_SHIFT,
+        )
     }
 
     /// Finds `count` free contiguous slices whose first index is a multiple of

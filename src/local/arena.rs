@@ -1,0 +1,539 @@
+//! [`Arena`]: bump allocation in chunks of engine memory.
+
+use super::{engine_alloc_usable, engine_free, LocalStats};
+use crate::api::{self, RawAllocator};
+use crate::engine::ALIGN_MAX;
+use core::alloc::Layout;
+use core::mem;
+use core::ptr::{self, NonNull};
+use std::cell::Cell;
+
+/// Room for a chunk's header at its start; allocations start after it.
+const HEADER: usize = 16;
+/// Alignment chunks are requested with.
+const CHUNK_ALIGN: usize = 16;
+/// Size of the first chunk an empty arena takes.
+const FIRST_CHUNK: usize = 4096;
+/// Chunks double until this size; beyond it a chunk is as large as the request needs.
+const DOUBLING_MAX: usize = 64 << 20;
+
+/// Header at the start of every chunk.
+#[repr(C)]
+struct Chunk {
+    /// The chunk taken before this one.
+    prev: *mut Chunk,
+    /// The chunk's engine size (usable bytes of its engine block).
+    bytes: usize,
+}
+
+static_assertions::const_assert!(mem::size_of::<Chunk>() <= HEADER);
+
+/// A bump arena: allocation moves a pointer forward (one add, one compare), nothing is freed
+/// until [`reset`](Arena::reset) or drop, which free everything at once.
+///
+/// Memory comes in chunks from the engine (blocks of the calling thread's heap: the first is
+/// 4 KiB, each next one twice the last) and goes back to it on drop; `reset` keeps the largest
+/// chunk. The most recent allocation grows and shrinks in place, so `Vec::new_in(&arena)`
+/// growth copies nothing while the chunk has room. Values put in the arena with
+/// [`alloc`](Arena::alloc) are never dropped.
+///
+/// `&Arena` is an [`Allocator`](crate::allocator_api2::alloc::Allocator); `Arena` is `Send`,
+/// not `Sync`.
+///
+/// ```
+/// use allocgator::Arena;
+/// use allocgator::allocator_api2::vec::Vec;
+///
+/// let mut arena = Arena::new();
+/// let x = arena.alloc(42u64);
+/// *x += 1;
+/// let name = arena.alloc_str("allocgator");
+/// let mut v = Vec::new_in(&arena);
+/// v.extend(0..100u32);
+/// assert_eq!((*x, &*name, v.len()), (43, "allocgator", 100));
+/// drop(v);
+/// arena.reset(); // everything above is gone; the memory is reused
+/// ```
+pub struct Arena {
+    /// Next free byte of the current chunk.
+    ptr: Cell<*mut u8>,
+    /// End of the current chunk. `ptr <= end` always; both null before the first chunk.
+    end: Cell<*mut u8>,
+    /// The current (newest) chunk; older ones hang off its `prev`.
+    chunk: Cell<*mut Chunk>,
+    /// Engine bytes in all chunks.
+    allocated: Cell<usize>,
+    /// Chunks held.
+    chunk_count: Cell<usize>,
+    /// Allocations since the last reset, minus deallocations.
+    live: Cell<usize>,
+    /// Bytes used in chunks older than the current one (since the last reset).
+    retired_used: Cell<usize>,
+}
+
+// SAFETY: chunks are engine blocks, which any thread may free; the arena's state is plain data
+// owned by the value. `&Arena` is not `Send` (no `Sync`), so it is used from one thread at a
+// time; references handed out by `alloc` borrow the arena, so it cannot move while they live.
+unsafe impl Send for Arena {}
+
+impl Arena {
+    /// An empty arena; it takes no memory until the first allocation.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// assert_eq!(arena.allocated_bytes(), 0);
+    /// ```
+    pub const fn new() -> Arena {
+        Arena {
+            ptr: Cell::new(ptr::null_mut()),
+            end: Cell::new(ptr::null_mut()),
+            chunk: Cell::new(ptr::null_mut()),
+            allocated: Cell::new(0),
+            chunk_count: Cell::new(0),
+            live: Cell::new(0),
+            retired_used: Cell::new(0),
+        }
+    }
+
+    /// An arena whose first chunk holds at least `bytes` bytes of allocations.
+    ///
+    /// Aborts through [`handle_alloc_error`](std::alloc::handle_alloc_error) if the engine
+    /// refuses the memory.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::with_capacity(1 << 20);
+    /// assert!(arena.allocated_bytes() >= 1 << 20);
+    /// let before = arena.allocated_bytes();
+    /// for i in 0..100_000u64 {
+    ///     arena.alloc(i);
+    /// }
+    /// assert_eq!(arena.allocated_bytes(), before); // no new chunk was needed
+    /// ```
+    pub fn with_capacity(bytes: usize) -> Arena {
+        let arena = Arena::new();
+        if bytes != 0 && !arena.new_chunk(bytes, 1) {
+            std::alloc::handle_alloc_error(
+                Layout::from_size_align(bytes, 1).unwrap_or(Layout::new::<u8>()),
+            );
+        }
+        arena
+    }
+
+    /// Engine bytes held in chunks (what the arena has taken, used or not).
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// arena.alloc(1u8);
+    /// assert!(arena.allocated_bytes() >= 1);
+    /// ```
+    pub fn allocated_bytes(&self) -> usize {
+        self.allocated.get()
+    }
+
+    /// Frees every allocation at once. The largest chunk is kept (and reused from its start);
+    /// the others go back to the engine.
+    ///
+    /// ```
+    /// let mut arena = allocgator::Arena::new();
+    /// for round in 0..10 {
+    ///     for i in 0..10_000u64 {
+    ///         arena.alloc(i);
+    ///     }
+    ///     arena.reset();
+    ///     if round > 0 {
+    ///         assert_eq!(arena.stats().chunks(), 1);
+    ///     }
+    /// }
+    /// ```
+    pub fn reset(&mut self) {
+        let mut largest: *mut Chunk = ptr::null_mut();
+        let mut largest_bytes = 0;
+        let mut chunk = self.chunk.get();
+        // SAFETY: our chunks, with the headers we wrote; `&mut self`: nothing allocated in
+        // them is borrowed any more.
+        unsafe {
+            while !chunk.is_null() {
+                let Chunk { prev, bytes } = chunk.read();
+                if bytes > largest_bytes {
+                    if !largest.is_null() {
+                        free_chunk(largest);
+                    }
+                    largest = chunk;
+                    largest_bytes = bytes;
+                } else {
+                    free_chunk(chunk);
+                }
+                chunk = prev;
+            }
+        }
+        self.live.set(0);
+        self.retired_used.set(0);
+        if largest.is_null() {
+            return;
+        }
+        // SAFETY: the kept chunk is ours; it becomes the only one.
+        unsafe { (*largest).prev = ptr::null_mut() };
+        self.chunk.set(largest);
+        let base = largest.cast::<u8>();
+        self.ptr.set(base.wrapping_add(HEADER));
+        self.end.set(base.wrapping_add(largest_bytes));
+        self.allocated.set(largest_bytes);
+        self.chunk_count.set(1);
+    }
+
+    /// Moves `value` into the arena and returns a mutable reference to it. The value is never
+    /// dropped (its memory goes with the arena's).
+    ///
+    /// Aborts through [`handle_alloc_error`](std::alloc::handle_alloc_error) if the engine
+    /// refuses memory; [`try_alloc`](Self::try_alloc) returns the value back instead.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let a = arena.alloc([1u32, 2, 3]);
+    /// let b = arena.alloc(String::from("not dropped"));
+    /// a[0] = 10;
+    /// assert_eq!((a[0], b.as_str()), (10, "not dropped"));
+    /// ```
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc<T>(&self, value: T) -> &mut T {
+        match self.try_alloc(value) {
+            Ok(r) => r,
+            Err(_) => std::alloc::handle_alloc_error(Layout::new::<T>()),
+        }
+    }
+
+    /// Moves `value` into the arena, or gives it back if the engine refuses memory.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let x = arena.try_alloc(5i32).unwrap();
+    /// assert_eq!(*x, 5);
+    /// ```
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub fn try_alloc<T>(&self, value: T) -> Result<&mut T, T> {
+        let p = match self.alloc_layout_raw(Layout::new::<T>()) {
+            Some(p) => p.cast::<T>(),
+            None => return Err(value),
+        };
+        // SAFETY: a fresh, exclusive, suitably sized and aligned block (or a dangling aligned
+        // pointer for a zero-size `T`) that lives as long as the arena borrow.
+        unsafe {
+            p.as_ptr().write(value);
+            Ok(&mut *p.as_ptr())
+        }
+    }
+
+    /// Allocates a block for `layout` (a dangling aligned pointer for size 0); `None` if the
+    /// engine refuses memory or the layout is impossible.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let arena = allocgator::Arena::new();
+    /// let p = arena.try_alloc_layout(Layout::from_size_align(100, 64).unwrap()).unwrap();
+    /// assert_eq!(p.as_ptr() as usize % 64, 0);
+    /// ```
+    #[inline(always)]
+    pub fn try_alloc_layout(&self, layout: Layout) -> Option<NonNull<u8>> {
+        self.alloc_layout_raw(layout)
+    }
+
+    /// Copies a slice into the arena.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let s = arena.alloc_slice_copy(&[1, 2, 3]);
+    /// s[0] = 9;
+    /// assert_eq!(s, &[9, 2, 3]);
+    /// ```
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
+        let p = self.alloc_array::<T>(src.len());
+        // SAFETY: a fresh block for `src.len()` values of `T`, distinct from `src`.
+        unsafe {
+            ptr::copy_nonoverlapping(src.as_ptr(), p.as_ptr(), src.len());
+            core::slice::from_raw_parts_mut(p.as_ptr(), src.len())
+        }
+    }
+
+    /// Clones a slice into the arena (the clones are never dropped).
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let s = arena.alloc_slice_clone(&[String::from("a"), String::from("b")]);
+    /// assert_eq!(s[1], "b");
+    /// ```
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc_slice_clone<T: Clone>(&self, src: &[T]) -> &mut [T] {
+        self.alloc_slice_fill_with(src.len(), |i| src[i].clone())
+    }
+
+    /// Allocates a slice of `len` values made by `f(index)`.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let squares = arena.alloc_slice_fill_with(5, |i| i * i);
+    /// assert_eq!(squares, &[0, 1, 4, 9, 16]);
+    /// ```
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc_slice_fill_with<T>(&self, len: usize, mut f: impl FnMut(usize) -> T) -> &mut [T] {
+        let p = self.alloc_array::<T>(len);
+        for i in 0..len {
+            // SAFETY: `i < len`, inside the fresh block. If `f` panics, the values written so
+            // far are leaked in the arena (never dropped), which is allowed.
+            unsafe { p.as_ptr().add(i).write(f(i)) };
+        }
+        // SAFETY: all `len` values are initialised.
+        unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) }
+    }
+
+    /// Copies a string into the arena.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let s = arena.alloc_str("hello");
+    /// s.make_ascii_uppercase();
+    /// assert_eq!(s, "HELLO");
+    /// ```
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc_str(&self, src: &str) -> &mut str {
+        let bytes = self.alloc_slice_copy(src.as_bytes());
+        // SAFETY: a copy of valid UTF-8.
+        unsafe { core::str::from_utf8_unchecked_mut(bytes) }
+    }
+
+    /// A snapshot: allocations since the last reset, bytes used, chunk memory.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// arena.alloc_slice_copy(&[0u8; 1000]);
+    /// let s = arena.stats();
+    /// assert_eq!((s.live_blocks(), s.live_bytes()), (1, 1000));
+    /// println!("{s}");
+    /// ```
+    pub fn stats(&self) -> LocalStats {
+        let current_used = if self.chunk.get().is_null() {
+            0
+        } else {
+            (self.ptr.get() as usize) - (self.chunk.get() as usize + HEADER)
+        };
+        LocalStats {
+            kind: "Arena",
+            live_blocks: self.live.get(),
+            live_bytes: self.retired_used.get() + current_used,
+            committed: self.allocated.get(),
+            reserved: self.allocated.get(),
+            capacity_blocks: 0,
+            chunks: self.chunk_count.get(),
+            fallback_allocs: 0,
+            fallback_live: 0,
+        }
+    }
+
+    /// A block for `len` values of `T`; aborts on failure (like `Vec::with_capacity`).
+    fn alloc_array<T>(&self, len: usize) -> NonNull<T> {
+        let Ok(layout) = Layout::array::<T>(len) else {
+            capacity_overflow()
+        };
+        match self.alloc_layout_raw(layout) {
+            Some(p) => p.cast(),
+            None => std::alloc::handle_alloc_error(layout),
+        }
+    }
+
+    /// The allocation fast path: one bump and one branch.
+    #[inline(always)]
+    fn alloc_layout_raw(&self, layout: Layout) -> Option<NonNull<u8>> {
+        if layout.size() == 0 {
+            // A dangling, aligned address (no provenance needed for zero-size accesses).
+            // SAFETY: an alignment is never zero.
+            return Some(unsafe {
+                NonNull::new_unchecked(ptr::without_provenance_mut(layout.align()))
+            });
+        }
+        NonNull::new(self.bump(layout))
+    }
+
+    /// Bumps for a layout of non-zero size; null on failure.
+    #[inline(always)]
+    fn bump(&self, layout: Layout) -> *mut u8 {
+        let ptr = self.ptr.get();
+        let pad = (ptr as usize).wrapping_neg() & (layout.align() - 1);
+        // No overflow: a Layout's size is at most `isize::MAX - (align - 1)` and `pad < align`.
+        // `end - ptr` cannot wrap: `ptr <= end`.
+        if layout.size() + pad <= (self.end.get() as usize) - (ptr as usize) {
+            let p = ptr.wrapping_add(pad);
+            self.ptr.set(p.wrapping_add(layout.size()));
+            self.live.set(self.live.get() + 1);
+            return p;
+        }
+        self.bump_slow(layout)
+    }
+
+    /// A new chunk for a request that does not fit the current one.
+    #[cold]
+    #[inline(never)]
+    fn bump_slow(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > ALIGN_MAX || !self.new_chunk(layout.size(), layout.align()) {
+            return ptr::null_mut();
+        }
+        let ptr = self.ptr.get();
+        let pad = (ptr as usize).wrapping_neg() & (layout.align() - 1);
+        debug_assert!(layout.size() + pad <= self.end.get() as usize - ptr as usize);
+        let p = ptr.wrapping_add(pad);
+        self.ptr.set(p.wrapping_add(layout.size()));
+        self.live.set(self.live.get() + 1);
+        p
+    }
+
+    /// Takes a chunk with room for `size` bytes at `align` and makes it current; false if the
+    /// engine refuses or the size is impossible.
+    fn new_chunk(&self, size: usize, align: usize) -> bool {
+        let Some(needed) = size
+            .checked_add(align - 1)
+            .and_then(|n| n.checked_add(HEADER))
+        else {
+            return false;
+        };
+        let last = if self.chunk.get().is_null() {
+            FIRST_CHUNK / 2
+        } else {
+            // SAFETY: our current chunk's header.
+            unsafe { (*self.chunk.get()).bytes }
+        };
+        let doubled = last.min(DOUBLING_MAX) * 2;
+        let mut bytes = doubled.max(needed);
+        let (base, len) = loop {
+            let Ok(layout) = Layout::from_size_align(bytes, CHUNK_ALIGN) else {
+                return false;
+            };
+            let (base, len) = engine_alloc_usable(layout);
+            if !base.is_null() {
+                break (base, len);
+            }
+            if bytes == needed {
+                return false;
+            }
+            bytes = needed; // out of memory for a doubled chunk: try just what is needed
+        };
+        // What the old chunk used stays counted as live bytes until reset.
+        if !self.chunk.get().is_null() {
+            let used = self.ptr.get() as usize - (self.chunk.get() as usize + HEADER);
+            self.retired_used.set(self.retired_used.get() + used);
+        }
+        let chunk = base.cast::<Chunk>();
+        // SAFETY: a fresh engine block, at least `HEADER` bytes, 16-aligned.
+        unsafe {
+            chunk.write(Chunk {
+                prev: self.chunk.get(),
+                bytes: len,
+            })
+        };
+        self.chunk.set(chunk);
+        self.ptr.set(base.wrapping_add(HEADER));
+        self.end.set(base.wrapping_add(len));
+        self.allocated.set(self.allocated.get() + len);
+        self.chunk_count.set(self.chunk_count.get() + 1);
+        true
+    }
+}
+
+#[cold]
+fn capacity_overflow() -> ! {
+    panic!("arena slice: capacity overflow")
+}
+
+/// Gives a chunk back to the engine.
+///
+/// # Safety
+/// `chunk` is a chunk of an arena, not used afterwards.
+unsafe fn free_chunk(chunk: *mut Chunk) {
+    // SAFETY: the chunk's header (caller); the engine block's recorded size and alignment
+    // fit it.
+    unsafe {
+        let bytes = (*chunk).bytes;
+        engine_free(
+            chunk.cast(),
+            Layout::from_size_align_unchecked(bytes, CHUNK_ALIGN),
+        );
+    }
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Arena")
+            .field("allocated_bytes", &self.allocated.get())
+            .field("chunks", &self.chunk_count.get())
+            .finish()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let mut chunk = self.chunk.replace(ptr::null_mut());
+        while !chunk.is_null() {
+            // SAFETY: our chunks; nothing allocated in them is borrowed any more.
+            unsafe {
+                let prev = (*chunk).prev;
+                free_chunk(chunk);
+                chunk = prev;
+            }
+        }
+    }
+}
+
+impl RawAllocator for &Arena {
+    #[inline(always)]
+    unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let p = self.bump(layout);
+        if zeroed && !p.is_null() {
+            // SAFETY: a fresh block of `layout.size()` bytes (its returned length).
+            unsafe { ptr::write_bytes(p, 0, layout.size()) };
+        }
+        p
+    }
+
+    #[inline(always)]
+    unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
+        self.live.set(self.live.get().wrapping_sub(1));
+        // The most recent allocation gives its bytes back; others wait for reset. Returned
+        // lengths are exact, so `layout.size()` is the block's length (fit rule).
+        if ptr.wrapping_add(layout.size()) == self.ptr.get() {
+            self.ptr.set(ptr);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn raw_usable(&self, _ptr: *mut u8, layout: Layout) -> usize {
+        layout.size()
+    }
+
+    #[inline]
+    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        let top = self.ptr.get();
+        if ptr.wrapping_add(old.size()) == top {
+            // The most recent allocation: move the bump pointer.
+            if new_size <= old.size()
+                || new_size - old.size() <= self.end.get() as usize - top as usize
+            {
+                self.ptr.set(ptr.wrapping_add(new_size));
+                return ptr;
+            }
+            return ptr::null_mut();
+        }
+        if new_size <= old.size() {
+            ptr // shrinking elsewhere: keep the block, the tail waits for reset
+        } else {
+            ptr::null_mut()
+        }
+    }
+}
+
+api::impl_allocator!(&Arena);

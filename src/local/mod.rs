@@ -1,0 +1,90 @@
+//! Local allocators on the engine: [`Slab`], [`Pool`], [`SyncPool`] (and its
+//! [`SyncPoolHandle`]) and [`Arena`].
+//!
+//! Where their memory comes from:
+//!
+//! - a [`Slab`] *is* an engine heap of its own (`Heap::create`), so dropping it unmaps
+//!   everything at once;
+//! - [`Arena`] chunks, [`Pool`] / [`SyncPool`] chunks and the engine fallback for layouts a pool
+//!   does not serve are ordinary blocks of the global engine, taken from the calling thread's
+//!   heap (the one [`Allocgator`](crate::Allocgator) uses). That shares segments with the rest
+//!   of the program (a small pool or arena costs one block, not a 4 MiB segment), makes a new
+//!   arena cheap (its chunks are recycled engine pages), and lets a chunk be given back from
+//!   any thread (the engine's remote-free path), which is what makes these types `Send`.
+//!
+//! Every front end implements the crate's `RawAllocator` and gets its `Allocator` impls from
+//! `api::impl_allocator!`.
+//!
+//! The whole module is compiled out under `--cfg loom` (it uses the global path).
+
+mod arena;
+mod pool;
+mod slab;
+mod stats;
+#[cfg(target_pointer_width = "64")]
+mod sync_pool;
+
+pub use arena::Arena;
+pub use pool::Pool;
+pub use slab::Slab;
+pub use stats::LocalStats;
+#[cfg(target_pointer_width = "64")]
+pub use sync_pool::{SyncPool, SyncPoolHandle};
+
+use crate::api::RawAllocator;
+use crate::engine::heap::Heap;
+use crate::Allocgator;
+use core::alloc::Layout;
+use core::ptr;
+
+/// A block of the global engine (the calling thread's heap); null on failure.
+#[inline]
+fn engine_alloc(layout: Layout, zeroed: bool) -> *mut u8 {
+    if layout.size() == 0 {
+        return ptr::null_mut();
+    }
+    // SAFETY: a valid layout of non-zero size.
+    unsafe { Allocgator.raw_alloc(layout, zeroed) }
+}
+
+/// A block of the global engine and its usable length; null on failure.
+#[inline]
+fn engine_alloc_usable(layout: Layout) -> (*mut u8, usize) {
+    let p = engine_alloc(layout, false);
+    if p.is_null() {
+        return (p, 0);
+    }
+    // SAFETY: a live engine block.
+    (p, unsafe { Heap::usable_size(p) })
+}
+
+/// Frees a block of the global engine, from any thread.
+///
+/// # Safety
+/// `p` is a live engine block allocated by [`engine_alloc`] (or its callers) and not used
+/// afterwards.
+#[inline]
+unsafe fn engine_free(p: *mut u8, layout: Layout) {
+    // SAFETY: forwarded (caller).
+    unsafe { Allocgator.raw_free(p, layout) }
+}
+
+/// Usable bytes of a live engine block.
+///
+/// # Safety
+/// `p` is a live engine block.
+#[inline]
+unsafe fn engine_usable(p: *mut u8) -> usize {
+    // SAFETY: forwarded (caller).
+    unsafe { Heap::usable_size(p) }
+}
+
+/// Resizes a live engine block without copying (see `RawAllocator::raw_resize_in_place`).
+///
+/// # Safety
+/// `p` is a live engine block the caller holds, fitting `old`.
+#[inline]
+unsafe fn engine_resize(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded (caller).
+    unsafe { Allocgator.raw_resize_in_place(p, old, new_size) }
+}

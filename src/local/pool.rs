@@ -1,0 +1,398 @@
+//! [`Pool`]: fixed-size blocks with an O(1) LIFO free list.
+
+use super::LocalStats;
+use super::{engine_alloc, engine_alloc_usable, engine_free, engine_resize, engine_usable};
+use crate::api::{self, RawAllocator};
+use core::alloc::Layout;
+use core::ptr;
+use std::cell::Cell;
+
+/// Bytes reserved at the start of each chunk for its header (`next`, `bytes`).
+const CHUNK_HEADER: usize = 16;
+/// Bytes of the first chunk (later ones double, up to [`CHUNK_MAX`]).
+const CHUNK_FIRST: usize = 4096;
+/// Chunks stop doubling at this size (unless one block is larger).
+const CHUNK_MAX: usize = 256 * 1024;
+
+/// Header at the start of every chunk.
+#[repr(C)]
+struct Chunk {
+    /// The previously taken chunk.
+    next: *mut Chunk,
+    /// The chunk's engine size (what is given back on drop).
+    bytes: usize,
+}
+
+/// A free block's link.
+struct Free {
+    next: *mut Free,
+}
+
+/// The sizes a pool works with, from its `Layout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Block size: the layout's size, at least a pointer, rounded up to `align`.
+    pub(crate) size: usize,
+    /// Block alignment: the layout's, at least a pointer's.
+    pub(crate) align: usize,
+}
+
+impl Geometry {
+    pub(crate) const fn of(layout: Layout) -> Geometry {
+        let word = core::mem::size_of::<usize>();
+        let align = if layout.align() > word {
+            layout.align()
+        } else {
+            word
+        };
+        let size = if layout.size() > word {
+            layout.size()
+        } else {
+            word
+        };
+        // Cannot overflow: a Layout's size rounded up to its align fits `isize`, and a word is
+        // at most the align.
+        let size = (size + align - 1) & !(align - 1);
+        Geometry { size, align }
+    }
+
+    /// The request fits a block (and so is served by the free list).
+    #[inline(always)]
+    pub(crate) fn fits(self, layout: Layout) -> bool {
+        layout.size() <= self.size && layout.align() <= self.align
+    }
+}
+
+/// A pool of fixed-size blocks: `Box<Msg, &Pool>` allocation is a free-list pop, a free is a
+/// push, the most recently freed block is reused first (it is warm in cache).
+///
+/// Requests that fit the block (size ≤ block size, align ≤ block align) use the free list; any
+/// other layout is served by the engine, so `Vec::new_in(&pool)` can still grow. Blocks come
+/// in chunks from the engine (4 KiB, then doubling to 256 KiB) and go back when the pool is
+/// dropped. `Send`, not `Sync`; for a pool shared between threads see
+/// [`SyncPool`](crate::SyncPool).
+///
+/// ```
+/// use allocgator::Pool;
+/// use allocgator::allocator_api2::boxed::Box;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Msg { Ping(u64), Data([u8; 48]) }
+///
+/// let pool = Pool::for_type::<Msg>();
+/// let a = Box::new_in(Msg::Ping(1), &pool);
+/// let addr = &*a as *const Msg;
+/// drop(a);
+/// let b = Box::new_in(Msg::Data([7; 48]), &pool);
+/// assert_eq!(&*b as *const Msg, addr); // LIFO: the block just freed
+/// ```
+pub struct Pool {
+    /// The free list's head (LIFO).
+    free: Cell<*mut Free>,
+    /// Next never-used block of the newest chunk.
+    bump: Cell<*mut u8>,
+    /// End of the newest chunk's block area.
+    bump_end: Cell<*mut u8>,
+    /// Chunks taken from the engine, newest first.
+    chunks: Cell<*mut Chunk>,
+    geometry: Geometry,
+    /// Live pool blocks.
+    live: Cell<usize>,
+    /// Blocks the chunks hold.
+    capacity: Cell<usize>,
+    /// Engine bytes in chunks.
+    chunk_bytes: Cell<usize>,
+    /// Chunks taken.
+    chunk_count: Cell<usize>,
+    /// Fallback requests served so far.
+    fallback_total: Cell<usize>,
+    /// Live fallback blocks.
+    fallback_live: Cell<usize>,
+    /// Engine bytes in live fallback blocks.
+    fallback_bytes: Cell<usize>,
+}
+
+// SAFETY: chunks and fallback blocks are engine blocks, which any thread may free; the pool's
+// state is plain data owned by the value. `&Pool` is not `Send` (no `Sync`), so allocations and
+// frees stay on the holder's thread.
+unsafe impl Send for Pool {}
+
+impl Pool {
+    /// A pool whose blocks fit `layout` (block size: `layout.size()` rounded up to its
+    /// alignment, at least a pointer). No memory is taken until the first allocation.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let pool = allocgator::Pool::new(Layout::from_size_align(24, 8).unwrap());
+    /// assert_eq!(pool.block_size(), 24);
+    /// ```
+    pub const fn new(layout: Layout) -> Pool {
+        Pool {
+            free: Cell::new(ptr::null_mut()),
+            bump: Cell::new(ptr::null_mut()),
+            bump_end: Cell::new(ptr::null_mut()),
+            chunks: Cell::new(ptr::null_mut()),
+            geometry: Geometry::of(layout),
+            live: Cell::new(0),
+            capacity: Cell::new(0),
+            chunk_bytes: Cell::new(0),
+            chunk_count: Cell::new(0),
+            fallback_total: Cell::new(0),
+            fallback_live: Cell::new(0),
+            fallback_bytes: Cell::new(0),
+        }
+    }
+
+    /// A pool for values of type `T`.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<(u64, u64)>();
+    /// let b = Box::new_in((1, 2), &pool);
+    /// assert_eq!(*b, (1, 2));
+    /// ```
+    pub const fn for_type<T>() -> Pool {
+        Self::new(Layout::new::<T>())
+    }
+
+    /// Size of the pool's blocks.
+    ///
+    /// ```
+    /// assert_eq!(allocgator::Pool::for_type::<u8>().block_size(), 8); // at least a pointer
+    /// ```
+    pub fn block_size(&self) -> usize {
+        self.geometry.size
+    }
+
+    /// Alignment of the pool's blocks.
+    ///
+    /// ```
+    /// assert_eq!(allocgator::Pool::for_type::<u128>().block_align(), core::mem::align_of::<u128>());
+    /// ```
+    pub fn block_align(&self) -> usize {
+        self.geometry.align
+    }
+
+    /// A snapshot: live blocks (pool and fallback), capacity, chunks, fallback counts.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<u64>();
+    /// let b = Box::new_in(5u64, &pool);
+    /// let s = pool.stats();
+    /// assert_eq!((s.live_blocks(), s.fallback_allocs()), (1, 0));
+    /// println!("{s}");
+    /// # drop(b);
+    /// ```
+    pub fn stats(&self) -> LocalStats {
+        let committed = self.chunk_bytes.get() + self.fallback_bytes.get();
+        LocalStats {
+            kind: "Pool",
+            live_blocks: self.live.get() + self.fallback_live.get(),
+            live_bytes: self.live.get() * self.geometry.size + self.fallback_bytes.get(),
+            committed,
+            reserved: committed,
+            capacity_blocks: self.capacity.get(),
+            chunks: self.chunk_count.get(),
+            fallback_allocs: self.fallback_total.get(),
+            fallback_live: self.fallback_live.get(),
+        }
+    }
+
+    /// Pops a block (the fast path), or takes the slow path.
+    #[inline(always)]
+    fn alloc_block(&self) -> *mut u8 {
+        let head = self.free.get();
+        if !head.is_null() {
+            // SAFETY: `head` is a free block of ours; its link was written when it was freed.
+            self.free.set(unsafe { (*head).next });
+            self.live.set(self.live.get() + 1);
+            return head.cast();
+        }
+        self.alloc_block_slow()
+    }
+
+    /// Carves a never-used block, taking a new chunk if needed.
+    #[cold]
+    #[inline(never)]
+    fn alloc_block_slow(&self) -> *mut u8 {
+        let size = self.geometry.size;
+        let mut p = self.bump.get();
+        if (self.bump_end.get() as usize).wrapping_sub(p as usize) < size || p.is_null() {
+            if !self.new_chunk() {
+                return ptr::null_mut();
+            }
+            p = self.bump.get();
+        }
+        self.bump.set(p.wrapping_add(size));
+        self.live.set(self.live.get() + 1);
+        p
+    }
+
+    /// Takes a chunk from the engine and makes it the carving area; false if the engine
+    /// refuses.
+    fn new_chunk(&self) -> bool {
+        let g = self.geometry;
+        let first = g.align.max(CHUNK_HEADER);
+        let target = (CHUNK_FIRST << self.chunk_count.get().min(16)).min(CHUNK_MAX);
+        let bytes = target.max(first.saturating_add(g.size));
+        let Ok(layout) = Layout::from_size_align(bytes, g.align.max(CHUNK_HEADER)) else {
+            return false;
+        };
+        let (base, len) = engine_alloc_usable(layout);
+        if base.is_null() {
+            return false;
+        }
+        let chunk = base.cast::<Chunk>();
+        // SAFETY: a fresh engine block at least `first + size` bytes long, aligned for `Chunk`.
+        unsafe {
+            chunk.write(Chunk {
+                next: self.chunks.get(),
+                bytes: len,
+            })
+        };
+        self.chunks.set(chunk);
+        let blocks = (len - first) / g.size;
+        self.bump.set(base.wrapping_add(first));
+        self.bump_end
+            .set(base.wrapping_add(first + blocks * g.size));
+        self.capacity.set(self.capacity.get() + blocks);
+        self.chunk_bytes.set(self.chunk_bytes.get() + len);
+        self.chunk_count.set(self.chunk_count.get() + 1);
+        true
+    }
+
+    /// Pushes a block back (LIFO).
+    ///
+    /// # Safety
+    /// `p` is a live pool block of this pool.
+    #[inline(always)]
+    unsafe fn free_block(&self, p: *mut u8) {
+        let block = p.cast::<Free>();
+        // SAFETY: the block is ours again and at least a pointer long and aligned.
+        unsafe { (*block).next = self.free.get() };
+        self.free.set(block);
+        self.live.set(self.live.get().wrapping_sub(1));
+    }
+
+    #[cold]
+    fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let p = engine_alloc(layout, zeroed);
+        if !p.is_null() {
+            self.fallback_total.set(self.fallback_total.get() + 1);
+            self.fallback_live.set(self.fallback_live.get() + 1);
+            // SAFETY: a live engine block.
+            let len = unsafe { engine_usable(p) };
+            self.fallback_bytes.set(self.fallback_bytes.get() + len);
+        }
+        p
+    }
+
+    /// # Safety
+    /// `p` is a live fallback block fitting `layout`.
+    #[cold]
+    unsafe fn fallback_free(&self, p: *mut u8, layout: Layout) {
+        // SAFETY: a live engine block (caller).
+        unsafe {
+            let len = engine_usable(p);
+            self.fallback_bytes
+                .set(self.fallback_bytes.get().wrapping_sub(len));
+            self.fallback_live
+                .set(self.fallback_live.get().wrapping_sub(1));
+            engine_free(p, layout);
+        }
+    }
+}
+
+impl core::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pool")
+            .field("block_size", &self.geometry.size)
+            .field("block_align", &self.geometry.align)
+            .field("live", &self.live.get())
+            .finish()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let align = self.geometry.align.max(CHUNK_HEADER);
+        let mut chunk = self.chunks.replace(ptr::null_mut());
+        while !chunk.is_null() {
+            // SAFETY: our chunk, with the header we wrote; no pool block is used any more
+            // (they borrowed the pool). The layout's size is the engine size we recorded,
+            // which fits the block (Allocator fit rule: any size up to the usable length).
+            unsafe {
+                let Chunk { next, bytes } = chunk.read();
+                engine_free(
+                    chunk.cast(),
+                    Layout::from_size_align_unchecked(bytes, align),
+                );
+                chunk = next;
+            }
+        }
+    }
+}
+
+impl RawAllocator for &Pool {
+    #[inline(always)]
+    unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        if self.geometry.fits(layout) {
+            let p = self.alloc_block();
+            if zeroed && !p.is_null() {
+                // SAFETY: a block of `geometry.size` bytes we just took.
+                unsafe { ptr::write_bytes(p, 0, self.geometry.size) };
+            }
+            p
+        } else {
+            self.fallback_alloc(layout, zeroed)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
+        // A block's kind follows from its layout: pool blocks are returned with length
+        // `geometry.size`, so every size the fit rule allows back still fits; a fallback block
+        // was requested with a size or align that does not fit, and the fit rule keeps it so.
+        if self.geometry.fits(layout) {
+            // SAFETY: a live pool block (caller).
+            unsafe { self.free_block(ptr) }
+        } else {
+            // SAFETY: a live fallback block (caller).
+            unsafe { self.fallback_free(ptr, layout) }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
+        if self.geometry.fits(layout) {
+            self.geometry.size
+        } else {
+            // SAFETY: a live fallback block (caller).
+            unsafe { engine_usable(ptr) }
+        }
+    }
+
+    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        // Only fallback blocks that stay too big for a pool block resize in place: the new
+        // alignment is not known here, and a block must keep its kind (see `raw_free`). Pool
+        // blocks always move (a pool block is a fixed size: growing it is rare).
+        if self.geometry.fits(old) || new_size <= self.geometry.size {
+            return ptr::null_mut();
+        }
+        // SAFETY: a live fallback block (caller).
+        unsafe {
+            let old_len = engine_usable(ptr);
+            let q = engine_resize(ptr, old, new_size);
+            if !q.is_null() {
+                // Keep the byte count exact: the block's engine size may have changed.
+                let new_len = engine_usable(q);
+                self.fallback_bytes
+                    .set(self.fallback_bytes.get().wrapping_sub(old_len) + new_len);
+            }
+            q
+        }
+    }
+}
+
+api::impl_allocator!(&Pool);

@@ -1,0 +1,368 @@
+//! [`Slab`]: a private engine heap as an allocator.
+
+use crate::api::{self, RawAllocator};
+use crate::engine::heap::Heap;
+use crate::engine::segment::SegmentKind;
+use crate::engine::size_class::{CLASS_COUNT, CLASS_SIZES, MEDIUM_MAX};
+use crate::engine::stats::{ClassStats, Stats, HUGE_INDEX, STAT_ROWS};
+use crate::engine::{segment_of, SEGMENT_SIZE};
+use core::alloc::Layout;
+use core::ptr;
+use std::cell::Cell;
+
+/// A private multi-size heap of the engine: every size class, large and huge blocks, with the
+/// engine's fast paths — and dropping it (or [`reset`](Slab::reset)) gives all its memory
+/// back at once, live blocks included.
+///
+/// `&Slab` is an [`Allocator`](crate::allocator_api2::alloc::Allocator). A `Slab` is `Send`
+/// (its heap moves with it) but not `Sync`: only its holder allocates from and frees into it,
+/// so neither needs an atomic operation.
+///
+/// ```
+/// use allocgator::Slab;
+/// use allocgator::allocator_api2::{boxed::Box, vec::Vec};
+///
+/// let slab = Slab::new();
+/// let mut boxes: Vec<Box<u32, &Slab>, &Slab> = Vec::new_in(&slab);
+/// for n in 0..3 {
+///     boxes.push(Box::new_in(n, &slab));
+/// }
+/// assert_eq!(*boxes[1], 1);
+/// assert_eq!(slab.stats().live_blocks(), 4);
+/// ```
+///
+/// With `hashbrown`'s `allocator-api2` feature:
+///
+/// ```
+/// let slab = allocgator::Slab::new();
+/// let mut m = hashbrown::HashMap::new_in(&slab);
+/// m.insert(1, "one");
+/// assert_eq!(m[&1], "one");
+/// ```
+pub struct Slab {
+    /// The private heap (never null).
+    heap: *mut Heap,
+    /// Huge blocks (own mappings, which the heap does not track): a list of nodes allocated
+    /// from the heap itself, so `Drop` can unmap them.
+    huge: Cell<*mut HugeNode>,
+}
+
+/// A live huge block of a slab.
+struct HugeNode {
+    next: *mut HugeNode,
+    block: *mut u8,
+}
+
+// SAFETY: the heap and every block of it belong to the `Slab` value; moving the value moves
+// the ownership (the engine allows a heap to change owner through a synchronising hand-off,
+// which a move between threads is). `&Slab` is not `Send` (no `Sync`), so no other thread can
+// allocate or free meanwhile.
+unsafe impl Send for Slab {}
+
+impl Slab {
+    /// A new, empty slab (a fresh engine heap: one small mapping; segments come on first use).
+    ///
+    /// Aborts through [`handle_alloc_error`](std::alloc::handle_alloc_error) if the OS
+    /// refuses the memory; [`try_new`](Self::try_new) returns an error instead.
+    ///
+    /// ```
+    /// let slab = allocgator::Slab::new();
+    /// assert_eq!(slab.stats().live_blocks(), 0);
+    /// ```
+    pub fn new() -> Slab {
+        match Self::try_new() {
+            Some(s) => s,
+            None => std::alloc::handle_alloc_error(Layout::new::<Heap>()),
+        }
+    }
+
+    /// A new slab, or `None` if the OS refuses memory for its heap.
+    ///
+    /// ```
+    /// assert!(allocgator::Slab::try_new().is_some());
+    /// ```
+    pub fn try_new() -> Option<Slab> {
+        let heap = Heap::create();
+        if heap.is_null() {
+            return None;
+        }
+        Some(Slab {
+            heap,
+            huge: Cell::new(ptr::null_mut()),
+        })
+    }
+
+    /// Frees every block at once and starts over with an empty heap.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let mut slab = allocgator::Slab::new();
+    /// for i in 0..1000 {
+    ///     std::mem::forget(Box::new_in(i, &slab));
+    /// }
+    /// assert_eq!(slab.stats().live_blocks(), 1000);
+    /// slab.reset();
+    /// assert_eq!(slab.stats().live_blocks(), 0);
+    /// ```
+    pub fn reset(&mut self) {
+        // SAFETY: `&mut self`: no block of the slab is borrowed any more (every `Box`/`Vec` in
+        // it borrowed the slab), so releasing them all is sound.
+        unsafe { self.release() };
+        self.heap = Heap::create();
+        if self.heap.is_null() {
+            std::alloc::handle_alloc_error(Layout::new::<Heap>());
+        }
+    }
+
+    /// A snapshot of this slab: live blocks per size class, large and huge blocks, and the
+    /// memory its heap holds (its segments and huge mappings).
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::vec::Vec;
+    /// let slab = allocgator::Slab::new();
+    /// let v: Vec<u8, _> = Vec::with_capacity_in(100, &slab);
+    /// let s = slab.stats();
+    /// assert_eq!(s.live_blocks(), 1);
+    /// assert!(s.live_bytes() >= 100);
+    /// assert!(s.committed_bytes() >= 100 && s.reserved_bytes() >= s.committed_bytes());
+    /// println!("{s}");
+    /// # drop(v);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let mut rows = [ClassStats {
+            block_size: 0,
+            live_blocks: 0,
+            live_bytes: 0,
+        }; STAT_ROWS];
+        for (row, &size) in rows.iter_mut().zip(CLASS_SIZES.iter()).take(CLASS_COUNT) {
+            row.block_size = size;
+        }
+        // SAFETY: we own the heap (not `Sync`: the holder is the only user).
+        let (segments, mut committed) = unsafe { self.heap().footprint() };
+        let mut reserved = segments * SEGMENT_SIZE + heap_mapping_bytes();
+        committed += heap_mapping_bytes();
+        let mut node = self.huge.get();
+        while !node.is_null() {
+            // SAFETY: nodes of the list are live blocks of our heap; each names a live huge
+            // block whose header is valid.
+            unsafe {
+                let seg = segment_of((*node).block);
+                rows[HUGE_INDEX].live_blocks += 1;
+                rows[HUGE_INDEX].live_bytes += (*seg).usable;
+                reserved += (*seg).map_size;
+                committed += (*seg).map_size;
+                node = (*node).next;
+            }
+        }
+        let mut stats = Stats {
+            rows,
+            committed,
+            reserved,
+            segments,
+            heaps: 0,
+        };
+        // SAFETY: the heap is valid while we are.
+        stats.add_heap(&unsafe { &*self.heap }.counters);
+        // The huge-block nodes are allocator bookkeeping, not the user's blocks.
+        let nodes = rows_of_nodes(self.huge.get());
+        let node_class = crate::engine::size_class::class_of(core::mem::size_of::<HugeNode>());
+        stats.rows[node_class].live_blocks = stats.rows[node_class].live_blocks.wrapping_sub(nodes);
+        stats.finish()
+    }
+
+    #[inline(always)]
+    fn heap(&self) -> &Heap {
+        // SAFETY: `heap` is a live private heap until drop / reset (which takes `&mut self`).
+        unsafe { &*self.heap }
+    }
+
+    /// The slow half of allocation: the engine's slow path, then bookkeeping for huge blocks.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let heap = self.heap();
+        // SAFETY: we own the heap; a valid layout.
+        let p = unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) };
+        // SAFETY: `p` is a live block of ours, so its header is valid.
+        if !p.is_null() && unsafe { (*segment_of(p)).kind } == SegmentKind::Huge {
+            // SAFETY: we own the heap; a valid layout for a node.
+            let node = unsafe {
+                heap.alloc(
+                    core::mem::size_of::<HugeNode>(),
+                    core::mem::align_of::<HugeNode>(),
+                )
+            }
+            .cast::<HugeNode>();
+            if node.is_null() {
+                // SAFETY: the block we just got, unused.
+                unsafe { heap.free(p) };
+                return ptr::null_mut();
+            }
+            // SAFETY: a fresh node of ours.
+            unsafe {
+                node.write(HugeNode {
+                    next: self.huge.get(),
+                    block: p,
+                })
+            };
+            self.huge.set(node);
+        }
+        p
+    }
+
+    /// Unlinks the node of huge block `p` (and returns it), or null if `p` is not in the list.
+    fn unlink_huge(&self, p: *mut u8) -> *mut HugeNode {
+        let mut prev: *mut HugeNode = ptr::null_mut();
+        let mut node = self.huge.get();
+        // SAFETY: list nodes are live blocks of our heap.
+        unsafe {
+            while !node.is_null() {
+                if (*node).block == p {
+                    if prev.is_null() {
+                        self.huge.set((*node).next);
+                    } else {
+                        (*prev).next = (*node).next;
+                    }
+                    return node;
+                }
+                prev = node;
+                node = (*node).next;
+            }
+        }
+        ptr::null_mut()
+    }
+
+    /// Frees a block that may be huge.
+    ///
+    /// # Safety
+    /// `p` is a live block of this slab.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_maybe_huge(&self, p: *mut u8) {
+        let heap = self.heap();
+        // SAFETY: `p` is live (caller), its header valid; nodes are our blocks.
+        unsafe {
+            if (*segment_of(p)).kind == SegmentKind::Huge {
+                let node = self.unlink_huge(p);
+                debug_assert!(!node.is_null());
+                if !node.is_null() {
+                    heap.free(node.cast());
+                }
+            }
+            heap.free(p);
+        }
+    }
+
+    /// Frees the huge blocks and destroys the heap.
+    ///
+    /// # Safety
+    /// No block of the slab is used afterwards; `self.heap` is not used again before it is
+    /// replaced.
+    unsafe fn release(&mut self) {
+        let heap = self.heap;
+        let mut node = self.huge.replace(ptr::null_mut());
+        // SAFETY: nodes and their huge blocks are live and ours (caller: unused from now on);
+        // then the heap goes, with every segment and block in it.
+        unsafe {
+            while !node.is_null() {
+                let next = (*node).next;
+                (*heap).free((*node).block);
+                node = next;
+            }
+            Heap::destroy(heap);
+        }
+    }
+}
+
+/// Length of a huge-node list.
+fn rows_of_nodes(mut node: *mut HugeNode) -> usize {
+    let mut n = 0;
+    while !node.is_null() {
+        n += 1;
+        // SAFETY: list nodes are live blocks of the slab's heap.
+        node = unsafe { (*node).next };
+    }
+    n
+}
+
+/// Bytes of the mapping that holds a `Heap` itself.
+fn heap_mapping_bytes() -> usize {
+    crate::engine::checked_round_up(core::mem::size_of::<Heap>(), crate::os::OS_PAGE).unwrap_or(0)
+}
+
+impl Default for Slab {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Slab {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Slab").field("heap", &self.heap).finish()
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // SAFETY: dropping: no block of the slab can be used any more (they borrowed it).
+        unsafe { self.release() }
+    }
+}
+
+impl RawAllocator for &Slab {
+    #[inline]
+    unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let heap = self.heap();
+        // SAFETY: we own the heap (the holder of a non-`Sync` value); a valid layout.
+        let p = unsafe {
+            if zeroed {
+                heap.alloc_zeroed_fast(layout.size(), layout.align())
+            } else {
+                heap.alloc_fast(layout.size(), layout.align())
+            }
+        };
+        if !p.is_null() {
+            return p;
+        }
+        self.alloc_slow(layout, zeroed)
+    }
+
+    #[inline]
+    unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
+        if layout.size() > MEDIUM_MAX || layout.align() > MEDIUM_MAX {
+            // SAFETY: a live block of ours (caller).
+            unsafe { self.free_maybe_huge(ptr) }
+        } else {
+            // SAFETY: a live block of ours; we own the heap.
+            unsafe { self.heap().free(ptr) }
+        }
+    }
+
+    #[inline]
+    unsafe fn raw_usable(&self, ptr: *mut u8, _layout: Layout) -> usize {
+        // SAFETY: a live engine block (caller).
+        unsafe { Heap::usable_size(ptr) }
+    }
+
+    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, _old: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a live block of ours (caller); we own the heap.
+        let q = unsafe { self.heap().resize(ptr, new_size) };
+        if !q.is_null() && q != ptr {
+            // A huge block whose pages moved: follow it in the list.
+            let mut node = self.huge.get();
+            // SAFETY: list nodes are live blocks of our heap.
+            unsafe {
+                while !node.is_null() {
+                    if (*node).block == ptr {
+                        (*node).block = q;
+                        break;
+                    }
+                    node = (*node).next;
+                }
+            }
+        }
+        q
+    }
+}
+
+api::impl_allocator!(&Slab);

@@ -1,0 +1,726 @@
+//! [`SyncPool`] and [`SyncPoolHandle`]: a fixed-size block pool any thread may allocate from
+//! and free into, lock-free.
+//!
+//! # The free list: a Treiber stack of block *indices* with a tag
+//!
+//! Blocks live in up to [`MAX_CHUNKS`] chunks; chunk `k` holds `B << k` blocks (`B` a power of
+//! two), so a block is named by a 32-bit index (`i + B` has its top bit at `k + log2 B`), and
+//! the stack's head is one 64-bit word: `tag << 32 | index` ([`NIL`] for empty). Every
+//! successful push and pop adds one to the tag.
+//!
+//! **ABA.** A pop reads `head = (t, a)`, then `next = link(a)`, then CASes `(t, a) → (t+1,
+//! next)`. The classic failure is: between the read and the CAS, `a` is popped, other blocks
+//! move, and `a` is pushed back, so the head holds `a` again but `next` is stale. Here every
+//! successful CAS on the head changes the tag, so a head word that compares equal to the one
+//! read means no successful push or pop happened since — unless exactly a multiple of 2^32 of
+//! them did while this thread sat between its load and its CAS, which is not a practical
+//! concern (seconds of work at full speed with the thread descheduled the whole time, *and*
+//! the same index on top at the end). So a CAS that succeeds installs a `next` read from an
+//! unchanged stack.
+//!
+//! **Reading a link of a block that was just popped.** Between its load and its CAS, a
+//! popper reads the link word of the head block; another thread may pop that block meanwhile
+//! and its user may write the block. The read is an atomic load of memory that stays mapped
+//! (chunks are only released when the pool and every handle are gone, and popping needs one of
+//! them), and whatever it returns is discarded, because the tag has changed and the CAS fails.
+//! (This is the standard caveat of tagged free lists: the user's writes are not atomic, so the
+//! model calls the pair racy; no value read is ever used.)
+//!
+//! **Orderings.** A push writes the block's link, then publishes it with a Release CAS; a
+//! pop's Acquire load (or failed CAS) of the head synchronises with it, so the link it reads
+//! for an unchanged stack is the one the pusher wrote, and the chunk pointer the pusher used is
+//! visible too. The block's contents are handed over the same way (free happens-before the
+//! next allocation of the block).
+//!
+//! Never-used blocks come from a `fresh` counter (`fetch_add`): the thread whose index falls in
+//! a chunk not yet taken allocates it from the engine and installs it with a CAS (the loser of
+//! a race gives its copy back). Blocks are found from a pointer on free by scanning the (few)
+//! chunks from the newest: half of all blocks are in the newest chunk.
+
+use super::pool::Geometry;
+use super::{engine_alloc, engine_free, engine_resize, engine_usable, LocalStats};
+use crate::api::{self, RawAllocator};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+/// Most chunks a pool takes.
+const MAX_CHUNKS: usize = 32;
+/// The empty stack's index.
+const NIL: u32 = u32::MAX;
+/// Largest chunk (bytes); the pool stops growing before a chunk would exceed it, and serves
+/// further requests from the engine.
+const CHUNK_BYTES_MAX: usize = 1 << 30;
+/// Target bytes of the first chunk.
+const FIRST_CHUNK: usize = 4096;
+
+/// The head of the free stack and the live count, on their own cache line.
+#[repr(align(64))]
+struct Hot {
+    /// `tag << 32 | index`.
+    head: AtomicUsize,
+    /// Live pool blocks.
+    live: AtomicUsize,
+}
+
+/// A counter on its own cache line.
+#[repr(align(64))]
+struct Line(AtomicUsize);
+
+/// The state every `SyncPool` / handle shares; an engine block, freed by the last owner.
+struct Shared {
+    hot: Hot,
+    /// Next never-used block index.
+    fresh: Line,
+    /// Chunk `k`'s base, or null.
+    chunks: [AtomicPtr<u8>; MAX_CHUNKS],
+    /// Owners: the `SyncPool` and its handles.
+    refs: AtomicUsize,
+    /// Fallback requests served so far.
+    fallback_total: AtomicUsize,
+    /// Live fallback blocks.
+    fallback_live: AtomicUsize,
+    /// Engine bytes in live fallback blocks.
+    fallback_bytes: AtomicUsize,
+    geometry: Geometry,
+    /// log2 of the blocks in chunk 0.
+    base_shift: u32,
+    /// Chunks that may be taken (`first_index(max_chunks) <= limit`).
+    max_chunks: usize,
+    /// Indices `0..limit` are pool blocks.
+    limit: usize,
+    /// `u64::MAX / block_size + 1`: exact division by the block size for 32-bit numerators
+    /// (Lemire, Kaser & Kurz, "Faster remainder by direct computation", 2019).
+    div_magic: u64,
+}
+
+impl Shared {
+    fn new(layout: Layout) -> Shared {
+        let geometry = Geometry::of(layout);
+        let size = geometry.size;
+        let per_first = (FIRST_CHUNK / size).max(1);
+        let base_shift = usize::BITS - 1 - per_first.leading_zeros();
+        let mut max_chunks = 0;
+        while max_chunks < MAX_CHUNKS {
+            let k = max_chunks;
+            let blocks = 1usize << (base_shift as usize + k);
+            let end_index = (blocks << 1) - (1 << base_shift); // first_index(k + 1)
+            let fits = blocks
+                .checked_mul(size)
+                .is_some_and(|b| b <= CHUNK_BYTES_MAX);
+            if !fits || end_index >= NIL as usize {
+                break;
+            }
+            max_chunks += 1;
+        }
+        let limit = first_index(base_shift, max_chunks);
+        Shared {
+            hot: Hot {
+                head: AtomicUsize::new(NIL as usize),
+                live: AtomicUsize::new(0),
+            },
+            fresh: Line(AtomicUsize::new(0)),
+            chunks: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            refs: AtomicUsize::new(1),
+            fallback_total: AtomicUsize::new(0),
+            fallback_live: AtomicUsize::new(0),
+            fallback_bytes: AtomicUsize::new(0),
+            geometry,
+            base_shift,
+            max_chunks,
+            limit,
+            div_magic: (u64::MAX / size as u64).wrapping_add(1),
+        }
+    }
+
+    /// Blocks in chunk `k`.
+    #[inline(always)]
+    fn chunk_blocks(&self, k: usize) -> usize {
+        1 << (self.base_shift as usize + k)
+    }
+
+    /// Chunk and offset (in blocks) of index `i`.
+    #[inline(always)]
+    fn decode(&self, i: usize) -> (usize, usize) {
+        let j = i + (1 << self.base_shift);
+        let top = (usize::BITS - 1 - j.leading_zeros()) as usize;
+        let k = top - self.base_shift as usize;
+        (k, j - (1 << top))
+    }
+
+    /// Address of pool block `i` (its chunk is installed).
+    #[inline(always)]
+    fn addr(&self, i: usize) -> *mut u8 {
+        let (k, off) = self.decode(i);
+        // Acquire: pairs with the installing CAS (the pointer value is all we need; the
+        // head's Acquire already orders it in the pop path).
+        let base = self.chunks[k].load(Ordering::Acquire);
+        debug_assert!(!base.is_null());
+        base.wrapping_add(off * self.geometry.size)
+    }
+
+    /// The link word of a free block.
+    ///
+    /// # Safety
+    /// `p` is a block of this pool's chunks (chunks stay mapped while the pool lives).
+    #[inline(always)]
+    unsafe fn link<'a>(p: *mut u8) -> &'a AtomicUsize {
+        // SAFETY: blocks are at least a word long and word-aligned (`Geometry`), and their
+        // memory stays mapped while the pool lives (caller).
+        unsafe { &*p.cast::<AtomicUsize>() }
+    }
+
+    /// Pops a free block, or takes a never-used one; null if the pool cannot grow.
+    #[inline]
+    fn pop(&self) -> *mut u8 {
+        // Acquire: synchronises with the Release CAS of the push that put this head there,
+        // so its link (and its chunk pointer) are visible.
+        let mut head = self.hot.head.load(Ordering::Acquire);
+        loop {
+            let index = head as u32;
+            if index == NIL {
+                return self.fresh();
+            }
+            let p = self.addr(index as usize);
+            // Relaxed: ordered by the Acquire above; possibly stale if another thread popped
+            // `p` meanwhile, in which case the tag changed and the CAS below fails (module
+            // docs).
+            // SAFETY: `p` is a block of our chunks.
+            let next = unsafe { Self::link(p) }.load(Ordering::Relaxed) as u32;
+            let new = (((head >> 32) + 1) << 32) | next as usize;
+            // Acquire on both outcomes: on failure we retry with the new head and read its
+            // link, which needs the same synchronisation as the first load.
+            match self.hot.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // Relaxed: a statistic.
+                    self.hot.live.fetch_add(1, Ordering::Relaxed);
+                    return p;
+                }
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Pushes pool block `index` (at `p`).
+    ///
+    /// # Safety
+    /// `p` is the live pool block `index`, given back by its holder.
+    #[inline]
+    unsafe fn push(&self, index: u32, p: *mut u8) {
+        // Relaxed: seeds the loop; the CAS publishes.
+        let mut head = self.hot.head.load(Ordering::Relaxed);
+        // SAFETY: our block (caller).
+        let link = unsafe { Self::link(p) };
+        loop {
+            // Relaxed: published by the Release CAS below.
+            link.store(head as u32 as usize, Ordering::Relaxed);
+            let new = (((head >> 32) + 1) << 32) | index as usize;
+            // Release: publishes the link and the block's hand-back to the next popper.
+            match self.hot.head.compare_exchange_weak(
+                head,
+                new,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => head = current,
+            }
+        }
+        // Relaxed: a statistic.
+        self.hot.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A never-used block; null once the pool has reached its size limit (or the engine
+    /// refuses a chunk).
+    #[cold]
+    #[inline(never)]
+    fn fresh(&self) -> *mut u8 {
+        // Relaxed: the counter only hands out distinct indices; chunks are synchronised by
+        // their own CAS. The first load keeps a full pool from incrementing forever.
+        if self.fresh.0.load(Ordering::Relaxed) >= self.limit {
+            return ptr::null_mut();
+        }
+        let i = self.fresh.0.fetch_add(1, Ordering::Relaxed);
+        if i >= self.limit {
+            return ptr::null_mut();
+        }
+        let (k, off) = self.decode(i);
+        // Acquire: pairs with the installer's CAS.
+        let mut base = self.chunks[k].load(Ordering::Acquire);
+        if base.is_null() {
+            base = self.install_chunk(k);
+            if base.is_null() {
+                return ptr::null_mut(); // index `i` is lost; others retry the chunk
+            }
+        }
+        // Relaxed: a statistic.
+        self.hot.live.fetch_add(1, Ordering::Relaxed);
+        base.wrapping_add(off * self.geometry.size)
+    }
+
+    /// Layout of chunk `k`.
+    fn chunk_layout(&self, k: usize) -> Layout {
+        // Cannot fail: `k < max_chunks`, so the size is at most CHUNK_BYTES_MAX, and the
+        // block alignment is a Layout's.
+        Layout::from_size_align(
+            self.chunk_blocks(k) * self.geometry.size,
+            self.geometry.align,
+        )
+        .unwrap_or(Layout::new::<u8>())
+    }
+
+    /// Takes chunk `k` from the engine and installs it (or returns the one another thread
+    /// installed first); null if the engine refuses.
+    #[cold]
+    fn install_chunk(&self, k: usize) -> *mut u8 {
+        let layout = self.chunk_layout(k);
+        let mine = engine_alloc(layout, false);
+        if mine.is_null() {
+            return mine;
+        }
+        // AcqRel: Release publishes our chunk pointer; Acquire (also on failure) makes the
+        // winner's visible to us.
+        match self.chunks[k].compare_exchange(
+            ptr::null_mut(),
+            mine,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => mine,
+            Err(winner) => {
+                // SAFETY: our unused block.
+                unsafe { engine_free(mine, layout) };
+                winner
+            }
+        }
+    }
+
+    /// The index of pool block `p`, or `None` if `p` is not in a chunk (a fallback block).
+    #[inline]
+    fn index_of(&self, p: *mut u8) -> Option<u32> {
+        // Relaxed: the allocation of `p` (a fetch_add) happened before this free (the block
+        // was handed to us), so we read at least its index + 1.
+        let top = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
+        if top == 0 {
+            return None;
+        }
+        let (kmax, _) = self.decode(top - 1);
+        let mut k = kmax + 1;
+        while k > 0 {
+            k -= 1;
+            // Acquire: pairs with the installing CAS (a chunk installed by another thread).
+            let base = self.chunks[k].load(Ordering::Acquire);
+            if base.is_null() {
+                continue;
+            }
+            let off = (p as usize).wrapping_sub(base as usize);
+            if off < self.chunk_blocks(k) * self.geometry.size {
+                // `off < 2^30` and the block size `< 2^30`: the magic division is exact.
+                let q = ((self.div_magic as u128 * off as u128) >> 64) as usize;
+                return Some((first_index(self.base_shift, k) + q) as u32);
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        if self.geometry.fits(layout) {
+            let p = self.pop();
+            if !p.is_null() {
+                if zeroed {
+                    // SAFETY: a block of `geometry.size` bytes we just took.
+                    unsafe { ptr::write_bytes(p, 0, self.geometry.size) };
+                }
+                return p;
+            }
+            // The pool cannot grow: serve the block from the engine, sized like a pool block
+            // (so the pool-block length we report is within it).
+            let g = self.geometry;
+            // SAFETY: `Geometry` sizes are valid layouts (rounded to a Layout's align).
+            let block = unsafe { Layout::from_size_align_unchecked(g.size, g.align) };
+            return self.fallback_alloc(block, zeroed);
+        }
+        self.fallback_alloc(layout, zeroed)
+    }
+
+    /// # Safety
+    /// `p` is a live block of this pool fitting `layout`.
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, layout: Layout) {
+        if self.geometry.fits(layout) {
+            if let Some(index) = self.index_of(p) {
+                // SAFETY: a live pool block (caller).
+                unsafe { self.push(index, p) };
+                return;
+            }
+        }
+        // SAFETY: a live fallback block (caller).
+        unsafe { self.fallback_free(p, layout) }
+    }
+
+    #[cold]
+    fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let p = engine_alloc(layout, zeroed);
+        if !p.is_null() {
+            // SAFETY: a live engine block.
+            let len = unsafe { engine_usable(p) };
+            // Relaxed: statistics.
+            self.fallback_total.fetch_add(1, Ordering::Relaxed);
+            self.fallback_live.fetch_add(1, Ordering::Relaxed);
+            self.fallback_bytes.fetch_add(len, Ordering::Relaxed);
+        }
+        p
+    }
+
+    /// # Safety
+    /// `p` is a live fallback block fitting `layout`.
+    #[cold]
+    unsafe fn fallback_free(&self, p: *mut u8, layout: Layout) {
+        // SAFETY: a live engine block (caller), freed once.
+        unsafe {
+            let len = engine_usable(p);
+            // Relaxed: statistics.
+            self.fallback_live.fetch_sub(1, Ordering::Relaxed);
+            self.fallback_bytes.fetch_sub(len, Ordering::Relaxed);
+            engine_free(p, layout);
+        }
+    }
+
+    fn usable(&self, p: *mut u8, layout: Layout) -> usize {
+        if self.geometry.fits(layout) {
+            self.geometry.size
+        } else {
+            // SAFETY: a live fallback block (the Allocator contract of our callers).
+            unsafe { engine_usable(p) }
+        }
+    }
+
+    /// # Safety
+    /// `p` is a live block of this pool fitting `old`.
+    unsafe fn resize_in_place(&self, p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        // As for `Pool`: only fallback blocks that stay too big for a pool block resize in
+        // place, so a block keeps its kind whatever the new alignment.
+        if self.geometry.fits(old) || new_size <= self.geometry.size {
+            return ptr::null_mut();
+        }
+        // SAFETY: a live fallback block (caller).
+        unsafe {
+            let old_len = engine_usable(p);
+            let q = engine_resize(p, old, new_size);
+            if !q.is_null() {
+                let new_len = engine_usable(q);
+                // Relaxed: statistics.
+                self.fallback_bytes.fetch_add(new_len, Ordering::Relaxed);
+                self.fallback_bytes.fetch_sub(old_len, Ordering::Relaxed);
+            }
+            q
+        }
+    }
+
+    fn stats(&self) -> LocalStats {
+        let (mut capacity, mut bytes, mut chunks) = (0, 0, 0);
+        for k in 0..self.max_chunks {
+            // Relaxed: statistics.
+            if !self.chunks[k].load(Ordering::Relaxed).is_null() {
+                capacity += self.chunk_blocks(k);
+                bytes += self.chunk_blocks(k) * self.geometry.size;
+                chunks += 1;
+            }
+        }
+        // Relaxed: statistics (exact when other threads are quiet).
+        let live = self.hot.live.load(Ordering::Relaxed);
+        let fallback_live = self.fallback_live.load(Ordering::Relaxed);
+        let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
+        LocalStats {
+            kind: "SyncPool",
+            live_blocks: live.wrapping_add(fallback_live),
+            live_bytes: live
+                .wrapping_mul(self.geometry.size)
+                .wrapping_add(fallback_bytes),
+            committed: bytes + fallback_bytes,
+            reserved: bytes + fallback_bytes,
+            capacity_blocks: capacity,
+            chunks,
+            fallback_allocs: self.fallback_total.load(Ordering::Relaxed),
+            fallback_live,
+        }
+    }
+}
+
+/// The first index of chunk `k`.
+#[inline(always)]
+fn first_index(base_shift: u32, k: usize) -> usize {
+    (1usize << (base_shift as usize + k)) - (1 << base_shift)
+}
+
+/// A reference to the shared state (a `SyncPool` or a handle).
+struct SharedRef(NonNull<Shared>);
+
+impl SharedRef {
+    fn new(layout: Layout) -> Option<SharedRef> {
+        let p = engine_alloc(Layout::new::<Shared>(), false).cast::<Shared>();
+        let p = NonNull::new(p)?;
+        // SAFETY: a fresh engine block sized and aligned for `Shared`.
+        unsafe { p.as_ptr().write(Shared::new(layout)) };
+        Some(SharedRef(p))
+    }
+
+    #[inline(always)]
+    fn get(&self) -> &Shared {
+        // SAFETY: the shared state lives while any reference to it does.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn clone_ref(&self) -> SharedRef {
+        // Relaxed: a new reference is made from an existing one, which keeps the state alive;
+        // no other memory needs ordering (as `Arc::clone`).
+        self.get().refs.fetch_add(1, Ordering::Relaxed);
+        SharedRef(self.0)
+    }
+}
+
+impl Drop for SharedRef {
+    fn drop(&mut self) {
+        // AcqRel: Release orders our uses of the pool before the count drops; Acquire makes
+        // every other owner's uses visible to the last one before it frees (as `Arc`'s
+        // Release decrement + Acquire fence).
+        if self.get().refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let shared = self.get();
+        for k in 0..shared.max_chunks {
+            // Relaxed: we are the last owner (synchronised above).
+            let base = shared.chunks[k].load(Ordering::Relaxed);
+            if !base.is_null() {
+                // SAFETY: our chunk; no block of it can be used any more (every block borrowed
+                // the pool or held a handle).
+                unsafe { engine_free(base, shared.chunk_layout(k)) };
+            }
+        }
+        // SAFETY: the last owner: nobody uses the shared state any more. `Shared` has no drop
+        // glue beyond its atomics.
+        unsafe { engine_free(self.0.as_ptr().cast(), Layout::new::<Shared>()) };
+    }
+}
+
+// SAFETY: the shared state is atomics and data written once before it is shared.
+unsafe impl Send for SharedRef {}
+// SAFETY: as above.
+unsafe impl Sync for SharedRef {}
+
+/// A pool of fixed-size blocks that any thread may allocate from and free into, without a
+/// lock: a tagged lock-free stack (ABA-safe, see the module source), LIFO.
+///
+/// As for [`Pool`](crate::Pool): requests that fit the block use the pool, any other layout is
+/// served by the engine; chunks come from the engine (doubling) and go back when the pool and
+/// its last [`SyncPoolHandle`] are gone. `&SyncPool` is an
+/// [`Allocator`](crate::allocator_api2::alloc::Allocator), and so is the owned, `'static`
+/// handle from [`handle`](SyncPool::handle), for boxes that move to other threads.
+///
+/// ```
+/// use allocgator::SyncPool;
+/// use allocgator::allocator_api2::boxed::Box;
+///
+/// let pool = SyncPool::for_type::<[u64; 8]>();
+/// std::thread::scope(|s| {
+///     let (tx, rx) = std::sync::mpsc::channel::<Box<[u64; 8], &SyncPool>>();
+///     s.spawn(move || {
+///         for b in rx {
+///             assert_eq!(b[0], 7); // freed on this thread
+///         }
+///     });
+///     for _ in 0..1000 {
+///         tx.send(Box::new_in([7; 8], &pool)).unwrap();
+///     }
+/// });
+/// assert_eq!(pool.stats().live_blocks(), 0);
+/// ```
+pub struct SyncPool {
+    shared: SharedRef,
+}
+
+impl SyncPool {
+    /// A pool whose blocks fit `layout` (block size: `layout.size()` rounded up to its
+    /// alignment, at least a pointer). Takes one small engine block for its shared state;
+    /// chunks come on first use.
+    ///
+    /// Aborts through [`handle_alloc_error`](std::alloc::handle_alloc_error) if the engine
+    /// refuses that block; [`try_new`](Self::try_new) returns `None` instead.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let pool = allocgator::SyncPool::new(Layout::from_size_align(40, 8).unwrap());
+    /// assert_eq!(pool.block_size(), 40);
+    /// ```
+    pub fn new(layout: Layout) -> SyncPool {
+        match Self::try_new(layout) {
+            Some(p) => p,
+            None => std::alloc::handle_alloc_error(Layout::new::<Shared>()),
+        }
+    }
+
+    /// A pool for `layout`, or `None` if the engine refuses memory for its shared state.
+    ///
+    /// ```
+    /// let pool = allocgator::SyncPool::try_new(core::alloc::Layout::new::<u64>());
+    /// assert!(pool.is_some());
+    /// ```
+    pub fn try_new(layout: Layout) -> Option<SyncPool> {
+        Some(SyncPool {
+            shared: SharedRef::new(layout)?,
+        })
+    }
+
+    /// A pool for values of type `T`.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<u64>();
+    /// assert_eq!(*Box::new_in(3u64, &pool), 3);
+    /// ```
+    pub fn for_type<T>() -> SyncPool {
+        Self::new(Layout::new::<T>())
+    }
+
+    /// An owned, cloneable, `'static + Send + Sync` allocator handle to this pool. The pool's
+    /// memory stays until the pool and every handle are gone.
+    ///
+    /// ```
+    /// use allocgator::{SyncPool, SyncPoolHandle};
+    /// use allocgator::allocator_api2::boxed::Box;
+    ///
+    /// let pool = SyncPool::for_type::<u64>();
+    /// let h = pool.handle();
+    /// let b: Box<u64, SyncPoolHandle> = Box::new_in(9, h.clone());
+    /// drop(pool); // the handles keep the pool alive
+    /// let t = std::thread::spawn(move || *b + 1);
+    /// assert_eq!(t.join().unwrap(), 10);
+    /// ```
+    pub fn handle(&self) -> SyncPoolHandle {
+        SyncPoolHandle {
+            shared: self.shared.clone_ref(),
+        }
+    }
+
+    /// Size of the pool's blocks.
+    ///
+    /// ```
+    /// assert_eq!(allocgator::SyncPool::for_type::<[u8; 3]>().block_size(), 8);
+    /// ```
+    pub fn block_size(&self) -> usize {
+        self.shared.get().geometry.size
+    }
+
+    /// A snapshot: live blocks (pool and fallback), capacity, chunks, fallback counts. Exact
+    /// when no other thread is using the pool.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<u64>();
+    /// let b = Box::new_in(1u64, &pool);
+    /// assert_eq!(pool.stats().live_blocks(), 1);
+    /// println!("{}", pool.stats());
+    /// # drop(b);
+    /// ```
+    pub fn stats(&self) -> LocalStats {
+        self.shared.get().stats()
+    }
+}
+
+impl core::fmt::Debug for SyncPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SyncPool")
+            .field("block_size", &self.shared.get().geometry.size)
+            .finish()
+    }
+}
+
+/// An owned handle to a [`SyncPool`]: cloneable, `'static + Send + Sync`, and an
+/// [`Allocator`](crate::allocator_api2::alloc::Allocator) of that pool, so a
+/// `Box<Msg, SyncPoolHandle>` can move into `std::thread::spawn` or `tokio::spawn`.
+///
+/// ```
+/// use allocgator::{SyncPool, SyncPoolHandle};
+/// use allocgator::allocator_api2::vec::Vec;
+///
+/// let h: SyncPoolHandle = SyncPool::for_type::<u32>().handle(); // the pool itself is gone
+/// let mut v = Vec::new_in(h.clone());
+/// v.extend([1u32, 2, 3]);
+/// let t = std::thread::spawn(move || v.iter().sum::<u32>());
+/// assert_eq!(t.join().unwrap(), 6);
+/// assert_eq!(h.stats().live_blocks(), 0);
+/// ```
+pub struct SyncPoolHandle {
+    shared: SharedRef,
+}
+
+impl SyncPoolHandle {
+    /// The pool's statistics (see [`SyncPool::stats`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u8>().handle();
+    /// assert_eq!(h.stats().live_blocks(), 0);
+    /// ```
+    pub fn stats(&self) -> LocalStats {
+        self.shared.get().stats()
+    }
+}
+
+impl Clone for SyncPoolHandle {
+    fn clone(&self) -> Self {
+        SyncPoolHandle {
+            shared: self.shared.clone_ref(),
+        }
+    }
+}
+
+impl core::fmt::Debug for SyncPoolHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SyncPoolHandle")
+            .field("block_size", &self.shared.get().geometry.size)
+            .finish()
+    }
+}
+
+macro_rules! raw_via_shared {
+    ($ty:ty) => {
+        impl RawAllocator for $ty {
+            #[inline(always)]
+            unsafe fn raw_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+                self.shared.get().alloc(layout, zeroed)
+            }
+
+            #[inline(always)]
+            unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: forwarded (the Allocator contract).
+                unsafe { self.shared.get().free(ptr, layout) }
+            }
+
+            #[inline(always)]
+            unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
+                self.shared.get().usable(ptr, layout)
+            }
+
+            unsafe fn raw_resize_in_place(
+                &self,
+                ptr: *mut u8,
+                old: Layout,
+                new_size: usize,
+            ) -> *mut u8 {
+                // SAFETY: forwarded (the Allocator contract).
+                unsafe { self.shared.get().resize_in_place(ptr, old, new_size) }
+            }
+        }
+    };
+}
+
+raw_via_shared!(&SyncPool);
+raw_via_shared!(SyncPoolHandle);
+api::impl_allocator!(&SyncPool);
+api::impl_allocator!(SyncPoolHandle);
