@@ -71,8 +71,10 @@ impl Local {
     pub fn available(self) -> bool {
         match self {
             Local::Bumpalo | Local::BumpScope => true,
-            // Flip these when allocgator's local allocators land (see the module docs).
-            Local::AllocgatorArena | Local::AllocgatorPool | Local::AllocgatorSyncPool => false,
+            // allocgator's local allocators run in the `pg-allocgator` worker.
+            Local::AllocgatorArena | Local::AllocgatorPool | Local::AllocgatorSyncPool => {
+                cfg!(feature = "allocgator")
+            }
         }
     }
 
@@ -142,6 +144,24 @@ impl Arena for BumpScope {
     }
     fn reset(&mut self) {
         bump_scope::Bump::reset(self)
+    }
+}
+
+#[cfg(feature = "allocgator")]
+impl Arena for allocgator::Arena {
+    fn new() -> Self {
+        allocgator::Arena::new()
+    }
+    #[inline]
+    fn alloc_u64(&self, v: u64) -> *mut u64 {
+        self.alloc(v)
+    }
+    #[inline]
+    fn alloc_32(&self, v: [u8; 32]) -> *mut [u8; 32] {
+        self.alloc(v)
+    }
+    fn reset(&mut self) {
+        allocgator::Arena::reset(self)
     }
 }
 

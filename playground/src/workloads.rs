@@ -963,7 +963,8 @@ fn l1(imp: Impl, rounds: u64, grow: bool) -> Result<Outcome, String> {
         Impl::Global => Ok(l1_global(rounds)),
         Impl::Local(Local::Bumpalo) => Ok(l1_arena::<bumpalo::Bump>(rounds, grow)),
         Impl::Local(Local::BumpScope) => Ok(l1_arena::<BumpScope>(rounds, grow)),
-        // allocgator::Arena: `Impl::Local(Local::AllocgatorArena) => Ok(l1_arena::<allocgator::Arena>(rounds, grow)),`
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorArena) => Ok(l1_arena::<allocgator::Arena>(rounds, grow)),
         other => unsupported(other),
     }
 }
@@ -1039,7 +1040,11 @@ fn l2_pool_with<A: Allocator + Clone>(a: A, n: u64) -> Outcome {
 fn l2_pool(imp: Impl, n: u64) -> Result<Outcome, String> {
     match imp {
         Impl::Global => Ok(l2_pool_with(Global, n)),
-        // allocgator::Pool: `Impl::Local(Local::AllocgatorPool) => { let pool = allocgator::Pool::new(..); Ok(l2_pool_with(&pool, n)) }`
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorPool) => {
+            let pool = allocgator::Pool::for_type::<Msg>();
+            Ok(l2_pool_with(&pool, n))
+        }
         other => unsupported(other),
     }
 }
@@ -1080,7 +1085,11 @@ fn l2_pool_2t_with<A: Allocator + Clone + Send>(a: A, n: u64) -> Outcome {
 fn l2_pool_2t(imp: Impl, n: u64) -> Result<Outcome, String> {
     match imp {
         Impl::Global => Ok(l2_pool_2t_with(Global, n)),
-        // allocgator::SyncPool: `Impl::Local(Local::AllocgatorSyncPool) => { let pool = ..; Ok(l2_pool_2t_with(&pool, n)) }`
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorSyncPool) => {
+            let pool = allocgator::SyncPool::for_type::<Msg>();
+            Ok(l2_pool_2t_with(&pool, n))
+        }
         other => unsupported(other),
     }
 }
@@ -1146,7 +1155,8 @@ fn l3(imp: Impl, n: u64, per_round: u64, reserve1: bool) -> Result<Outcome, Stri
         })),
         Impl::Local(Local::Bumpalo) => Ok(l3_arena::<bumpalo::Bump>(rounds, g)),
         Impl::Local(Local::BumpScope) => Ok(l3_arena::<BumpScope>(rounds, g)),
-        // allocgator::Arena: `Impl::Local(Local::AllocgatorArena) => Ok(l3_arena::<allocgator::Arena>(rounds, g)),`
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorArena) => Ok(l3_arena::<allocgator::Arena>(rounds, g)),
         other => unsupported(other),
     }
 }

@@ -1,0 +1,198 @@
+//! Is a custom allocator for a protocol's messages faster than the global one?
+//!
+//! A server keeps a window of live messages of a `Protocol` enum whose variants box their
+//! payloads (`Ping`, `Ack`, `Data`, `Blob`: 8 to 200 bytes), and replaces random ones, as a
+//! connection handler does. The same workload runs three ways, interleaved and repeated, and
+//! the medians are compared:
+//!
+//! - `global`: `Box<T>` from the process's global allocator. This example does **not**
+//!   install a `#[global_allocator]`, so that is the system allocator (glibc malloc on Linux);
+//! - `pools`: one `allocgator::Pool` per message type, `Box<T, &Pool>`;
+//! - `engine`: `Box<T, allocgator::Allocgator>`, the allocgator engine used as an
+//!   `Allocator` (what the global path would give if it were installed).
+//!
+//! `cargo run --release --example protocol [ops] [rounds] [global|pools|engine]` (defaults:
+//! 5,000,000 and 7, all three).
+use allocgator::allocator_api2::alloc::{Allocator, Global};
+use allocgator::allocator_api2::boxed::Box;
+use allocgator::{Allocgator, Pool};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Keep-alive.
+#[allow(dead_code)]
+struct Ping {
+    seq: u64,
+}
+/// Acknowledgement.
+#[allow(dead_code)]
+struct Ack {
+    id: u64,
+    ts: u64,
+}
+/// A small payload.
+#[allow(dead_code)]
+struct Data {
+    id: u64,
+    body: [u64; 6],
+}
+/// A larger payload.
+#[allow(dead_code)]
+struct Blob {
+    id: u64,
+    bytes: [u8; 192],
+}
+
+/// A protocol message: each variant boxes its payload in the allocator `A`.
+#[allow(dead_code)]
+enum Protocol<A: Allocator> {
+    Ping(Box<Ping, A>),
+    Ack(Box<Ack, A>),
+    Data(Box<Data, A>),
+    Blob(Box<Blob, A>),
+}
+
+/// Where each message type is allocated.
+struct Allocs<A> {
+    ping: A,
+    ack: A,
+    data: A,
+    blob: A,
+}
+
+impl<A: Allocator + Clone> Allocs<A> {
+    #[inline(always)]
+    fn make(&self, r: u64) -> Protocol<A> {
+        match r % 8 {
+            0..=2 => Protocol::Ping(Box::new_in(Ping { seq: r }, self.ping.clone())),
+            3..=4 => Protocol::Ack(Box::new_in(Ack { id: r, ts: r >> 3 }, self.ack.clone())),
+            5..=6 => Protocol::Data(Box::new_in(
+                Data {
+                    id: r,
+                    body: [r; 6],
+                },
+                self.data.clone(),
+            )),
+            _ => Protocol::Blob(Box::new_in(
+                Blob {
+                    id: r,
+                    bytes: [r as u8; 192],
+                },
+                self.blob.clone(),
+            )),
+        }
+    }
+}
+
+const WINDOW: usize = 4096;
+
+/// Replaces random messages of a window `ops` times; returns ns per replacement.
+fn run<A: Allocator + Clone>(allocs: &Allocs<A>, ops: u64, seed: u64) -> f64 {
+    let mut rng = seed;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut window: Vec<Protocol<A>> = (0..WINDOW).map(|_| allocs.make(next())).collect();
+    let start = Instant::now();
+    for _ in 0..ops {
+        let r = next();
+        let slot = (r >> 40) as usize % WINDOW;
+        window[slot] = black_box(allocs.make(r));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / ops as f64;
+    drop(black_box(window));
+    ns
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let ops: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5_000_000);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
+    // Optional: run one variant only (for profiling): `global`, `pools` or `engine`.
+    let only = args.next().unwrap_or_default();
+    let skip = |name: &str| !only.is_empty() && only != name;
+
+    let (p_ping, p_ack, p_data, p_blob) = (
+        Pool::for_type::<Ping>(),
+        Pool::for_type::<Ack>(),
+        Pool::for_type::<Data>(),
+        Pool::for_type::<Blob>(),
+    );
+    let pools = Allocs {
+        ping: &p_ping,
+        ack: &p_ack,
+        data: &p_data,
+        blob: &p_blob,
+    };
+    let global = Allocs {
+        ping: Global,
+        ack: Global,
+        data: Global,
+        blob: Global,
+    };
+    let engine = Allocs {
+        ping: Allocgator,
+        ack: Allocgator,
+        data: Allocgator,
+        blob: Allocgator,
+    };
+
+    let (mut g, mut p, mut e) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let seed = 0x9E37_79B9_7F4A_7C15 ^ round as u64;
+        // Interleaved (A B C A B C ...), each on the same random sequence.
+        g.push(if skip("global") {
+            f64::NAN
+        } else {
+            run(&global, ops, seed)
+        });
+        p.push(if skip("pools") {
+            f64::NAN
+        } else {
+            run(&pools, ops, seed)
+        });
+        e.push(if skip("engine") {
+            f64::NAN
+        } else {
+            run(&engine, ops, seed)
+        });
+    }
+    let (g, p, e) = (median(&mut g), median(&mut p), median(&mut e));
+    println!(
+        "{ops} replacements in a window of {WINDOW} messages, median of {rounds} interleaved rounds"
+    );
+    println!("  Box<T> (global allocator: the system's here)  {g:7.2} ns/op");
+    println!("  Box<T, &Pool> (one pool per message type)     {p:7.2} ns/op");
+    println!("  Box<T, Allocgator> (the engine's heap)        {e:7.2} ns/op");
+    println!(
+        "ratio: pools are {:.2}x as fast as the global allocator, {:.2}x as fast as the engine",
+        g / p,
+        e / p
+    );
+    for (name, pool) in [
+        ("Ping", &p_ping),
+        ("Ack", &p_ack),
+        ("Data", &p_data),
+        ("Blob", &p_blob),
+    ] {
+        let s = pool.stats();
+        println!(
+            "  pool {name:<4}: block {:>3} B, {} blocks in {} chunks, {} live",
+            pool.block_size(),
+            s.capacity_blocks(),
+            s.chunks(),
+            s.live_blocks()
+        );
+    }
+}

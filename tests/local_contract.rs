@@ -1,0 +1,800 @@
+//! The `Allocator` contract, one suite stamped out for every allocator of the crate: `Arena`,
+//! `Pool` (two block geometries), `SyncPool`, its owned handle, `Slab` and `Allocgator`.
+//!
+//! The global allocator is not installed here; the suite calls each allocator directly.
+
+mod common;
+use allocgator::allocator_api2::alloc::Allocator;
+use allocgator::allocator_api2::{boxed::Box as ABox, vec::Vec as AVec};
+use allocgator::{Allocgator, Arena, Pool, Slab, SyncPool, SyncPoolHandle};
+use common::{boundary_sizes, pattern, probe_offsets};
+use std::alloc::Layout;
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
+
+/// An allocator under test: how to make one, how to get its `Allocator`, its live count.
+trait Subject {
+    type A<'a>: Allocator + Clone
+    where
+        Self: 'a;
+    fn new() -> Self;
+    fn alloc(&self) -> Self::A<'_>;
+    /// Live blocks by the allocator's own statistics (`None`: no per-allocator figure).
+    fn live(&self) -> Option<usize>;
+}
+
+impl Subject for Arena {
+    type A<'a> = &'a Arena;
+    fn new() -> Self {
+        Arena::new()
+    }
+    fn alloc(&self) -> &Arena {
+        self
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.stats().live_blocks())
+    }
+}
+
+/// A pool of 64-byte, 8-aligned blocks (a protocol message).
+struct Pool64(Pool);
+impl Subject for Pool64 {
+    type A<'a> = &'a Pool;
+    fn new() -> Self {
+        Pool64(Pool::new(Layout::from_size_align(64, 8).unwrap()))
+    }
+    fn alloc(&self) -> &Pool {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+/// A pool of 4 KiB, 4 KiB-aligned blocks (large alignment served by the free list).
+struct PoolPage(Pool);
+impl Subject for PoolPage {
+    type A<'a> = &'a Pool;
+    fn new() -> Self {
+        PoolPage(Pool::new(Layout::from_size_align(4096, 4096).unwrap()))
+    }
+    fn alloc(&self) -> &Pool {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+/// A shared pool of 48-byte blocks, used through `&SyncPool`.
+struct Sync48(SyncPool);
+impl Subject for Sync48 {
+    type A<'a> = &'a SyncPool;
+    fn new() -> Self {
+        Sync48(SyncPool::new(Layout::from_size_align(48, 16).unwrap()))
+    }
+    fn alloc(&self) -> &SyncPool {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+/// A shared pool of 64-byte blocks, used through owned handles (the pool itself is dropped
+/// at once: the handle keeps it alive).
+struct Handle64(SyncPoolHandle);
+impl Subject for Handle64 {
+    type A<'a> = SyncPoolHandle;
+    fn new() -> Self {
+        Handle64(SyncPool::new(Layout::from_size_align(64, 8).unwrap()).handle())
+    }
+    fn alloc(&self) -> SyncPoolHandle {
+        self.0.clone()
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+impl Subject for Slab {
+    type A<'a> = &'a Slab;
+    fn new() -> Self {
+        Slab::new()
+    }
+    fn alloc(&self) -> &Slab {
+        self
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.stats().live_blocks())
+    }
+}
+
+struct Global;
+impl Subject for Global {
+    type A<'a> = Allocgator;
+    fn new() -> Self {
+        Global
+    }
+    fn alloc(&self) -> Allocgator {
+        Allocgator
+    }
+    fn live(&self) -> Option<usize> {
+        None
+    }
+}
+
+fn fill(p: *mut u8, size: usize, seed: usize) {
+    for i in probe_offsets(size) {
+        // SAFETY: `i < size`, inside a live block.
+        unsafe { p.add(i).write(pattern(seed, i)) };
+    }
+}
+
+fn check(p: *const u8, size: usize, seed: usize) {
+    for i in probe_offsets(size) {
+        // SAFETY: `i < size`, inside a live block.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, pattern(seed, i), "block {p:p} size {size} offset {i}");
+    }
+}
+
+/// Checks the bytes `fill(p, filled, seed)` wrote below `len`.
+fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
+    for i in probe_offsets(filled).take_while(|&i| i < len) {
+        // SAFETY: `i < len`, inside a live block.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, pattern(seed, i), "block {p:p} offset {i} (of {len})");
+    }
+}
+
+fn check_zero(p: *const u8, from: usize, to: usize) {
+    for i in from..to {
+        // SAFETY: `i < to`, inside a live block.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, 0, "block {p:p}: byte {i} of {from}..{to} not zeroed");
+    }
+}
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+fn finish<S: Subject>(s: &S) {
+    if let Some(live) = s.live() {
+        assert_eq!(live, 0, "the allocator still counts live blocks");
+    }
+}
+
+/// Every size-class boundary (±1, 2^k ± 1, 2^k ± 32, large and huge boundaries) at every
+/// power-of-two alignment up to 64 KiB; both ends of the fit rule on deallocate.
+fn boundaries<S: Subject>() {
+    let mut sizes = boundary_sizes(1 << 20);
+    sizes.extend([(2 << 20) - 1, 2 << 20, (2 << 20) + 1, (4 << 20) + 1]);
+    let mut align = 1usize;
+    while align <= 64 * 1024 {
+        let s = S::new();
+        let a = s.alloc();
+        let mut live: Vec<(usize, usize, usize, usize)> = Vec::new();
+        for (seed, &size) in sizes.iter().enumerate() {
+            if align > 8192 && size > 100_000 {
+                continue; // keeps the biggest alignments quick
+            }
+            let block = a
+                .allocate(layout(size, align))
+                .unwrap_or_else(|_| panic!("allocate {size} align {align}"));
+            let p = block.cast::<u8>().as_ptr();
+            let len = block.len();
+            assert!(len >= size, "size {size}: length {len}");
+            assert_eq!(p as usize % align, 0, "size {size} align {align}: {p:p}");
+            fill(p, size, seed);
+            live.push((p as usize, size, len, seed));
+        }
+        let mut sorted = live.clone();
+        sorted.sort_unstable();
+        for w in sorted.windows(2) {
+            assert!(
+                w[0].0 + w[0].2 <= w[1].0,
+                "overlap: {:x?} {:x?}",
+                w[0],
+                w[1]
+            );
+        }
+        for (i, &(p, size, len, seed)) in live.iter().enumerate() {
+            check(p as *const u8, size, seed);
+            // Both ends of the fit rule: the requested size and the returned length.
+            let free_size = if i % 2 == 0 { size } else { len };
+            // SAFETY: a live block of `a`, its layout fits.
+            unsafe {
+                a.deallocate(
+                    NonNull::new(p as *mut u8).unwrap(),
+                    layout(free_size, align),
+                )
+            };
+        }
+        drop(a);
+        finish(&s);
+        align *= 2;
+    }
+}
+
+/// Sizes for the resize matrix: small classes, direct-table edge, medium, large, huge.
+const RESIZE_SIZES: &[usize] = &[
+    1,
+    8,
+    24,
+    48,
+    63,
+    64,
+    65,
+    100,
+    1000,
+    1024,
+    1025,
+    4096,
+    5000,
+    70_000,
+    300_000,
+    3 << 20,
+];
+
+/// grow / shrink / grow_zeroed between every pair of sizes, with alignment changes; contents
+/// checked, zeroing checked up to the returned length (after dirtying memory), old layout
+/// given with the returned length (fit rule's upper end).
+fn resize<S: Subject>() {
+    let s = S::new();
+    let a = s.alloc();
+    // Dirty some memory so zeroing is really tested.
+    for &size in RESIZE_SIZES {
+        let l = layout(size, 8);
+        let b = a.allocate(l).unwrap();
+        // SAFETY: the whole returned block is ours.
+        unsafe { std::ptr::write_bytes(b.cast::<u8>().as_ptr(), 0xAA, b.len()) };
+        // SAFETY: live block, its layout.
+        unsafe { a.deallocate(b.cast(), l) };
+    }
+    let mut seed = 0;
+    for &from in RESIZE_SIZES {
+        for &to in RESIZE_SIZES {
+            for (old_align, new_align) in [(8, 8), (1, 64), (64, 8), (16, 4096)] {
+                seed += 1;
+                let old = layout(from, old_align);
+                let new = layout(to, new_align);
+
+                // grow / shrink, the old layout given with the returned length when allowed.
+                let b = a.allocate(old).unwrap();
+                fill(b.cast::<u8>().as_ptr(), from, seed);
+                let q = if to >= from {
+                    let fit = layout(if b.len() <= to { b.len() } else { from }, old_align);
+                    // SAFETY: live block fitting `fit`, `to >= fit.size()`.
+                    unsafe { a.grow(b.cast(), fit, new) }
+                        .unwrap_or_else(|_| panic!("grow {from} -> {to}"))
+                } else {
+                    // SAFETY: live block fitting its returned length, `to <= from`.
+                    unsafe { a.shrink(b.cast(), layout(b.len(), old_align), new) }
+                        .unwrap_or_else(|_| panic!("shrink {from} -> {to}"))
+                };
+                let qp = q.cast::<u8>().as_ptr();
+                assert!(q.len() >= to, "{from} -> {to}: length {}", q.len());
+                assert_eq!(
+                    qp as usize % new_align,
+                    0,
+                    "{from} -> {to} align {new_align}"
+                );
+                check_prefix(qp, from, to, seed);
+                // SAFETY: live block; freed with its returned length (fit rule).
+                unsafe { a.deallocate(q.cast(), layout(q.len(), new_align)) };
+
+                // grow_zeroed from a dirty block: zeros from the old size to the returned
+                // length.
+                if to >= from {
+                    let b = a.allocate(old).unwrap();
+                    // SAFETY: the whole returned block is ours.
+                    unsafe { std::ptr::write_bytes(b.cast::<u8>().as_ptr(), 0xAA, b.len()) };
+                    fill(b.cast::<u8>().as_ptr(), from, seed);
+                    // SAFETY: live block fitting `old`, `to >= from`.
+                    let q = unsafe { a.grow_zeroed(b.cast(), old, new) }
+                        .unwrap_or_else(|_| panic!("grow_zeroed {from} -> {to}"));
+                    let qp = q.cast::<u8>().as_ptr();
+                    assert!(q.len() >= to);
+                    assert_eq!(qp as usize % new_align, 0);
+                    check(qp, from, seed);
+                    check_zero(qp, from, q.len());
+                    // SAFETY: live block, its requested layout.
+                    unsafe { a.deallocate(q.cast(), new) };
+                }
+            }
+        }
+    }
+    // allocate_zeroed after dirty reuse, at each size.
+    for &size in RESIZE_SIZES {
+        let l = layout(size, 16);
+        let b = a.allocate(l).unwrap();
+        // SAFETY: ours.
+        unsafe { std::ptr::write_bytes(b.cast::<u8>().as_ptr(), 0x55, b.len()) };
+        // SAFETY: live, fits.
+        unsafe { a.deallocate(b.cast(), l) };
+        let z = a.allocate_zeroed(l).unwrap();
+        check_zero(z.cast::<u8>().as_ptr(), 0, z.len());
+        // SAFETY: live, fits.
+        unsafe { a.deallocate(z.cast(), l) };
+    }
+    drop(a);
+    finish(&s);
+}
+
+/// Growing one byte at a time (the "triangle"), then shrinking back.
+fn triangle<S: Subject>() {
+    let s = S::new();
+    let a = s.alloc();
+    let mut l = layout(1, 8);
+    let mut b = a.allocate(l).unwrap();
+    // SAFETY: ours.
+    unsafe { b.cast::<u8>().as_ptr().write(0) };
+    for size in 2..=3000usize {
+        let new = layout(size, 8);
+        // SAFETY: live block fitting `l`.
+        b = unsafe { a.grow(b.cast(), l, new) }.unwrap();
+        // SAFETY: inside the block.
+        unsafe { b.cast::<u8>().as_ptr().add(size - 1).write(size as u8) };
+        l = new;
+    }
+    for size in (1..3000usize).rev().step_by(7) {
+        let new = layout(size, 8);
+        // SAFETY: live block fitting `l`.
+        b = unsafe { a.shrink(b.cast(), l, new) }.unwrap();
+        l = new;
+    }
+    let p = b.cast::<u8>().as_ptr();
+    for i in 1..l.size() {
+        // SAFETY: inside the block.
+        assert_eq!(unsafe { p.add(i).read() }, (i + 1) as u8);
+    }
+    // SAFETY: live, fits.
+    unsafe { a.deallocate(b.cast(), l) };
+    drop(a);
+    finish(&s);
+}
+
+/// Size 0: dangling and aligned (up to 1 << 63), deallocate a no-op, grow from and shrink to 0.
+fn zero_size<S: Subject>() {
+    let s = S::new();
+    let a = s.alloc();
+    for shift in 0..usize::BITS - 1 {
+        let l = layout(0, 1 << shift);
+        let b = a.allocate(l).unwrap();
+        assert_eq!(b.len(), 0);
+        assert_eq!(b.cast::<u8>().as_ptr() as usize % (1 << shift), 0);
+        // SAFETY: a zero-size block of `a`.
+        unsafe { a.deallocate(b.cast(), l) };
+        let z = a.allocate_zeroed(l).unwrap();
+        // SAFETY: as above.
+        unsafe { a.deallocate(z.cast(), l) };
+    }
+    let l0 = layout(0, 8);
+    let b = a.allocate(l0).unwrap();
+    // SAFETY: zero-size block, growing to 10 bytes.
+    let g = unsafe { a.grow_zeroed(b.cast(), l0, layout(10, 8)) }.unwrap();
+    check_zero(g.cast::<u8>().as_ptr(), 0, g.len());
+    // SAFETY: live block fitting (10, 8); shrink to 0.
+    let z = unsafe { a.shrink(g.cast(), layout(10, 8), l0) }.unwrap();
+    assert_eq!(z.len(), 0);
+    // SAFETY: zero-size.
+    unsafe { a.deallocate(z.cast(), l0) };
+    drop(a);
+    finish(&s);
+}
+
+/// Impossible layouts fail with `Err` (no panic); a failed grow leaves the block intact.
+fn impossible<S: Subject>() {
+    let s = S::new();
+    let a = s.alloc();
+    let cases = [
+        layout(isize::MAX as usize - 4095, 4096),
+        layout(1, 1 << 40),
+        layout(isize::MAX as usize / 2, 8),
+        layout(1 << 50, 4096),
+    ];
+    for l in cases {
+        assert!(a.allocate(l).is_err(), "{l:?}");
+        assert!(a.allocate_zeroed(l).is_err(), "{l:?}");
+    }
+    for (size, align) in [(24, 8), (100, 8), (5000, 64)] {
+        let l = layout(size, align);
+        let b = a.allocate(l).unwrap();
+        fill(b.cast::<u8>().as_ptr(), size, 9);
+        for new in [
+            layout(isize::MAX as usize - 4095, 8),
+            layout(size + 1, 1 << 40),
+        ] {
+            // SAFETY: live block fitting `l`, bigger new size.
+            assert!(unsafe { a.grow(b.cast(), l, new) }.is_err());
+            // SAFETY: as above.
+            assert!(unsafe { a.grow_zeroed(b.cast(), l, new) }.is_err());
+            check(b.cast::<u8>().as_ptr(), size, 9);
+        }
+        // SAFETY: still live.
+        unsafe { a.deallocate(b.cast(), l) };
+    }
+    drop(a);
+    finish(&s);
+}
+
+/// A seeded random sequence of allocate / allocate_zeroed / grow / grow_zeroed / shrink /
+/// deallocate against a shadow model: blocks never overlap, contents stay intact.
+fn random_ops<S: Subject>() {
+    struct Live {
+        size: usize,
+        len: usize,
+        align: usize,
+        seed: usize,
+    }
+    let s = S::new();
+    let a = s.alloc();
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) as usize
+    };
+    let mut model: BTreeMap<usize, Live> = BTreeMap::new();
+    let no_overlap = |model: &BTreeMap<usize, Live>, p: usize, len: usize| {
+        if let Some((&q, l)) = model.range(..=p).next_back() {
+            assert!(q + l.len.max(1) <= p, "{q:#x}+{} overlaps {p:#x}", l.len);
+        }
+        if let Some((&q, _)) = model.range(p..).next() {
+            assert!(p + len.max(1) <= q, "{p:#x}+{len} overlaps {q:#x}");
+        }
+    };
+    let pick_size = |r: usize| match r % 16 {
+        0..=9 => 1 + r / 16 % 128,
+        10..=13 => 1 + r / 16 % 4096,
+        14 => 1 + r / 16 % 100_000,
+        _ => 0,
+    };
+    for step in 0..20_000usize {
+        let r = next();
+        let key = model.keys().nth(r / 7 % model.len().max(1)).copied();
+        match (r % 10, key) {
+            (0..=3, _) | (_, None) => {
+                let size = pick_size(next());
+                let align = 1 << (next() % 13);
+                let l = layout(size, align);
+                let zeroed = r % 3 == 0;
+                let b = if zeroed {
+                    a.allocate_zeroed(l).unwrap()
+                } else {
+                    a.allocate(l).unwrap()
+                };
+                if size == 0 {
+                    // SAFETY: zero-size.
+                    unsafe { a.deallocate(b.cast(), l) };
+                    continue;
+                }
+                let p = b.cast::<u8>().as_ptr();
+                assert_eq!(p as usize % align, 0);
+                if zeroed {
+                    check_zero(p, 0, b.len());
+                }
+                no_overlap(&model, p as usize, b.len());
+                fill(p, size, step);
+                model.insert(
+                    p as usize,
+                    Live {
+                        size,
+                        len: b.len(),
+                        align,
+                        seed: step,
+                    },
+                );
+            }
+            (4..=6, Some(k)) => {
+                let l = model.remove(&k).unwrap();
+                check(k as *const u8, l.size, l.seed);
+                let free = if r % 2 == 0 { l.size } else { l.len };
+                // SAFETY: live, fitting.
+                unsafe { a.deallocate(NonNull::new(k as *mut u8).unwrap(), layout(free, l.align)) };
+            }
+            (_, Some(k)) => {
+                let l = model.remove(&k).unwrap();
+                check(k as *const u8, l.size, l.seed);
+                let new_size = pick_size(next()).max(1);
+                let new_align = if r % 5 == 0 {
+                    1 << (next() % 13)
+                } else {
+                    l.align
+                };
+                let old = layout(l.size, l.align);
+                let new = layout(new_size, new_align);
+                let p = NonNull::new(k as *mut u8).unwrap();
+                let zeroed = r % 4 == 0;
+                // SAFETY: live block fitting `old`; grow/shrink chosen by size.
+                let q = unsafe {
+                    if new_size >= l.size {
+                        if zeroed {
+                            a.grow_zeroed(p, old, new)
+                        } else {
+                            a.grow(p, old, new)
+                        }
+                    } else {
+                        a.shrink(p, old, new)
+                    }
+                }
+                .unwrap();
+                let qp = q.cast::<u8>().as_ptr();
+                assert_eq!(qp as usize % new_align, 0);
+                check_prefix(qp, l.size, new_size, l.seed);
+                if zeroed && new_size >= l.size {
+                    check_zero(qp, l.size, q.len());
+                }
+                no_overlap(&model, qp as usize, q.len());
+                fill(qp, new_size, step);
+                model.insert(
+                    qp as usize,
+                    Live {
+                        size: new_size,
+                        len: q.len(),
+                        align: new_align,
+                        seed: step,
+                    },
+                );
+            }
+        }
+    }
+    for (k, l) in std::mem::take(&mut model) {
+        check(k as *const u8, l.size, l.seed);
+        // SAFETY: live, fitting.
+        unsafe { a.deallocate(NonNull::new(k as *mut u8).unwrap(), layout(l.size, l.align)) };
+    }
+    drop(a);
+    finish(&s);
+}
+
+/// `Vec`, `Box` and `hashbrown::HashMap` in the allocator.
+fn collections<S: Subject>() {
+    let s = S::new();
+    {
+        let a = s.alloc();
+        let mut v: AVec<u64, _> = AVec::new_in(a.clone());
+        for i in 0..10_007u64 {
+            v.push(i);
+        }
+        assert_eq!(v.iter().sum::<u64>(), 10_006 * 10_007 / 2);
+        v.truncate(10);
+        v.shrink_to_fit();
+        assert_eq!(v.len(), 10);
+
+        let boxes: Vec<ABox<[u8; 64], _>> = (0..1000)
+            .map(|i| ABox::new_in([i as u8; 64], a.clone()))
+            .collect();
+        for (i, b) in boxes.iter().enumerate() {
+            assert!(b.iter().all(|&x| x == i as u8));
+        }
+        let big = ABox::new_in([7u64; 1000], a.clone());
+        assert_eq!(big[999], 7);
+
+        let mut m = hashbrown::HashMap::new_in(a.clone());
+        for i in 0..10_000u32 {
+            m.insert(i, i * 2);
+        }
+        for i in (0..10_000u32).step_by(3) {
+            m.remove(&i);
+        }
+        assert_eq!(m.len(), 6666);
+        assert_eq!(m[&1], 2);
+        let mut strings: AVec<AVec<u8, _>, _> = AVec::new_in(a.clone());
+        for i in 0..500 {
+            let mut s = AVec::new_in(a.clone());
+            s.extend_from_slice(format!("string number {i}").as_bytes());
+            strings.push(s);
+        }
+        assert_eq!(&strings[42][..], b"string number 42");
+    }
+    finish(&s);
+}
+
+macro_rules! contract_suite {
+    ($($name:ident: $subject:ident,)*) => {$(
+        mod $name {
+            #[test]
+            fn boundaries() {
+                super::boundaries::<super::$subject>();
+            }
+            #[test]
+            fn resize() {
+                super::resize::<super::$subject>();
+            }
+            #[test]
+            fn triangle() {
+                super::triangle::<super::$subject>();
+            }
+            #[test]
+            fn zero_size() {
+                super::zero_size::<super::$subject>();
+            }
+            #[test]
+            fn impossible() {
+                super::impossible::<super::$subject>();
+            }
+            #[test]
+            fn random_ops() {
+                super::random_ops::<super::$subject>();
+            }
+            #[test]
+            fn collections() {
+                super::collections::<super::$subject>();
+            }
+        }
+    )*};
+}
+
+contract_suite! {
+    arena: Arena,
+    pool: Pool64,
+    pool_page: PoolPage,
+    sync_pool: Sync48,
+    sync_pool_handle: Handle64,
+    slab: Slab,
+    global_path: Global,
+}
+
+// ---------------------------------------------------------------- beyond the contract
+
+/// Pool and SyncPool reuse the most recently freed block first (LIFO).
+#[test]
+fn pools_are_lifo() {
+    let l = layout(64, 8);
+    let pool = Pool::new(l);
+    let sp = SyncPool::new(l);
+    let check_lifo = |a: &dyn Allocator| {
+        let blocks: Vec<_> = (0..10).map(|_| a.allocate(l).unwrap()).collect();
+        let addrs: Vec<usize> = blocks
+            .iter()
+            .map(|b| b.cast::<u8>().as_ptr() as usize)
+            .collect();
+        for b in &blocks {
+            // SAFETY: live, fitting.
+            unsafe { a.deallocate(b.cast(), l) };
+        }
+        for &expect in addrs.iter().rev() {
+            let b = a.allocate(l).unwrap();
+            assert_eq!(b.cast::<u8>().as_ptr() as usize, expect);
+        }
+        for &p in &addrs {
+            // SAFETY: live again.
+            unsafe { a.deallocate(NonNull::new(p as *mut u8).unwrap(), l) };
+        }
+    };
+    check_lifo(&&pool);
+    check_lifo(&&sp);
+    assert_eq!(pool.stats().live_blocks(), 0);
+    assert_eq!(sp.stats().live_blocks(), 0);
+}
+
+/// SyncPool blocks allocated on one thread and freed on another, through `&SyncPool` and
+/// through handles moved into spawned threads; then a 4-thread stress with a transfer array
+/// (every word of a block carries a cookie checked at free).
+#[test]
+#[allow(clippy::disallowed_types)] // plain std atomics in a test (not loom-modelled)
+fn sync_pool_cross_thread() {
+    let pool = SyncPool::for_type::<[u64; 8]>();
+    let h = pool.handle();
+    let boxes: Vec<ABox<[u64; 8], SyncPoolHandle>> = (0..10_000u64)
+        .map(|i| ABox::new_in([i; 8], h.clone()))
+        .collect();
+    let t = std::thread::spawn(move || {
+        for (i, b) in boxes.into_iter().enumerate() {
+            assert!(b.iter().all(|&x| x == i as u64));
+        }
+    });
+    t.join().unwrap();
+    assert_eq!(pool.stats().live_blocks(), 0);
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let slots: Vec<AtomicUsize> = (0..256).map(|_| AtomicUsize::new(0)).collect();
+    let l = layout(64, 8);
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (pool, slots) = (&pool, &slots);
+            s.spawn(move || {
+                let a = pool;
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(t as u64 + 1);
+                for _ in 0..100_000 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let b = a.allocate(l).unwrap().cast::<u64>().as_ptr();
+                    let cookie = (b as u64) ^ 0xC0FF_EE00;
+                    for w in 0..8 {
+                        // SAFETY: our fresh 64-byte block.
+                        unsafe { b.add(w).write(cookie) };
+                    }
+                    let slot = &slots[rng as usize % slots.len()];
+                    let old = slot.swap(b as usize, Ordering::AcqRel);
+                    if old != 0 {
+                        let old = old as *mut u64;
+                        for w in 0..8 {
+                            // SAFETY: a live block handed over through the slot.
+                            let v = unsafe { old.add(w).read() };
+                            assert_eq!(v, (old as u64) ^ 0xC0FF_EE00, "corrupted block");
+                        }
+                        // SAFETY: live, fitting; freed once (taken out of the slot).
+                        unsafe { a.deallocate(NonNull::new(old.cast()).unwrap(), l) };
+                    }
+                }
+            });
+        }
+    });
+    for slot in &slots {
+        let p = slot.load(Ordering::Acquire);
+        if p != 0 {
+            // SAFETY: live, fitting.
+            unsafe { (&pool).deallocate(NonNull::new(p as *mut u8).unwrap(), l) };
+        }
+    }
+    assert_eq!(pool.stats().live_blocks(), 0);
+    drop(h);
+}
+
+/// `Arena::reset` reuses its memory: chunk bytes stay flat over many rounds.
+#[test]
+fn arena_reset_reuses_memory() {
+    let mut arena = Arena::new();
+    let mut first = 0;
+    for round in 0..200 {
+        for i in 0..10_007u64 {
+            arena.alloc(i);
+        }
+        for i in 0..10_007u64 {
+            arena.alloc([i as u8; 32]);
+        }
+        {
+            let mut v = AVec::new_in(&arena);
+            v.extend(0..5000u64);
+        }
+        // Round 0 grows chunk by chunk, round 1 may need one more (reset keeps the largest);
+        // from then on the memory is flat.
+        if round == 2 {
+            first = arena.allocated_bytes();
+        } else if round > 2 {
+            assert_eq!(arena.allocated_bytes(), first, "round {round}");
+        }
+        arena.reset();
+        assert_eq!(arena.stats().chunks(), 1);
+        assert_eq!(arena.stats().live_bytes(), 0);
+    }
+}
+
+/// The most recent arena allocation grows and shrinks in place.
+#[test]
+fn arena_last_allocation_resizes_in_place() {
+    let arena = Arena::with_capacity(1 << 20);
+    let mut v: AVec<u64, &Arena> = AVec::new_in(&arena);
+    v.push(1);
+    let first = v.as_ptr();
+    for i in 0..50_000 {
+        v.push(i);
+    }
+    assert_eq!(
+        v.as_ptr(),
+        first,
+        "the vector moved while it was the last allocation"
+    );
+    assert_eq!(arena.stats().chunks(), 1);
+}
+
+/// Statistics display as tables.
+#[test]
+fn stats_display() {
+    let pool = Pool::for_type::<u64>();
+    let b = ABox::new_in(1u64, &pool);
+    let text = pool.stats().to_string();
+    assert!(text.contains("live blocks"), "{text}");
+    drop(b);
+    let slab = Slab::new();
+    let v: AVec<u8, &Slab> = AVec::with_capacity_in(100, &slab);
+    let text = slab.stats().to_string();
+    assert!(text.contains("live"), "{text}");
+    drop(v);
+}
