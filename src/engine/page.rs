@@ -451,9 +451,9 @@ impl Page {
         if local.capacity >= local.reserved {
             return false;
         }
-        // Touch about 4 KiB (at least 32 link words) per extension: a fresh page stays mostly
+        // Touch about 4 KiB (at least 64 link words) per extension: a fresh page stays mostly
         // untouched (not resident) until it is needed.
-        let step = (4096 / block_size).max(32) as u32;
+        let step = (4096 / block_size).max(64) as u32;
         let count = step.min(local.reserved - local.capacity);
         let first = local.capacity as usize;
         // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
