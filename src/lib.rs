@@ -61,3 +61,8 @@ pub use global::{stats, trim, Allocgator};
 pub use local::{Arena, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 pub use local::{SyncPool, SyncPoolHandle};
+
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
