@@ -186,6 +186,10 @@ fn register_thread_exit(heap: *mut Heap) {
 /// A snapshot of the global engine: live blocks per size class (summed over every thread heap,
 /// exited threads' included), committed and reserved bytes.
 ///
+/// Live blocks are exact for the calling thread and for threads that have exited; other
+/// running threads' figures are as of their last refill of each size class (threads count at
+/// page granularity, so counting costs the allocation fast paths nothing).
+///
 /// `Slab`s are private heaps and keep their own figures; their memory is still included in the
 /// process-wide committed and reserved bytes.
 ///
@@ -195,6 +199,8 @@ fn register_thread_exit(heap: *mut Heap) {
 /// println!("{before}");
 /// ```
 pub fn stats() -> Stats {
+    // SAFETY: the calling thread owns its heap (the sentinel has no pages).
+    unsafe { thread_heap().fold_all() };
     let mut stats = Stats::from_counters();
     // Acquire: pairs with `register`'s Release, so every published heap is fully set up.
     let mut heap = REGISTRY.load(Ordering::Acquire);

@@ -57,6 +57,8 @@ impl ModelHeap {
 
     /// Live blocks counted by this heap (allocations minus frees made through it).
     pub fn counted_live(&self) -> isize {
+        // SAFETY: models call this from the heap's owner.
+        unsafe { self.heap().fold_all() };
         let mut sum = 0usize;
         for c in self.heap().counters.live.iter() {
             sum = sum.wrapping_add(c.load(crate::sync::Ordering::Relaxed));

@@ -72,6 +72,9 @@ pub(crate) struct PageLocal {
     pub(crate) used: u32,
     /// Blocks carved out of the page so far (the rest of the page is untouched).
     pub(crate) capacity: u32,
+    /// The part of `used` already added to the heap's live-block counter (see `Heap::fold`);
+    /// wraps below zero when remote frees were collected before a fold.
+    pub(crate) counted: u32,
     /// Blocks that fit in the page.
     pub(crate) reserved: u32,
     /// [`FLAG_FULL`] and [`FLAG_FIRST`]: one byte, so the free fast path decides "anything to
@@ -429,6 +432,8 @@ impl Page {
             }
             local.local_free = remote;
             local.used -= count;
+            // The freeing threads counted these frees in their own heaps already.
+            local.counted = local.counted.wrapping_sub(count);
         }
         if local.free.is_null() && !local.local_free.is_null() {
             local.free = local.local_free;
@@ -547,6 +552,7 @@ impl PageLocal {
         local_free: ptr::null_mut(),
         used: 0,
         capacity: 0,
+        counted: 0,
         reserved: 0,
         flags: 0,
         free_is_zero: false,

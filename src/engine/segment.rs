@@ -372,28 +372,38 @@ impl Segment {
         release
     }
 
-    /// Pages in use (counted by their first slices).
+    /// Calls `f` for every page in use (by their first slices).
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn for_each_page(seg: *mut Segment, mut f: impl FnMut(&Page)) {
+        // SAFETY: owner (caller).
+        let used = unsafe { Self::local(seg) }.used & !HEADER_SLICE;
+        let mut i = 1;
+        while i < SLICES {
+            if used & (1 << i) != 0 {
+                // SAFETY: slice `i` is the first of a page (we jump over page spans); owner.
+                unsafe {
+                    debug_assert_eq!((*seg).head_of[i].with(|h| *h) as usize, i);
+                    let page = &(*seg).pages[i];
+                    i += page.local().slice_count.max(1) as usize;
+                    f(page);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Pages in use.
     ///
     /// # Safety
     /// The caller owns the segment.
     #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) unsafe fn page_count(seg: *mut Segment) -> usize {
-        // SAFETY: owner (caller).
-        let used = unsafe { Self::local(seg) }.used & !HEADER_SLICE;
         let mut count = 0;
-        let mut i = 1;
-        while i < SLICES {
-            if used & (1 << i) != 0 {
-                // SAFETY: slice `i` is the first of a page (we jump over page spans).
-                let head = unsafe { (*seg).head_of[i].with(|h| *h) } as usize;
-                debug_assert_eq!(head, i);
-                // SAFETY: owner (caller).
-                i += unsafe { (*seg).pages[i].local() }.slice_count.max(1) as usize;
-                count += 1;
-            } else {
-                i += 1;
-            }
-        }
+        // SAFETY: owner (caller).
+        unsafe { Self::for_each_page(seg, |_| count += 1) };
         count
     }
 

@@ -138,7 +138,10 @@ impl Slab {
             row.block_size = size;
         }
         // SAFETY: we own the heap (not `Sync`: the holder is the only user).
-        let (segments, mut committed) = unsafe { self.heap().footprint() };
+        let (segments, mut committed) = unsafe {
+            self.heap().fold_all();
+            self.heap().footprint()
+        };
         let mut reserved = segments * SEGMENT_SIZE + heap_mapping_bytes();
         committed += heap_mapping_bytes();
         let mut node = self.huge.get();
