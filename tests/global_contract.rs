@@ -3,34 +3,10 @@
 
 mod common;
 use allocgator::Allocgator;
-use common::{boundary_sizes, pattern, probe_offsets};
+use common::{boundary_sizes, check, check_prefix, fill, probe_offsets};
 use std::alloc::{GlobalAlloc, Layout};
 
 const MAX_SIZE: usize = 9 << 20;
-
-fn fill(p: *mut u8, size: usize, seed: usize) {
-    for i in probe_offsets(size) {
-        // SAFETY: `i < size`, inside the live block.
-        unsafe { p.add(i).write(pattern(seed, i)) };
-    }
-}
-
-fn check(p: *const u8, size: usize, seed: usize) {
-    for i in probe_offsets(size) {
-        // SAFETY: `i < size`, inside the live block.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(seed, i), "block {p:p} size {size} offset {i}");
-    }
-}
-
-/// Checks the bytes `fill(p, filled, seed)` wrote below `len`.
-fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
-    for i in probe_offsets(filled).take_while(|&i| i < len) {
-        // SAFETY: `i < len`, inside the live block.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(seed, i), "block {p:p} offset {i}");
-    }
-}
 
 #[test]
 fn every_boundary_size_at_every_alignment() {

@@ -7,7 +7,7 @@ mod common;
 use allocgator::allocator_api2::alloc::Allocator;
 use allocgator::allocator_api2::{boxed::Box as ABox, vec::Vec as AVec};
 use allocgator::{Allocgator, Arena, Pool, Slab, SyncPool, SyncPoolHandle};
-use common::{boundary_sizes, pattern, probe_offsets};
+use common::{boundary_sizes, check, check_prefix, fill};
 use std::alloc::Layout;
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
@@ -121,30 +121,6 @@ impl Subject for Global {
     }
     fn live(&self) -> Option<usize> {
         None
-    }
-}
-
-fn fill(p: *mut u8, size: usize, seed: usize) {
-    for i in probe_offsets(size) {
-        // SAFETY: `i < size`, inside a live block.
-        unsafe { p.add(i).write(pattern(seed, i)) };
-    }
-}
-
-fn check(p: *const u8, size: usize, seed: usize) {
-    for i in probe_offsets(size) {
-        // SAFETY: `i < size`, inside a live block.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(seed, i), "block {p:p} size {size} offset {i}");
-    }
-}
-
-/// Checks the bytes `fill(p, filled, seed)` wrote below `len`.
-fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
-    for i in probe_offsets(filled).take_while(|&i| i < len) {
-        // SAFETY: `i < len`, inside a live block.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(seed, i), "block {p:p} offset {i} (of {len})");
     }
 }
 

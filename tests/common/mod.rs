@@ -57,3 +57,25 @@ pub fn probe_offsets(size: usize) -> impl Iterator<Item = usize> {
     let dense = size <= 8192;
     (0..size).filter(move |&i| dense || i < 64 || i >= size - 64 || i % 4096 == 0)
 }
+
+/// Writes the pattern for `seed` at the probe offsets of a block.
+pub fn fill(p: *mut u8, size: usize, seed: usize) {
+    for i in probe_offsets(size) {
+        // SAFETY: the caller passes a live block of at least `size` bytes; `i < size`.
+        unsafe { p.add(i).write(pattern(seed, i)) };
+    }
+}
+
+/// Checks what `fill(p, size, seed)` wrote.
+pub fn check(p: *const u8, size: usize, seed: usize) {
+    check_prefix(p, size, size, seed);
+}
+
+/// Checks the bytes `fill(p, filled, seed)` wrote below `len`.
+pub fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
+    for i in probe_offsets(filled).take_while(|&i| i < len) {
+        // SAFETY: the caller passes a live block of at least `len` bytes; `i < len`.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, pattern(seed, i), "block {p:p} offset {i} (of {len})");
+    }
+}
