@@ -1,7 +1,7 @@
 //! [`Pool`]: fixed-size blocks with an O(1) LIFO free list.
 
 use super::LocalStats;
-use super::{engine_alloc, engine_alloc_usable, engine_free, engine_resize, engine_usable};
+use super::{engine_alloc, engine_alloc_usable, engine_free, engine_usable};
 use crate::api::{self, RawAllocator};
 use core::alloc::Layout;
 use core::ptr;
@@ -60,6 +60,45 @@ impl Geometry {
     #[inline(always)]
     pub(crate) fn fits(self, layout: Layout) -> bool {
         layout.size() <= self.size && layout.align() <= self.align
+    }
+
+    /// Usable bytes of a live block of a pool with this geometry: the block size for pool
+    /// blocks (chosen by layout, so a block never changes kind under the fit rule), the engine
+    /// block's size for fallback blocks.
+    ///
+    /// # Safety
+    /// `p` is a live block of such a pool, allocated with `layout`'s alignment and fitting it.
+    pub(crate) unsafe fn usable(self, p: *mut u8, layout: Layout) -> usize {
+        if self.fits(layout) {
+            self.size
+        } else {
+            // SAFETY: a live fallback block (caller).
+            unsafe { super::engine_usable(p) }
+        }
+    }
+
+    /// Resizes a fallback block in place, if it stays too big for a pool block (a block keeps
+    /// its kind whatever the new alignment, which is not known here; pool blocks always move:
+    /// a pool block is a fixed size, growing it is rare). Returns the block and its usable
+    /// length before and after, or `None` if the caller must move it.
+    ///
+    /// # Safety
+    /// `p` is a live block of such a pool fitting `old`.
+    pub(crate) unsafe fn resize_fallback(
+        self,
+        p: *mut u8,
+        old: Layout,
+        new_size: usize,
+    ) -> Option<(*mut u8, usize, usize)> {
+        if self.fits(old) || new_size <= self.size {
+            return None;
+        }
+        // SAFETY: a live fallback block (caller).
+        unsafe {
+            let old_len = super::engine_usable(p);
+            let q = super::engine_resize(p, old, new_size);
+            (!q.is_null()).then(|| (q, old_len, super::engine_usable(q)))
+        }
     }
 }
 
@@ -365,32 +404,20 @@ impl RawAllocator for &Pool {
 
     #[inline(always)]
     unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
-        if self.geometry.fits(layout) {
-            self.geometry.size
-        } else {
-            // SAFETY: a live fallback block (caller).
-            unsafe { engine_usable(ptr) }
-        }
+        // SAFETY: forwarded (caller).
+        unsafe { self.geometry.usable(ptr, layout) }
     }
 
     unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
-        // Only fallback blocks that stay too big for a pool block resize in place: the new
-        // alignment is not known here, and a block must keep its kind (see `raw_free`). Pool
-        // blocks always move (a pool block is a fixed size: growing it is rare).
-        if self.geometry.fits(old) || new_size <= self.geometry.size {
-            return ptr::null_mut();
-        }
-        // SAFETY: a live fallback block (caller).
-        unsafe {
-            let old_len = engine_usable(ptr);
-            let q = engine_resize(ptr, old, new_size);
-            if !q.is_null() {
+        // SAFETY: forwarded (caller).
+        match unsafe { self.geometry.resize_fallback(ptr, old, new_size) } {
+            Some((q, old_len, new_len)) => {
                 // Keep the byte count exact: the block's engine size may have changed.
-                let new_len = engine_usable(q);
                 self.fallback_bytes
                     .set(self.fallback_bytes.get().wrapping_sub(old_len) + new_len);
+                q
             }
-            q
+            None => ptr::null_mut(),
         }
     }
 }

@@ -38,7 +38,7 @@
 //! chunks from the newest: half of all blocks are in the newest chunk.
 
 use super::pool::Geometry;
-use super::{engine_alloc, engine_free, engine_resize, engine_usable, LocalStats};
+use super::{engine_alloc, engine_free, engine_usable, LocalStats};
 use crate::api::{self, RawAllocator};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::alloc::Layout;
@@ -392,34 +392,25 @@ impl Shared {
         }
     }
 
-    fn usable(&self, p: *mut u8, layout: Layout) -> usize {
-        if self.geometry.fits(layout) {
-            self.geometry.size
-        } else {
-            // SAFETY: a live fallback block (the Allocator contract of our callers).
-            unsafe { engine_usable(p) }
-        }
+    /// # Safety
+    /// `p` is a live block of this pool allocated with `layout`'s alignment and fitting it.
+    unsafe fn usable(&self, p: *mut u8, layout: Layout) -> usize {
+        // SAFETY: forwarded (caller).
+        unsafe { self.geometry.usable(p, layout) }
     }
 
     /// # Safety
     /// `p` is a live block of this pool fitting `old`.
     unsafe fn resize_in_place(&self, p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
-        // As for `Pool`: only fallback blocks that stay too big for a pool block resize in
-        // place, so a block keeps its kind whatever the new alignment.
-        if self.geometry.fits(old) || new_size <= self.geometry.size {
-            return ptr::null_mut();
-        }
-        // SAFETY: a live fallback block (caller).
-        unsafe {
-            let old_len = engine_usable(p);
-            let q = engine_resize(p, old, new_size);
-            if !q.is_null() {
-                let new_len = engine_usable(q);
+        // SAFETY: forwarded (caller).
+        match unsafe { self.geometry.resize_fallback(p, old, new_size) } {
+            Some((q, old_len, new_len)) => {
                 // Relaxed: statistics.
                 self.fallback_bytes.fetch_add(new_len, Ordering::Relaxed);
                 self.fallback_bytes.fetch_sub(old_len, Ordering::Relaxed);
+                q
             }
-            q
+            None => ptr::null_mut(),
         }
     }
 
@@ -704,7 +695,8 @@ macro_rules! raw_via_shared {
 
             #[inline(always)]
             unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
-                self.shared.get().usable(ptr, layout)
+                // SAFETY: forwarded (the Allocator contract).
+                unsafe { self.shared.get().usable(ptr, layout) }
             }
 
             unsafe fn raw_resize_in_place(
