@@ -237,15 +237,31 @@ impl Heap {
     /// two and `size` rounded up to `align` does not overflow `isize` (as for a `Layout`).
     #[inline(always)]
     pub(crate) unsafe fn alloc_fast(&self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe { self.pop_direct::<false>(size, align) }
+    }
+
+    /// The shared body of the fast paths: pop from the direct table's page for the size, or
+    /// null. `ZERO` (a constant, so each fast path keeps only its own branch) zeroes the block.
+    ///
+    /// # Safety
+    /// As for [`alloc_fast`](Self::alloc_fast).
+    #[inline(always)]
+    unsafe fn pop_direct<const ZERO: bool>(&self, size: usize, align: usize) -> *mut u8 {
         let rounded = (size + align - 1) & !(align - 1);
         if rounded <= DIRECT_MAX {
-            let slot = direct_slot(rounded);
-            let page = self.direct_page(slot);
+            let page = self.direct_page(direct_slot(rounded));
             let block = page.free_head();
             if !block.is_null() {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
-                // empty page) and `block` is its head.
-                unsafe { page.pop_known(block) };
+                // empty page) and `block` is its head; as the owner we may read its flags.
+                unsafe {
+                    let was_zero = ZERO && page.local().free_is_zero;
+                    page.pop_known(block);
+                    if ZERO {
+                        zero_block(block, was_zero, page.block_size());
+                    }
+                }
                 return block.cast();
             }
         }
@@ -276,22 +292,8 @@ impl Heap {
     /// As for [`alloc_fast`](Self::alloc_fast).
     #[inline(always)]
     pub(crate) unsafe fn alloc_zeroed_fast(&self, size: usize, align: usize) -> *mut u8 {
-        let rounded = (size + align - 1) & !(align - 1);
-        if rounded <= DIRECT_MAX {
-            let slot = direct_slot(rounded);
-            let page = self.direct_page(slot);
-            let block = page.free_head();
-            if !block.is_null() {
-                // SAFETY: as in `alloc_fast`; we are the owner, so reading the flag is fine.
-                unsafe {
-                    let zero = page.local().free_is_zero;
-                    page.pop_known(block);
-                    zero_block(block, zero, page.block_size());
-                }
-                return block.cast();
-            }
-        }
-        ptr::null_mut()
+        // SAFETY: forwarded.
+        unsafe { self.pop_direct::<true>(size, align) }
     }
 
     /// Frees a block, from any heap: local blocks go on their page's `local_free`, others to
@@ -1048,17 +1050,6 @@ unsafe fn zero_block(block: *mut Block, rest_is_zero: bool, size: usize) {
         } else {
             ptr::write_bytes(block.cast::<u8>(), 0, size);
         }
-    }
-}
-
-impl Segment {
-    /// Number of free slices.
-    ///
-    /// # Safety
-    /// The caller owns the segment.
-    pub(crate) unsafe fn free_slices(seg: *mut Segment) -> usize {
-        // SAFETY: owner (caller).
-        unsafe { Segment::local(seg) }.used.count_zeros() as usize
     }
 }
 

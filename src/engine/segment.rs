@@ -407,6 +407,15 @@ impl Segment {
         count
     }
 
+    /// Number of free slices.
+    ///
+    /// # Safety
+    /// The caller owns the segment.
+    pub(crate) unsafe fn free_slices(seg: *mut Segment) -> usize {
+        // SAFETY: owner (caller).
+        unsafe { Segment::local(seg) }.used.count_zeros() as usize
+    }
+
     /// True if some free slice is still committed (a purge tick has work to do).
     ///
     /// # Safety

@@ -1,10 +1,12 @@
 //! Engine counters and the public statistics snapshot.
 //!
-//! Cheap enough to stay on: the fast paths touch one per-class counter of the *calling* thread's
-//! heap with a plain (Relaxed load + store) update — no atomic read-modify-write, no shared
-//! cache line. Process-wide figures (reserved and committed bytes, huge blocks) change only on
-//! slow paths. A snapshot sums them; under concurrent activity it is a consistent-enough
-//! estimate, once threads are quiet it is exact.
+//! Cost-free on the fast paths: they change only a page's `used`. Each heap folds its pages'
+//! changes into its per-class live counters on slow paths (refill, full, retire, remote
+//! collection; see `Heap::fold`), with plain Relaxed load + store updates of counters only it
+//! writes. Remote frees are counted at once by the freeing thread's heap. Process-wide figures
+//! (reserved and committed bytes, huge blocks) change only on slow paths. A snapshot folds the
+//! caller's heap and sums the rest: exact for the caller and exited threads, as of their last
+//! slow path for other running threads.
 
 use super::size_class::{CLASS_COUNT, CLASS_SIZES};
 use crate::sync::{AtomicUsize, Ordering};
@@ -82,9 +84,9 @@ pub(crate) fn counters() -> &'static Counters {
 /// Per-heap counters, written only by the heap's owner.
 #[derive(Debug)]
 pub(crate) struct HeapCounters {
-    /// Blocks allocated minus blocks freed *by this heap's owner*, per class (+ large). A
-    /// remote free is counted by the freeing thread's heap, so one heap's figure may wrap below
-    /// zero; the sum over heaps is the live count.
+    /// Per class (+ large): the folded `used` of this heap's pages, minus the remote frees
+    /// this heap's owner made into other heaps' pages (counted here at once). One heap's figure
+    /// may wrap below zero; the sum over heaps is the live count.
     pub(crate) live: [AtomicUsize; CLASS_COUNT + 1],
     /// Bytes of large blocks, counted the same way.
     pub(crate) large_bytes: AtomicUsize,
@@ -132,7 +134,8 @@ pub struct ClassStats {
 /// A snapshot of an allocator's memory: what is live, committed and reserved.
 ///
 /// [`allocgator::stats()`](crate::stats()) gives one for the global engine. Figures are read
-/// without stopping other threads: exact when they are quiet, a close estimate otherwise.
+/// without stopping other threads: live blocks are exact for the calling thread and for
+/// threads that have exited, and as of their last refill for other running threads.
 ///
 /// ```
 /// let before = allocgator::stats();
