@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
 # Loom models of the engine's concurrent code, then the mutation checks: each build weakens one
-# ordering (a test-only cfg) and the models must catch it. Usage: bash scripts/loom.sh
+# ordering or skips one step (a test-only cfg) and the models must catch it.
+# Usage: bash scripts/loom.sh            (LOOM_MAX_PREEMPTIONS defaults to 2)
+#
+# Models build with debug assertions on, so the engine's own invariant checks run inside every
+# explored interleaving; mutation builds use more codegen units (they are built once each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+flags="--cfg loom -C debug-assertions"
 
-echo "==> loom models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS, release)"
-RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --target-dir target/loom -- --nocapture 2>&1 |
-  grep -E "loom model|^test |test result" | grep -v "0 passed; 0 failed"
+echo "==> loom models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS, release + debug assertions)"
+RUSTFLAGS="$flags" cargo test -p loom-tests --release --target-dir target/loom -- --nocapture 2>&1 |
+  grep -E "loom model|^test |test result|panicked|error" | grep -v "0 passed; 0 failed"
+# grep hides cargo's exit status: check it.
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+  echo "loom models failed" >&2
+  exit 1
+fi
 
-# Each mutation must make at least one model fail.
-for mutation in thread_free_push_relaxed thread_free_take_relaxed pending_push_relaxed; do
+# Each mutation must make at least one model fail (an assertion, an engine invariant, or a
+# loom causality report).
+mutations=(
+  thread_free_push_relaxed # remote free's push: Release -> Relaxed
+  thread_free_take_relaxed # owner's collection of remote frees: Acquire -> Relaxed
+  pending_push_relaxed     # full-page notification onto the pending stack: Release -> Relaxed
+  free_stack_untagged      # SyncPool's free stack without its ABA tag
+  free_stack_push_relaxed  # SyncPool's free-stack push: Release -> Relaxed
+  heap_pool_lock_relaxed   # heap pool lock: Acquire/Release -> Relaxed
+  retire_notified_page     # retire an empty page even while a remote freer holds its notification
+)
+for mutation in "${mutations[@]}"; do
   echo "==> mutation $mutation (must be caught)"
-  if RUSTFLAGS="--cfg loom --cfg allocgator_mutation=\"$mutation\"" \
-    cargo test -p loom-tests --release --target-dir target/loom-mutation -- --nocapture >target/loom-mutation.log 2>&1; then
+  log=target/loom-mutation-$mutation.log
+  if CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
+    RUSTFLAGS="$flags --cfg allocgator_mutation=\"$mutation\"" \
+    cargo test -p loom-tests --release --target-dir target/loom-mutation --no-fail-fast -- --nocapture >"$log" 2>&1; then
     echo "mutation $mutation was NOT caught by the loom models" >&2
     exit 1
   fi
-  if ! grep -qE "Causality violation|panicked" target/loom-mutation.log; then
+  if ! grep -qE "Causality violation|panicked" "$log"; then
     echo "mutation $mutation: the build or run failed for another reason:" >&2
-    tail -20 target/loom-mutation.log >&2
+    tail -20 "$log" >&2
     exit 1
   fi
-  grep -E "^test .*FAILED|Causality violation" target/loom-mutation.log | sort | uniq | sed 's/^/    caught: /'
+  grep -E "^test .*FAILED|Causality violation" "$log" | sort | uniq | sed 's/^/    caught: /'
 done
 echo "loom: all models passed, all mutations caught"

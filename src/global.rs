@@ -17,8 +17,9 @@
 
 use crate::api::{self, RawAllocator};
 use crate::engine::heap::Heap;
+use crate::engine::heap_pool::HeapPool;
 use crate::engine::stats::Stats;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 use std::cell::Cell;
@@ -46,57 +47,15 @@ pub(crate) fn thread_heap() -> &'static Heap {
 /// Every thread heap ever created (push-only: thread heaps are pooled, never freed), for
 /// `stats()`.
 static REGISTRY: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
-/// Heaps whose thread has exited, waiting for a new thread. Guarded by `POOL_LOCK`.
-static POOL: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
-/// A spin lock for `POOL`: taken only when a thread starts or exits, and by `trim()`.
-static POOL_LOCK: AtomicBool = AtomicBool::new(false);
-
-/// Holds the pool lock until dropped.
-struct PoolGuard;
-
-fn lock_pool() -> PoolGuard {
-    let mut spins = 0u32;
-    // Acquire: everything the previous holder did to pooled heaps is visible to us.
-    while POOL_LOCK
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        // Relaxed: just waiting for the lock to look free before retrying the CAS.
-        while POOL_LOCK.load(Ordering::Relaxed) {
-            spins += 1;
-            if spins < 64 {
-                crate::sync::spin_hint();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-    PoolGuard
-}
-
-impl Drop for PoolGuard {
-    fn drop(&mut self) {
-        // Release: publishes our changes to pooled heaps to the next holder.
-        POOL_LOCK.store(false, Ordering::Release);
-    }
-}
+/// Heaps whose thread has exited, waiting for a new thread.
+static POOL: HeapPool = HeapPool::new();
 
 /// Gives the calling thread a heap (pooled or new) and returns it; `None` if the OS refuses
 /// memory for a new one.
 #[cold]
 #[inline(never)]
 fn adopt_thread_heap() -> Option<&'static Heap> {
-    let pooled = {
-        let _guard = lock_pool();
-        // Relaxed: POOL and pool_next are only touched under the lock.
-        let head = POOL.load(Ordering::Relaxed);
-        if !head.is_null() {
-            // SAFETY: pooled heaps are valid; we hold the lock.
-            let next = unsafe { (*head).pool_next.load(Ordering::Relaxed) };
-            POOL.store(next, Ordering::Relaxed);
-        }
-        head
-    };
+    let pooled = POOL.adopt();
     let heap = if pooled.is_null() {
         let heap = Heap::create();
         if heap.is_null() {
@@ -134,16 +93,8 @@ unsafe extern "C" fn on_thread_exit(heap: *mut libc::c_void) {
     // From now on this thread frees remotely (and would adopt a new heap if it allocated
     // again, in a later destructor).
     let _ = THREAD_HEAP.try_with(|h| h.set(&raw const SENTINEL));
-    // SAFETY: we still own the heap: retire what is empty, keep the rest for the next owner.
-    unsafe { (*heap).collect(false) };
-    let _guard = lock_pool();
-    // SAFETY: we hold the lock. Relaxed: lock-protected.
-    unsafe {
-        (*heap)
-            .pool_next
-            .store(POOL.load(Ordering::Relaxed), Ordering::Relaxed)
-    };
-    POOL.store(heap, Ordering::Relaxed);
+    // SAFETY: we own the heap and give it up; thread heaps are never destroyed.
+    unsafe { POOL.abandon(heap) };
 }
 
 /// Key state: 0 = not created, 1 = being created, 2 = failed, `key + 3` = ready.
@@ -231,16 +182,9 @@ pub fn trim() {
     // SAFETY: the calling thread owns its heap (`collect` ignores the sentinel).
     unsafe { heap.collect(true) };
     crate::engine::huge::purge_cache(true);
-    let _guard = lock_pool();
-    // Relaxed: lock-protected.
-    let mut pooled = POOL.load(Ordering::Relaxed);
-    while !pooled.is_null() {
-        // SAFETY: holding the lock makes us the owner of every pooled heap.
-        unsafe {
-            (*pooled).collect(true);
-            pooled = (*pooled).pool_next.load(Ordering::Relaxed);
-        }
-    }
+    // SAFETY: holding the lock makes us the owner of every pooled heap.
+    POOL.lock()
+        .for_each(|pooled| unsafe { pooled.collect(true) });
 }
 
 /// The allocgator engine as the global allocator (and as an [`Allocator`]).

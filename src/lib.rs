@@ -46,7 +46,6 @@ mod api;
 mod engine;
 #[cfg(not(loom))]
 mod global;
-#[cfg(not(loom))]
 mod local;
 #[cfg(loom)]
 #[doc(hidden)]

@@ -49,6 +49,13 @@ impl ModelHeap {
         unsafe { self.heap().collect(false) }
     }
 
+    /// Collects as `collect` does, then gives every free page back to the OS at once
+    /// (decommits free slices, unmaps empty segments), as `trim()` does.
+    pub unsafe fn collect_release(&self) {
+        // SAFETY: forwarded (caller owns the heap).
+        unsafe { self.heap().collect(true) }
+    }
+
     /// Pages currently in use in this heap's segments.
     pub unsafe fn pages_in_use(&self) -> usize {
         // SAFETY: forwarded (caller owns the heap).
@@ -67,6 +74,46 @@ impl ModelHeap {
     }
 }
 
+/// The pool of ownerless heaps (the engine's `HeapPool`, as a value).
+pub struct ModelPool(crate::engine::heap_pool::HeapPool);
+
+impl ModelPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self(crate::engine::heap_pool::HeapPool::new())
+    }
+
+    /// The owner abandons `heap` (as a thread does at exit): collected and pooled, live blocks
+    /// and all.
+    pub fn abandon(&self, heap: ModelHeap) {
+        let raw = heap.0;
+        core::mem::forget(heap);
+        // SAFETY: the caller owned the heap and gives it up.
+        unsafe { self.0.abandon(raw) }
+    }
+
+    /// Adopts a pooled heap (the caller becomes its owner), if any.
+    pub fn adopt(&self) -> Option<ModelHeap> {
+        let raw = self.0.adopt();
+        (!raw.is_null()).then(|| ModelHeap(raw))
+    }
+}
+
+impl Default for ModelPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ModelPool {
+    fn drop(&mut self) {
+        // A model ends with every heap adopted back or destroyed; free what is left.
+        while let Some(heap) = self.adopt() {
+            drop(heap);
+        }
+    }
+}
+
 impl Default for ModelHeap {
     fn default() -> Self {
         Self::new()
@@ -77,5 +124,60 @@ impl Drop for ModelHeap {
     fn drop(&mut self) {
         // SAFETY: the model is done with the heap and its blocks.
         unsafe { Heap::destroy(self.0) }
+    }
+}
+
+/// The link table of a [`ModelFreeList`].
+struct ModelLinks(Vec<crate::sync::AtomicU32>);
+
+impl crate::local::free_stack::LinkTable for ModelLinks {
+    fn link(&self, index: u32) -> &crate::sync::AtomicU32 {
+        &self.0[index as usize]
+    }
+}
+
+/// `SyncPool`'s free stack ([`FreeStack`](crate::local::free_stack::FreeStack)) over `n` model
+/// blocks, each a loom cell the holder writes, so a block handed to two holders at once (or
+/// handed over without synchronisation) is a race loom reports.
+pub struct ModelFreeList {
+    stack: crate::local::free_stack::FreeStack,
+    links: ModelLinks,
+    blocks: Vec<crate::sync::UnsafeCell<usize>>,
+}
+
+impl ModelFreeList {
+    /// `n` free blocks, index 0 on top.
+    pub fn new(n: u32) -> Self {
+        let list = Self {
+            stack: crate::local::free_stack::FreeStack::new(),
+            links: ModelLinks((0..n).map(|_| crate::sync::AtomicU32::new(0)).collect()),
+            blocks: (0..n).map(|_| crate::sync::UnsafeCell::new(0)).collect(),
+        };
+        for i in (0..n).rev() {
+            list.stack.push(i, &list.links);
+        }
+        list
+    }
+
+    /// Pops a block index (the caller then holds it).
+    pub fn pop(&self) -> Option<u32> {
+        self.stack.pop(&self.links)
+    }
+
+    /// Gives back block `index`, which the caller holds.
+    pub fn push(&self, index: u32) {
+        self.stack.push(index, &self.links)
+    }
+
+    /// The holder writes its block (a plain write, as a user's).
+    pub fn write(&self, index: u32, value: usize) {
+        // SAFETY: the caller holds the block; loom checks that nobody else touches it.
+        self.blocks[index as usize].with_mut(|p| unsafe { *p = value })
+    }
+
+    /// The holder reads its block.
+    pub fn read(&self, index: u32) -> usize {
+        // SAFETY: as for `write`.
+        self.blocks[index as usize].with(|p| unsafe { *p })
     }
 }

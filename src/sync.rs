@@ -75,6 +75,11 @@ atomic_twin!(
 );
 #[cfg(not(loom))]
 atomic_twin!(
+    /// `core::sync::atomic::AtomicU32`, through the facade.
+    AtomicU32, core::sync::atomic::AtomicU32, u32
+);
+#[cfg(not(loom))]
+atomic_twin!(
     /// `core::sync::atomic::AtomicUsize`, through the facade.
     AtomicUsize, core::sync::atomic::AtomicUsize, usize
 );
@@ -99,7 +104,7 @@ impl AtomicUsize {
 }
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize};
 
 /// `UnsafeCell` with loom's closure API, zero-cost outside loom.
 #[cfg(not(loom))]
@@ -139,4 +144,14 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
     #[cfg(not(loom))]
     core::hint::spin_loop();
+}
+
+/// Gives up the time slice (a spin loop that waits long); loom's yield under loom.
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn yield_thread() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
 }

@@ -3,31 +3,11 @@
 //! atomics and cells (and, under loom, each free block's link word) tracked by loom.
 #![cfg(loom)]
 
+mod common;
 use allocgator::loom_api::ModelHeap;
+use common::{model, SendPtr};
 use loom::sync::Arc;
 use loom::thread;
-
-/// A block handed to another loom thread.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut u8);
-// SAFETY: the models hand each block to exactly one other thread.
-unsafe impl Send for SendPtr {}
-
-/// Runs a loom model and reports how many interleavings it explored.
-fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    let start = std::time::Instant::now();
-    loom::model(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
-    eprintln!(
-        "loom model {name}: {} interleavings in {:.2?}",
-        iterations.load(std::sync::atomic::Ordering::Relaxed),
-        start.elapsed()
-    );
-}
 
 /// A large block's page is full from the start (one block), so its remote free takes the
 /// page's notification and pushes the page onto the owner's pending stack while the owner keeps

@@ -613,7 +613,7 @@ impl Heap {
                 self.queue_push_back(class, page);
             }
             let local = page.local();
-            if local.used == 0 && page.state() == STATE_NORMAL && !local.is_first() {
+            if local.used == 0 && may_retire(page) && !local.is_first() {
                 self.queue_remove(class, page);
                 self.retire_page(page);
             }
@@ -812,7 +812,7 @@ impl Heap {
                     page_ptr = page.local().next;
                     page.collect();
                     self.fold(page);
-                    if page.local().used == 0 && page.state() == STATE_NORMAL {
+                    if page.local().used == 0 && may_retire(page) {
                         self.queue_remove(class, page);
                         self.retire_page(page);
                     }
@@ -1035,6 +1035,20 @@ impl Heap {
             p
         }
     }
+}
+
+/// Whether an empty page may be retired now: not while a remote freer holds its notification
+/// (`NOTIFIED`: the page is about to be pushed on the pending stack and must still be this
+/// page when it is popped). A test-only switch skips the check, for the loom model
+/// `remote_free_races_retire_and_decommit` to catch.
+#[inline]
+fn may_retire(page: &Page) -> bool {
+    #[cfg(allocgator_mutation = "retire_notified_page")]
+    let _ = page;
+    #[cfg(allocgator_mutation = "retire_notified_page")]
+    return true;
+    #[cfg(not(allocgator_mutation = "retire_notified_page"))]
+    return page.state() == STATE_NORMAL;
 }
 
 /// Zeroes a block just popped: only its link word if the rest is known to be zero.

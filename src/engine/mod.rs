@@ -15,6 +15,7 @@
 //! just before them) and its page through the segment's slice table.
 
 pub(crate) mod heap;
+pub(crate) mod heap_pool;
 pub(crate) mod huge;
 pub(crate) mod page;
 pub(crate) mod segment;

@@ -15,29 +15,47 @@
 //! Every front end implements the crate's `RawAllocator` and gets its `Allocator` impls from
 //! `api::impl_allocator!`.
 //!
-//! The whole module is compiled out under `--cfg loom` (it uses the global path).
+//! Under `--cfg loom` only `free_stack` (the lock-free part of [`SyncPool`], which the loom
+//! models drive) is compiled: the rest uses the global path.
+#![cfg_attr(loom, allow(unused_imports))]
 
+#[cfg(not(loom))]
 mod arena;
-mod pool;
-mod slab;
-mod stats;
 #[cfg(target_pointer_width = "64")]
+pub(crate) mod free_stack;
+#[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
+mod slab;
+#[cfg(not(loom))]
+mod stats;
+#[cfg(all(not(loom), target_pointer_width = "64"))]
 mod sync_pool;
 
+#[cfg(not(loom))]
 pub use arena::Arena;
+#[cfg(not(loom))]
 pub use pool::Pool;
+#[cfg(not(loom))]
 pub use slab::Slab;
+#[cfg(not(loom))]
 pub use stats::LocalStats;
-#[cfg(target_pointer_width = "64")]
+#[cfg(all(not(loom), target_pointer_width = "64"))]
 pub use sync_pool::{SyncPool, SyncPoolHandle};
 
+#[cfg(not(loom))]
 use crate::api::RawAllocator;
+#[cfg(not(loom))]
 use crate::engine::heap::Heap;
+#[cfg(not(loom))]
 use crate::Allocgator;
+#[cfg(not(loom))]
 use core::alloc::Layout;
+#[cfg(not(loom))]
 use core::ptr;
 
 /// A block of the global engine (the calling thread's heap); null on failure.
+#[cfg(not(loom))]
 #[inline]
 fn engine_alloc(layout: Layout, zeroed: bool) -> *mut u8 {
     if layout.size() == 0 {
@@ -47,6 +65,7 @@ fn engine_alloc(layout: Layout, zeroed: bool) -> *mut u8 {
     unsafe { Allocgator.raw_alloc(layout, zeroed) }
 }
 
+#[cfg(not(loom))]
 /// A block of the global engine and its usable length; null on failure.
 #[inline]
 fn engine_alloc_usable(layout: Layout) -> (*mut u8, usize) {
@@ -58,6 +77,7 @@ fn engine_alloc_usable(layout: Layout) -> (*mut u8, usize) {
     (p, unsafe { Heap::usable_size(p) })
 }
 
+#[cfg(not(loom))]
 /// Frees a block of the global engine, from any thread.
 ///
 /// # Safety
@@ -69,6 +89,7 @@ unsafe fn engine_free(p: *mut u8, layout: Layout) {
     unsafe { Allocgator.raw_free(p, layout) }
 }
 
+#[cfg(not(loom))]
 /// Usable bytes of a live engine block.
 ///
 /// # Safety
@@ -79,6 +100,7 @@ unsafe fn engine_usable(p: *mut u8) -> usize {
     unsafe { Heap::usable_size(p) }
 }
 
+#[cfg(not(loom))]
 /// Resizes a live engine block without copying (see `RawAllocator::raw_resize_in_place`).
 ///
 /// # Safety

@@ -1,64 +1,39 @@
 //! [`SyncPool`] and [`SyncPoolHandle`]: a fixed-size block pool any thread may allocate from
 //! and free into, lock-free.
 //!
-//! # The free list: a Treiber stack of block *indices* with a tag
+//! # The free list
 //!
 //! Blocks live in up to [`MAX_CHUNKS`] chunks; chunk `k` holds `B << k` blocks (`B` a power of
-//! two), so a block is named by a 32-bit index (`i + B` has its top bit at `k + log2 B`), and
-//! the stack's head is one 64-bit word: `tag << 32 | index` ([`NIL`] for empty). Every
-//! successful push and pop adds one to the tag.
-//!
-//! **ABA.** A pop reads `head = (t, a)`, then `next = link(a)`, then CASes `(t, a) → (t+1,
-//! next)`. The classic failure is: between the read and the CAS, `a` is popped, other blocks
-//! move, and `a` is pushed back, so the head holds `a` again but `next` is stale. Here every
-//! successful CAS on the head changes the tag, so a head word that compares equal to the one
-//! read means no successful push or pop happened since — unless exactly a multiple of 2^32 of
-//! them did while this thread sat between its load and its CAS, which is not a practical
-//! concern (seconds of work at full speed with the thread descheduled the whole time, *and*
-//! the same index on top at the end). So a CAS that succeeds installs a `next` read from an
-//! unchanged stack.
-//!
-//! **Reading a link of a block that was just popped.** Between its load and its CAS, a
-//! popper reads the link word of the head block; another thread may pop that block meanwhile
-//! and its user may write the block. The read is an atomic load of memory that stays mapped
-//! (chunks are only released when the pool and every handle are gone, and popping needs one of
-//! them), and whatever it returns is discarded, because the tag has changed and the CAS fails.
-//! (This is the standard caveat of tagged free lists: the user's writes are not atomic, so the
-//! model calls the pair racy; no value read is ever used.)
-//!
-//! **Orderings.** A push writes the block's link, then publishes it with a Release CAS; a
-//! pop's Acquire load (or failed CAS) of the head synchronises with it, so the link it reads
-//! for an unchanged stack is the one the pusher wrote, and the chunk pointer the pusher used is
-//! visible too. The block's contents are handed over the same way (free happens-before the
-//! next allocation of the block).
+//! two), so a block is named by a 32-bit index (`i + B` has its top bit at `k + log2 B`). Free
+//! indices sit on a [`FreeStack`]: a tagged, ABA-safe Treiber stack whose links live in a table
+//! of `AtomicU32` after each chunk's blocks, never inside the blocks (see `free_stack` for the
+//! ABA argument, the orderings, and why out of line).
 //!
 //! Never-used blocks come from a `fresh` counter (`fetch_add`): the thread whose index falls in
 //! a chunk not yet taken allocates it from the engine and installs it with a CAS (the loser of
 //! a race gives its copy back). Blocks are found from a pointer on free by scanning the (few)
 //! chunks from the newest: half of all blocks are in the newest chunk.
 
+use super::free_stack::{FreeStack, LinkTable, NIL};
 use super::pool::Geometry;
 use super::{engine_alloc, engine_free, engine_usable, LocalStats};
 use crate::api::{self, RawAllocator};
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 /// Most chunks a pool takes.
 const MAX_CHUNKS: usize = 32;
-/// The empty stack's index.
-const NIL: u32 = u32::MAX;
 /// Largest chunk (bytes); the pool stops growing before a chunk would exceed it, and serves
 /// further requests from the engine.
 const CHUNK_BYTES_MAX: usize = 1 << 30;
 /// Target bytes of the first chunk.
 const FIRST_CHUNK: usize = 4096;
 
-/// The head of the free stack and the live count, on their own cache line.
+/// The free stack and the live count, on their own cache line.
 #[repr(align(64))]
 struct Hot {
-    /// `tag << 32 | index`.
-    head: AtomicUsize,
+    free: FreeStack,
     /// Live pool blocks.
     live: AtomicUsize,
 }
@@ -116,7 +91,7 @@ impl Shared {
         let limit = first_index(base_shift, max_chunks);
         Shared {
             hot: Hot {
-                head: AtomicUsize::new(NIL as usize),
+                free: FreeStack::new(),
                 live: AtomicUsize::new(0),
             },
             fresh: Line(AtomicUsize::new(0)),
@@ -159,78 +134,26 @@ impl Shared {
         base.wrapping_add(off * self.geometry.size)
     }
 
-    /// The link word of a free block.
-    ///
-    /// # Safety
-    /// `p` is a block of this pool's chunks (chunks stay mapped while the pool lives).
-    #[inline(always)]
-    unsafe fn link<'a>(p: *mut u8) -> &'a AtomicUsize {
-        // SAFETY: blocks are at least a word long and word-aligned (`Geometry`), and their
-        // memory stays mapped while the pool lives (caller).
-        unsafe { &*p.cast::<AtomicUsize>() }
-    }
-
     /// Pops a free block, or takes a never-used one; null if the pool cannot grow.
     #[inline]
     fn pop(&self) -> *mut u8 {
-        // Acquire: synchronises with the Release CAS of the push that put this head there,
-        // so its link (and its chunk pointer) are visible.
-        let mut head = self.hot.head.load(Ordering::Acquire);
-        loop {
-            let index = head as u32;
-            if index == NIL {
-                return self.fresh();
+        match self.hot.free.pop(self) {
+            Some(index) => {
+                // Relaxed: a statistic.
+                self.hot.live.fetch_add(1, Ordering::Relaxed);
+                self.addr(index as usize)
             }
-            let p = self.addr(index as usize);
-            // Relaxed: ordered by the Acquire above; possibly stale if another thread popped
-            // `p` meanwhile, in which case the tag changed and the CAS below fails (module
-            // docs).
-            // SAFETY: `p` is a block of our chunks.
-            let next = unsafe { Self::link(p) }.load(Ordering::Relaxed) as u32;
-            let new = (((head >> 32) + 1) << 32) | next as usize;
-            // Acquire on both outcomes: on failure we retry with the new head and read its
-            // link, which needs the same synchronisation as the first load.
-            match self.hot.head.compare_exchange_weak(
-                head,
-                new,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    // Relaxed: a statistic.
-                    self.hot.live.fetch_add(1, Ordering::Relaxed);
-                    return p;
-                }
-                Err(current) => head = current,
-            }
+            None => self.fresh(),
         }
     }
 
-    /// Pushes pool block `index` (at `p`).
+    /// Gives pool block `index` back.
     ///
     /// # Safety
-    /// `p` is the live pool block `index`, given back by its holder.
+    /// `index` names a live pool block, given back by its holder.
     #[inline]
-    unsafe fn push(&self, index: u32, p: *mut u8) {
-        // Relaxed: seeds the loop; the CAS publishes.
-        let mut head = self.hot.head.load(Ordering::Relaxed);
-        // SAFETY: our block (caller).
-        let link = unsafe { Self::link(p) };
-        loop {
-            // Relaxed: published by the Release CAS below.
-            link.store(head as u32 as usize, Ordering::Relaxed);
-            let new = (((head >> 32) + 1) << 32) | index as usize;
-            // Release: publishes the link and the block's hand-back to the next popper.
-            match self.hot.head.compare_exchange_weak(
-                head,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(current) => head = current,
-            }
-        }
+    unsafe fn push(&self, index: u32) {
+        self.hot.free.push(index, self);
         // Relaxed: a statistic.
         self.hot.live.fetch_sub(1, Ordering::Relaxed);
     }
@@ -263,15 +186,19 @@ impl Shared {
         base.wrapping_add(off * self.geometry.size)
     }
 
-    /// Layout of chunk `k`.
+    /// Layout of chunk `k`: its blocks, then one link word per block.
     fn chunk_layout(&self, k: usize) -> Layout {
-        // Cannot fail: `k < max_chunks`, so the size is at most CHUNK_BYTES_MAX, and the
+        // Cannot fail: `k < max_chunks`, so the size is at most 1.5 × CHUNK_BYTES_MAX, and the
         // block alignment is a Layout's.
-        Layout::from_size_align(
-            self.chunk_blocks(k) * self.geometry.size,
-            self.geometry.align,
-        )
-        .unwrap_or(Layout::new::<u8>())
+        Layout::from_size_align(self.chunk_bytes(k), self.geometry.align)
+            .unwrap_or(Layout::new::<u8>())
+    }
+
+    /// Bytes of chunk `k` (blocks and links).
+    #[inline(always)]
+    fn chunk_bytes(&self, k: usize) -> usize {
+        let blocks = self.chunk_blocks(k);
+        blocks * self.geometry.size + blocks * size_of::<AtomicU32>()
     }
 
     /// Takes chunk `k` from the engine and installs it (or returns the one another thread
@@ -356,7 +283,7 @@ impl Shared {
         if self.geometry.fits(layout) {
             if let Some(index) = self.index_of(p) {
                 // SAFETY: a live pool block (caller).
-                unsafe { self.push(index, p) };
+                unsafe { self.push(index) };
                 return;
             }
         }
@@ -420,7 +347,7 @@ impl Shared {
             // Relaxed: statistics.
             if !self.chunks[k].load(Ordering::Relaxed).is_null() {
                 capacity += self.chunk_blocks(k);
-                bytes += self.chunk_blocks(k) * self.geometry.size;
+                bytes += self.chunk_bytes(k);
                 chunks += 1;
             }
         }
@@ -441,6 +368,22 @@ impl Shared {
             fallback_allocs: self.fallback_total.load(Ordering::Relaxed),
             fallback_live,
         }
+    }
+}
+
+impl LinkTable for Shared {
+    /// The link of block `index`, in the table after its chunk's blocks.
+    #[inline(always)]
+    fn link(&self, index: u32) -> &AtomicU32 {
+        let (k, off) = self.decode(index as usize);
+        // Relaxed: the stack only holds indices of installed chunks, and the head's Acquire
+        // (in `FreeStack`) ordered the installation before us.
+        let base = self.chunks[k].load(Ordering::Relaxed);
+        let links = base.wrapping_add(self.chunk_blocks(k) * self.geometry.size);
+        // SAFETY: the table follows the chunk's blocks, one aligned `AtomicU32` per block
+        // (the blocks' bytes are a multiple of the block alignment, at least a word), and the
+        // chunk stays mapped while the pool lives.
+        unsafe { &*links.cast::<AtomicU32>().add(off) }
     }
 }
 
