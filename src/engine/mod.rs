@@ -16,6 +16,7 @@
 
 pub(crate) mod heap;
 pub(crate) mod huge;
+pub(crate) mod map;
 pub(crate) mod page;
 pub(crate) mod segment;
 pub(crate) mod size_class;

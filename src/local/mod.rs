@@ -27,7 +27,7 @@ mod sync_pool;
 pub use arena::Arena;
 pub use pool::Pool;
 pub use slab::Slab;
-pub use stats::LocalStats;
+pub use stats::{ChunkInfo, LocalMap, LocalStats};
 #[cfg(target_pointer_width = "64")]
 pub use sync_pool::{SyncPool, SyncPoolHandle};
 
