@@ -105,6 +105,8 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
         register(heap);
         heap
     } else {
+        // SAFETY: the heap is ours now; its peak is this thread's from here on.
+        unsafe { (*pooled).counters.rebase_peak() };
         pooled
     };
     let _ = THREAD_HEAP.try_with(|h| h.set(heap));
@@ -278,8 +280,7 @@ pub fn thread_stats() -> Stats {
         stats.reserved = segments * crate::engine::SEGMENT_SIZE;
     }
     stats.add_heap(&heap.counters);
-    // Relaxed: the calling thread's own figure.
-    stats.peak = heap.counters.peak_bytes.load(Ordering::Relaxed);
+    stats.peak = heap.counters.peak_growth();
     stats.finish()
 }
 

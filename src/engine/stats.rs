@@ -103,8 +103,11 @@ pub(crate) struct HeapCounters {
     pub(crate) large_bytes: AtomicUsize,
     /// Bytes of all blocks counted in `live` (block sizes), counted the same way.
     pub(crate) live_bytes: AtomicUsize,
-    /// The highest `live_bytes` this heap reached at a fold.
+    /// The highest `live_bytes` this heap reached at a fold, since `peak_base` was taken.
     pub(crate) peak_bytes: AtomicUsize,
+    /// `live_bytes` when the current owner took the heap (a pooled heap's figure carries its
+    /// previous threads' history, possibly below zero).
+    pub(crate) peak_base: AtomicUsize,
     /// Frees this heap's owner made into other heaps' pages.
     pub(crate) remote_frees: AtomicUsize,
     /// Change of `live_bytes` (wrapping) not yet added to the process-wide figure (handed
@@ -120,6 +123,7 @@ impl HeapCounters {
             large_bytes: AtomicUsize::new(0),
             live_bytes: AtomicUsize::new(0),
             peak_bytes: AtomicUsize::new(0),
+            peak_base: AtomicUsize::new(0),
             remote_frees: AtomicUsize::new(0),
             pending_bytes: AtomicUsize::new(0),
         }
@@ -131,6 +135,7 @@ impl HeapCounters {
             large_bytes: AtomicUsize::new(0),
             live_bytes: AtomicUsize::new(0),
             peak_bytes: AtomicUsize::new(0),
+            peak_base: AtomicUsize::new(0),
             remote_frees: AtomicUsize::new(0),
             pending_bytes: AtomicUsize::new(0),
         }
@@ -146,11 +151,29 @@ impl HeapCounters {
         if (bytes as isize) > 0 {
             // Relaxed: owner-only figures.
             let mine = self.live_bytes.load(Ordering::Relaxed);
-            if (mine as isize) > (self.peak_bytes.load(Ordering::Relaxed) as isize) {
+            if (mine.wrapping_sub(self.peak_bytes.load(Ordering::Relaxed)) as isize) > 0 {
                 self.peak_bytes.store(mine, Ordering::Relaxed);
             }
         }
         self.add_pending(bytes);
+    }
+
+    /// A new owner took the heap: its peak starts again from what the heap holds now.
+    pub(crate) fn rebase_peak(&self) {
+        // Relaxed: owner-only figures.
+        let live = self.live_bytes.load(Ordering::Relaxed);
+        self.peak_base.store(live, Ordering::Relaxed);
+        self.peak_bytes.store(live, Ordering::Relaxed);
+    }
+
+    /// The most this heap's live bytes grew above `peak_base` (see [`rebase_peak`]).
+    ///
+    /// [`rebase_peak`]: Self::rebase_peak
+    pub(crate) fn peak_growth(&self) -> usize {
+        // Relaxed: owner-only figures.
+        let peak = self.peak_bytes.load(Ordering::Relaxed);
+        let base = self.peak_base.load(Ordering::Relaxed);
+        (peak.wrapping_sub(base) as isize).max(0) as usize
     }
 
     /// Counts a free into another heap's page (`bytes`: its block size). Owner only.
@@ -390,9 +413,11 @@ impl Stats {
     /// Counted where the live figures are: heaps count their pages' blocks on slow paths and
     /// hand the change to the process-wide figure in batches of 64 KiB, so the global peak is
     /// exact to about 64 KiB per running thread plus one page refill per size class; a spike
-    /// shorter than that can be missed. For [`thread_stats`](crate::thread_stats) and
-    /// [`Slab::stats`](crate::Slab::stats): that heap's own peak, at page-refill granularity.
-    /// The global figure includes `Slab`s' blocks.
+    /// shorter than that can be missed. The global figure includes `Slab`s' blocks.
+    ///
+    /// For [`thread_stats`](crate::thread_stats): the most the calling thread's live bytes
+    /// (allocated minus freed by it) grew since it took its heap, at page-refill granularity,
+    /// and at least `live_bytes`. For [`Slab::stats`](crate::Slab::stats): the slab's own peak.
     ///
     /// ```
     /// let v = vec![0u8; 1 << 20];

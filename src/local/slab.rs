@@ -164,12 +164,7 @@ impl Slab {
         stats.segments = segments;
         // SAFETY: we own the heap; the walk does not allocate.
         unsafe { stats.pages.add_heap(self.heap()) };
-        // Relaxed: our own heap's figure.
-        stats.peak = self
-            .heap()
-            .counters
-            .peak_bytes
-            .load(crate::sync::Ordering::Relaxed);
+        stats.peak = self.heap().counters.peak_growth();
         // SAFETY: the heap is valid while we are.
         stats.add_heap(&unsafe { &*self.heap }.counters);
         // The huge-block nodes are allocator bookkeeping, not the user's blocks.
@@ -188,7 +183,7 @@ impl Slab {
     /// let blocks: Vec<Box<[u8; 100], &allocgator::Slab>> =
     ///     (0..500).map(|_| Box::new_in([0u8; 100], &slab)).collect();
     /// let map = slab.map();
-    /// let used: usize = map.regions().filter(|r| r.block_size == 112).map(|r| r.used).sum();
+    /// let used: usize = map.regions().filter(|r| r.block_size == 104).map(|r| r.used).sum();
     /// assert_eq!(used, 500);
     /// println!("{map}");
     /// # drop(blocks);
