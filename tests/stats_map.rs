@@ -53,7 +53,9 @@ fn thread_stats_count_a_known_workload_exactly() {
             .sum();
         assert_eq!(used_48, before_48 + 1000, "{map}");
 
-        drop(holder.drain(..).collect::<Vec<_>>());
+        for b in holder.drain(..) {
+            drop(b);
+        }
         let after = allocgator::thread_stats();
         assert_eq!(after.live_blocks_of_size(48), before_48);
         // The peak remembers the 1000 blocks.

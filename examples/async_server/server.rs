@@ -22,7 +22,6 @@ use allocgator::allocator_api2::boxed::Box;
 use allocgator::{Arena, LocalStats, SyncPool, SyncPoolHandle};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -371,7 +370,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<ServerReport>,
     /// Connections closed for a malformed frame so far.
-    pub malformed: Arc<AtomicUsize>,
+    pub malformed: Arc<Mutex<usize>>,
 }
 
 impl Server {
@@ -380,7 +379,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let malformed = Arc::new(AtomicUsize::new(0));
+        let malformed = Arc::new(Mutex::new(0));
         let task = tokio::spawn(serve(listener, workers, shutdown_rx, malformed.clone()));
         Ok(Server {
             addr,
@@ -402,7 +401,7 @@ async fn serve(
     listener: TcpListener,
     workers: usize,
     mut shutdown: watch::Receiver<bool>,
-    malformed: Arc<AtomicUsize>,
+    malformed: Arc<Mutex<usize>>,
 ) -> ServerReport {
     let pools = Pools::new();
     let store: Store = Arc::default();
@@ -477,7 +476,7 @@ async fn connection(
     h: Handles,
     worker: mpsc::Sender<Job>,
     mut shutdown: watch::Receiver<bool>,
-    malformed_count: Arc<AtomicUsize>,
+    malformed_count: Arc<Mutex<usize>>,
 ) -> ConnReport {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
@@ -538,7 +537,7 @@ async fn connection(
     }
     let _ = write.flush().await;
     if let Some(e) = &report.malformed {
-        malformed_count.fetch_add(1, Ordering::Relaxed);
+        *malformed_count.lock().unwrap() += 1;
         eprintln!("async_server: connection {id}: malformed frame ({e:?}); closing it");
     }
     arena.reset();
@@ -556,13 +555,12 @@ pub fn request_frame(conn: usize, i: usize, out: &mut Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&[0; 4]);
     let key = format!("c{conn}-k{}", i % 16).into_bytes();
     let value_of = |j: usize| format!("value {conn}/{j}").repeat(1 + j % 5).into_bytes();
-    let expected: Vec<u8>;
-    match i % 4 {
+    let expected: Vec<u8> = match i % 4 {
         0 => {
             let nonce = ((conn as u64) << 32) | i as u64;
             out.push(TAG_PING);
             out.extend_from_slice(&nonce.to_le_bytes());
-            expected = [&[TAG_PING | REPLY][..], &nonce.to_le_bytes()].concat();
+            [&[TAG_PING | REPLY][..], &nonce.to_le_bytes()].concat()
         }
         1 => {
             let value = value_of(i);
@@ -574,7 +572,7 @@ pub fn request_frame(conn: usize, i: usize, out: &mut Vec<u8>) -> Vec<u8> {
             // Puts are requests 1, 5, 9, 13 (mod 16), each to its own key `i % 16`: a key's
             // first write is below request 16, every later one replaces a value.
             let replaced = i >= 16;
-            expected = vec![TAG_PUT | REPLY, replaced as u8];
+            vec![TAG_PUT | REPLY, replaced as u8]
         }
         2 => {
             // Request `i - 1` was a Put: read back the value it wrote.
@@ -584,12 +582,12 @@ pub fn request_frame(conn: usize, i: usize, out: &mut Vec<u8>) -> Vec<u8> {
             out.push(key.len() as u8);
             out.extend_from_slice(&key);
             let value = value_of(prev);
-            expected = [
+            [
                 &[TAG_GET | REPLY, 1][..],
                 &(value.len() as u16).to_le_bytes(),
                 &value,
             ]
-            .concat();
+            .concat()
         }
         _ => {
             let n = 1 + i % MAX_NUMBERS;
@@ -600,9 +598,9 @@ pub fn request_frame(conn: usize, i: usize, out: &mut Vec<u8>) -> Vec<u8> {
                 out.extend_from_slice(&x.to_le_bytes());
             }
             let total: i64 = numbers.iter().sum();
-            expected = [&[TAG_SUM | REPLY][..], &total.to_le_bytes()].concat();
+            [&[TAG_SUM | REPLY][..], &total.to_le_bytes()].concat()
         }
-    }
+    };
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     expected
@@ -632,7 +630,7 @@ pub async fn client_connection(
         // A Get must follow its Put in a later window or the same one: requests are served in
         // order per connection, so the same window is fine.
         for j in i..end {
-            expected.push(request_frame(conn, j, &mut out));
+            expected.push(request_frame(conn, j, &mut out))
         }
         write.write_all(&out).await.map_err(|e| e.to_string())?;
         for (k, want) in expected.iter().enumerate() {

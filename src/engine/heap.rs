@@ -367,8 +367,8 @@ impl Heap {
             let class = page.class() as usize;
             debug_assert!(class <= CLASS_COUNT);
             // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
-            // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
             let blocks = delta as i32 as isize as usize;
+            // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
             owner_add(unsafe { self.counters.live.get_unchecked(class) }, blocks);
             self.counters
                 .note_live_bytes(blocks.wrapping_mul(page.block_size()));

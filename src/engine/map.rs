@@ -51,8 +51,15 @@ impl RegionState {
 /// Whose heap a [`HeapMap`] entry is.
 ///
 /// ```
-/// let map = allocgator::heap_map();
-/// assert!(map.heaps().iter().any(|h| h.kind == allocgator::HeapKind::ThisThread));
+/// #[global_allocator]
+/// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+///
+/// fn main() {
+///     let v = vec![1u8; 100];
+///     let map = allocgator::heap_map();
+///     assert!(map.heaps().iter().any(|h| h.kind == allocgator::HeapKind::ThisThread));
+///     # drop(v);
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeapKind {
@@ -108,11 +115,16 @@ pub struct SegmentInfo {
 /// One page or free run of a segment in a [`HeapMap`].
 ///
 /// ```
-/// let v: Vec<u64> = vec![1; 10];
-/// let map = allocgator::heap_map();
-/// let pages = map.regions().filter(|r| r.block_size > 0).count();
-/// assert!(pages >= 1);
-/// # drop(v);
+/// #[global_allocator]
+/// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+///
+/// fn main() {
+///     let v: Vec<u64> = vec![1; 10];
+///     let map = allocgator::heap_map();
+///     let pages = map.regions().filter(|r| r.block_size > 0).count();
+///     assert!(pages >= 1);
+///     # drop(v);
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -309,6 +321,8 @@ impl HeapMap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn add_walked(&mut self, kind: HeapKind, heap: &Heap) {
+        // SAFETY: owner (caller): the counters are then exact.
+        unsafe { heap.fold_all() };
         let live = heap
             .counters
             .live
@@ -428,7 +442,7 @@ impl fmt::Display for HeapMap {
             {
                 writeln!(
                     f,
-                    "  {:#016x} {:>10}  segment      committed {}, {} free slices",
+                    "  {:<#16x} {:>10}  segment      committed {}, {} free slices",
                     seg.addr,
                     bytes(SEGMENT_SIZE),
                     bytes(seg.committed_bytes),
@@ -438,7 +452,7 @@ impl fmt::Display for HeapMap {
                     if r.block_size == 0 {
                         writeln!(
                             f,
-                            "  {:#016x} {:>10}  {:<12}",
+                            "  {:<#16x} {:>10}  {}",
                             r.addr,
                             bytes(r.bytes),
                             r.state.label()
@@ -448,7 +462,7 @@ impl fmt::Display for HeapMap {
                             StackStr::<32>::format(format_args!("{}/{}", r.used, r.capacity));
                         writeln!(
                             f,
-                            "  {:#016x} {:>10}  {:<12} {:>10} {:>15}",
+                            "  {:<#16x} {:>10}  {:<12} {:>10} {:>15}",
                             r.addr,
                             bytes(r.bytes),
                             r.state.label(),

@@ -420,11 +420,16 @@ impl Stats {
     /// and at least `live_bytes`. For [`Slab::stats`](crate::Slab::stats): the slab's own peak.
     ///
     /// ```
-    /// let v = vec![0u8; 1 << 20];
-    /// drop(v);
-    /// let s = allocgator::stats();
-    /// assert!(s.peak_live_bytes() >= 1 << 20);
-    /// assert!(s.peak_live_bytes() >= s.live_bytes());
+    /// #[global_allocator]
+    /// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+    ///
+    /// fn main() {
+    ///     let v = std::hint::black_box(vec![0u8; 1 << 20]);
+    ///     drop(v);
+    ///     let s = allocgator::stats();
+    ///     assert!(s.peak_live_bytes() >= 1 << 20);
+    ///     assert!(s.peak_live_bytes() >= s.live_bytes());
+    /// }
     /// ```
     ///
     /// [`live_bytes`]: Self::live_bytes

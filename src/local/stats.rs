@@ -232,7 +232,7 @@ impl fmt::Display for LocalMap {
             };
             writeln!(
                 f,
-                "{:#018x} {:>10} {:>12} {:>16}",
+                "{:<#18x} {:>10} {:>12} {:>16}",
                 c.addr,
                 StackFmt::new(format_args!("{}", HumanBytes(c.bytes))),
                 used,
