@@ -64,6 +64,8 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
         register(heap);
         heap
     } else {
+        // SAFETY: the heap is ours now; its peak is this thread's from here on.
+        unsafe { (*pooled).counters.rebase_peak() };
         pooled
     };
     let _ = THREAD_HEAP.try_with(|h| h.set(heap));
@@ -150,9 +152,16 @@ fn register_thread_exit(heap: *mut Heap) {
 /// println!("{before}");
 /// ```
 pub fn stats() -> Stats {
+    let me = thread_heap();
     // SAFETY: the calling thread owns its heap (the sentinel has no pages).
-    unsafe { thread_heap().fold_all() };
+    unsafe { me.fold_all() };
     let mut stats = Stats::from_counters();
+    // SAFETY: the calling thread owns its heap; the walk does not allocate.
+    unsafe { stats.pages.add_heap(me) };
+    with_pooled_heaps(|heap| {
+        // SAFETY: holding the pool lock makes us the owner of pooled heaps.
+        unsafe { stats.pages.add_heap(heap) };
+    });
     // Acquire: pairs with `register`'s Release, so every published heap is fully set up.
     let mut heap = REGISTRY.load(Ordering::Acquire);
     while !heap.is_null() {
@@ -164,6 +173,122 @@ pub fn stats() -> Stats {
         }
     }
     stats.finish()
+}
+
+/// Runs `f` on every pooled heap (exited threads'), under the pool lock: `f` owns each heap
+/// while it runs, and must not allocate (a thread starting or exiting would wait for the lock).
+fn with_pooled_heaps(f: impl FnMut(&Heap)) {
+    POOL.lock().for_each(f);
+}
+
+/// A snapshot of the calling thread's heap: live blocks per size class as this thread counts
+/// them (blocks it allocated, minus blocks it freed, wherever they live), its peak, the frees
+/// it made into other threads' heaps, its pages by state, and the memory of its segments.
+///
+/// Exact for the calling thread (it folds its own pages first). A thread that has not
+/// allocated yet has no heap: every figure is zero.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+///
+/// fn main() {
+///     std::thread::spawn(|| {
+///         let before = allocgator::thread_stats().live_blocks_of_size(48);
+///         let blocks: Vec<Box<[u8; 48]>> = (0..1000).map(|_| Box::new([0; 48])).collect();
+///         let s = allocgator::thread_stats();
+///         assert_eq!(s.live_blocks_of_size(48), before + 1000);
+///         println!("{s}");
+///         drop(blocks);
+///         assert_eq!(allocgator::thread_stats().live_blocks_of_size(48), before);
+///     })
+///     .join()
+///     .unwrap();
+/// }
+/// ```
+pub fn thread_stats() -> Stats {
+    let heap = thread_heap();
+    let mut stats = Stats::empty();
+    if heap.is_sentinel() {
+        return stats.finish();
+    }
+    // SAFETY: the calling thread owns its heap; neither call allocates.
+    unsafe {
+        heap.fold_all();
+        stats.pages.add_heap(heap);
+        let (segments, committed) = heap.footprint();
+        stats.segments = segments;
+        stats.committed = committed;
+        stats.reserved = segments * crate::engine::SEGMENT_SIZE;
+    }
+    stats.add_heap(&heap.counters);
+    stats.peak = heap.counters.peak_growth();
+    stats.finish()
+}
+
+/// A map of memory: the calling thread's heap and exited threads' heaps walked segment by
+/// segment (each page's address, size, state, block size and used / capacity; free runs,
+/// committed or decommitted), and other running threads' heaps by their counters only.
+///
+/// Built without disturbing the walk: room is reserved first (that may allocate), then the
+/// heaps are walked with no allocation; if they grew past the room meanwhile, it retries.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+///
+/// fn main() {
+///     let blocks: Vec<Box<[u8; 48]>> = (0..1000).map(|_| Box::new([0; 48])).collect();
+///     let map = allocgator::heap_map();
+///     let used_48: usize = map.regions().filter(|r| r.block_size == 48).map(|r| r.used).sum();
+///     assert!(used_48 >= 1000);
+///     println!("{map}");
+///     drop(blocks);
+/// }
+/// ```
+pub fn heap_map() -> crate::HeapMap {
+    use crate::engine::map::{HeapInfo, HeapKind, HeapMap};
+    let (mut heaps, mut segments, mut regions) = (16, 16, 256);
+    loop {
+        let mut map = HeapMap::with_room(heaps, segments, regions);
+        let me = thread_heap();
+        if !me.is_sentinel() {
+            // SAFETY: the calling thread owns its heap; the map does not grow during the walk.
+            unsafe { map.add_walked(HeapKind::ThisThread, me) };
+        }
+        // Relaxed loads under the lock / of the push-only registry: see `stats`.
+        with_pooled_heaps(|heap| {
+            // SAFETY: we own pooled heaps while holding the lock; no allocation.
+            unsafe { map.add_walked(HeapKind::Pooled, heap) };
+        });
+        // Other registered heaps: running threads'. Their counters only. The pool may change
+        // between here and the walk above; a heap adopted or pooled meanwhile may show twice
+        // or as running.
+        // Acquire: pairs with `register`'s Release.
+        let mut heap = REGISTRY.load(Ordering::Acquire);
+        while !heap.is_null() {
+            let addr = heap as usize;
+            if !map.heaps().iter().any(|h| h.addr == addr) {
+                // SAFETY: registered heaps are never freed; counters are atomics.
+                let live = unsafe { &(*heap).counters }
+                    .live
+                    .iter()
+                    // Relaxed: statistics.
+                    .fold(0usize, |a, c| a.wrapping_add(c.load(Ordering::Relaxed)));
+                map.push_heap(HeapInfo {
+                    kind: HeapKind::Running,
+                    addr,
+                    live_blocks: (live as isize).max(0) as usize,
+                });
+            }
+            // SAFETY: as above. Relaxed: written before the heap was published.
+            heap = unsafe { (*heap).registry_next.load(Ordering::Relaxed) };
+        }
+        if !map.overflow {
+            return map;
+        }
+        (heaps, segments, regions) = map.bigger_room();
+    }
 }
 
 /// Gives free memory back to the OS now: the calling thread's free pages and empty segments,
@@ -182,9 +307,10 @@ pub fn trim() {
     // SAFETY: the calling thread owns its heap (`collect` ignores the sentinel).
     unsafe { heap.collect(true) };
     crate::engine::huge::purge_cache(true);
-    // SAFETY: holding the lock makes us the owner of every pooled heap.
-    POOL.lock()
-        .for_each(|pooled| unsafe { pooled.collect(true) });
+    with_pooled_heaps(|pooled| {
+        // SAFETY: holding the lock makes us the owner of every pooled heap.
+        unsafe { pooled.collect(true) };
+    });
 }
 
 /// The allocgator engine as the global allocator (and as an [`Allocator`]).

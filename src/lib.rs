@@ -50,16 +50,20 @@ mod local;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_api;
+mod options;
 mod os;
 mod sync;
 
+pub use engine::map::{HeapInfo, HeapKind, HeapMap, PageStates, Region, RegionState, SegmentInfo};
 pub use engine::stats::{ClassStats, Stats};
 #[cfg(not(loom))]
-pub use global::{stats, trim, Allocgator};
+pub use global::{heap_map, stats, thread_stats, trim, Allocgator};
 #[cfg(not(loom))]
-pub use local::{Arena, LocalStats, Pool, Slab};
+pub use local::{Arena, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 pub use local::{SyncPool, SyncPoolHandle};
+#[cfg(not(loom))]
+pub use options::{options, Options};
 
 /// The README's code blocks, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

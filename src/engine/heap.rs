@@ -30,9 +30,10 @@ use crate::os::{now_ms, Os, OsMemory, OS_PAGE};
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
-/// How long a free slice stays committed before a purge tick gives it back (and an empty
-/// segment stays mapped): between one and two periods.
-pub(crate) const PURGE_DELAY_MS: u64 = 10;
+// How long a free slice stays committed before a purge tick gives it back (and an empty
+// segment stays mapped): between one and two periods of `ALLOCGATOR_PURGE_DELAY_MS` (see
+// `crate::options`; 0 purges everything free at the next slow path).
+use crate::options::purge_delay_ms;
 
 /// Class id of single-block (large) pages; also their counter index.
 pub(crate) const LARGE: usize = LARGE_INDEX;
@@ -143,6 +144,8 @@ impl Heap {
 
     /// Maps and sets up a new, empty heap. Null if the OS refuses.
     pub(crate) fn create() -> *mut Heap {
+        // The first heap reads the environment's options (no allocation; see `options`).
+        crate::options::ensure_read();
         let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
         // SAFETY: a non-zero multiple of OS_PAGE, page-aligned.
         let heap = unsafe { Os::map(size, OS_PAGE) }.cast::<Heap>();
@@ -175,6 +178,16 @@ impl Heap {
     /// it, and the heap is not used again.
     #[cfg_attr(not(test), allow(dead_code))] // private heaps: tests now, `Slab` next
     pub(crate) unsafe fn destroy(heap: *mut Heap) {
+        // Blocks still live go with the heap: take them off the process-wide live bytes.
+        // SAFETY: owner (caller).
+        unsafe {
+            (*heap).fold_all();
+            let counters = &(*heap).counters;
+            // Relaxed: owner-only figure.
+            let live = counters.live_bytes.load(Ordering::Relaxed);
+            counters.note_live_bytes(live.wrapping_neg());
+            counters.flush_pending();
+        }
         // SAFETY: owner (caller).
         let local = unsafe { (*heap).local() };
         for list in [local.segments, local.full_segments] {
@@ -354,11 +367,11 @@ impl Heap {
             let class = page.class() as usize;
             debug_assert!(class <= CLASS_COUNT);
             // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
+            let blocks = delta as i32 as isize as usize;
             // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
-            owner_add(
-                unsafe { self.counters.live.get_unchecked(class) },
-                delta as i32 as isize as usize,
-            );
+            owner_add(unsafe { self.counters.live.get_unchecked(class) }, blocks);
+            self.counters
+                .note_live_bytes(blocks.wrapping_mul(page.block_size()));
         }
     }
 
@@ -379,6 +392,7 @@ impl Heap {
                 }
             }
         }
+        self.counters.flush_pending();
     }
 
     // ----------------------------------------------------------------------------------------
@@ -637,7 +651,8 @@ impl Heap {
             let page = Segment::page_of(seg, p);
             // Read what we need before the push: afterwards the owner may reuse the page.
             let class = page.class() as usize;
-            let large_bytes = if class == LARGE { page.block_size() } else { 0 };
+            let block_size = page.block_size();
+            let large_bytes = if class == LARGE { block_size } else { 0 };
             // Relaxed: fixed while the segment has live blocks (ours is one).
             let owner = (*seg).heap.load(Ordering::Relaxed);
             if page.push_thread_free(p.cast()) {
@@ -651,10 +666,12 @@ impl Heap {
                 c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
                 c.heapless_large_bytes
                     .fetch_add(large_bytes, Ordering::Relaxed);
+                c.live_bytes.fetch_sub(block_size, Ordering::Relaxed);
             } else {
                 // In range: `class <= CLASS_COUNT` (a size class or LARGE).
                 owner_add(self.counters.live.get_unchecked(class), usize::MAX);
                 owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
+                self.counters.note_remote_free(block_size);
             }
         }
     }
@@ -755,7 +772,7 @@ impl Heap {
                 list_push(&mut heap.segments, seg);
             }
             if heap.purge_due == 0 {
-                heap.purge_due = now_ms() + PURGE_DELAY_MS;
+                heap.purge_due = now_ms() + purge_delay_ms();
             }
         }
     }
@@ -766,7 +783,7 @@ impl Heap {
         unsafe {
             let due = self.local().purge_due;
             if due != 0 && now_ms() >= due {
-                self.purge(false);
+                self.purge(purge_delay_ms() == 0);
             }
         }
     }
@@ -789,7 +806,7 @@ impl Heap {
                 }
                 seg = next;
             }
-            local.purge_due = if more { now_ms() + PURGE_DELAY_MS } else { 0 };
+            local.purge_due = if more { now_ms() + purge_delay_ms() } else { 0 };
         }
     }
 
@@ -1023,7 +1040,7 @@ impl Heap {
                 }
                 let local = self.local();
                 if local.purge_due == 0 {
-                    local.purge_due = now_ms() + PURGE_DELAY_MS;
+                    local.purge_due = now_ms() + purge_delay_ms();
                 }
             }
             let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
@@ -1032,6 +1049,8 @@ impl Heap {
                 &self.counters.large_bytes,
                 new_bytes.wrapping_sub(old_bytes),
             );
+            self.counters
+                .note_live_bytes(new_bytes.wrapping_sub(old_bytes));
             p
         }
     }
@@ -1106,6 +1125,26 @@ unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
 }
 
 impl Heap {
+    /// Calls `f` for each of this heap's segments (for the heap map and page states).
+    ///
+    /// # Safety
+    /// The caller owns the heap, and `f` does not allocate from or free into it.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn for_each_segment(&self, mut f: impl FnMut(*mut Segment)) {
+        // SAFETY: owner (caller); listed segments are ours.
+        unsafe {
+            let local = self.local();
+            for list in [local.segments, local.full_segments] {
+                let mut seg = list.head;
+                while !seg.is_null() {
+                    let next = Segment::local(seg).next;
+                    f(seg);
+                    seg = next;
+                }
+            }
+        }
+    }
+
     /// This heap's segments and the bytes committed in them, by a walk (for `Slab::stats`).
     ///
     /// # Safety

@@ -81,6 +81,7 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             // Relaxed: statistics.
             c.huge_blocks.fetch_add(1, Ordering::Relaxed);
             c.huge_bytes.fetch_add(usable, Ordering::Relaxed);
+            super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
             return block;
         }
     }
@@ -101,6 +102,7 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         c.huge_blocks.fetch_add(1, Ordering::Relaxed);
         c.huge_bytes
             .fetch_add(g.map_size - g.block, Ordering::Relaxed);
+        super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
         block
     }
 }
@@ -304,7 +306,7 @@ pub(crate) fn purge_cache(all: bool) {
         }
         // Relaxed: a timestamp; a stale or racing value only moves the purge a little.
         let age = now.saturating_sub(since.load(Ordering::Relaxed));
-        if !all && age < super::heap::PURGE_DELAY_MS as usize {
+        if !all && age < crate::options::purge_delay_ms() as usize {
             continue;
         }
         // Acquire: as in `cache_take`.
@@ -378,5 +380,6 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
         .fetch_add(new_map_size.wrapping_sub(map_size), Ordering::Relaxed);
     c.huge_bytes
         .fetch_add(new_usable.wrapping_sub(usable), Ordering::Relaxed);
+    super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
     new_block
 }

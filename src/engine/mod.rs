@@ -17,6 +17,7 @@
 pub(crate) mod heap;
 pub(crate) mod heap_pool;
 pub(crate) mod huge;
+pub(crate) mod map;
 pub(crate) mod page;
 pub(crate) mod segment;
 pub(crate) mod size_class;

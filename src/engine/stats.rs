@@ -8,6 +8,7 @@
 //! caller's heap and sums the rest: exact for the caller and exited threads, as of their last
 //! slow path for other running threads.
 
+use super::map::PageStates;
 use super::size_class::{CLASS_COUNT, CLASS_SIZES};
 use crate::sync::{AtomicUsize, Ordering};
 use core::fmt;
@@ -37,6 +38,12 @@ pub(crate) struct Counters {
     pub(crate) heapless_frees: [AtomicUsize; CLASS_COUNT + 1],
     /// Bytes of large blocks freed by threads with no heap.
     pub(crate) heapless_large_bytes: AtomicUsize,
+    /// Bytes in live blocks of every heap (thread heaps and slabs; huge blocks are in
+    /// `huge_bytes`), as handed over by the heaps in batches (see
+    /// [`HeapCounters::flush_pending`]).
+    pub(crate) live_bytes: AtomicUsize,
+    /// The highest `live_bytes + huge_bytes` seen when either grew.
+    pub(crate) peak_bytes: AtomicUsize,
 }
 
 impl Counters {
@@ -50,6 +57,8 @@ impl Counters {
             huge_bytes: AtomicUsize::new(0),
             heapless_frees: [const { AtomicUsize::new(0) }; CLASS_COUNT + 1],
             heapless_large_bytes: AtomicUsize::new(0),
+            live_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
         }
     }
     #[cfg(loom)]
@@ -62,6 +71,8 @@ impl Counters {
             huge_bytes: AtomicUsize::new(0),
             heapless_frees: core::array::from_fn(|_| AtomicUsize::new(0)),
             heapless_large_bytes: AtomicUsize::new(0),
+            live_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
         }
     }
 }
@@ -90,6 +101,18 @@ pub(crate) struct HeapCounters {
     pub(crate) live: [AtomicUsize; CLASS_COUNT + 1],
     /// Bytes of large blocks, counted the same way.
     pub(crate) large_bytes: AtomicUsize,
+    /// Bytes of all blocks counted in `live` (block sizes), counted the same way.
+    pub(crate) live_bytes: AtomicUsize,
+    /// The highest `live_bytes` this heap reached at a fold, since `peak_base` was taken.
+    pub(crate) peak_bytes: AtomicUsize,
+    /// `live_bytes` when the current owner took the heap (a pooled heap's figure carries its
+    /// previous threads' history, possibly below zero).
+    pub(crate) peak_base: AtomicUsize,
+    /// Frees this heap's owner made into other heaps' pages.
+    pub(crate) remote_frees: AtomicUsize,
+    /// Change of `live_bytes` (wrapping) not yet added to the process-wide figure (handed
+    /// over in batches, see [`HeapCounters::flush_pending`]).
+    pub(crate) pending_bytes: AtomicUsize,
 }
 
 impl HeapCounters {
@@ -98,6 +121,11 @@ impl HeapCounters {
         Self {
             live: [const { AtomicUsize::new(0) }; CLASS_COUNT + 1],
             large_bytes: AtomicUsize::new(0),
+            live_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
+            peak_base: AtomicUsize::new(0),
+            remote_frees: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
         }
     }
     #[cfg(loom)]
@@ -105,6 +133,113 @@ impl HeapCounters {
         Self {
             live: core::array::from_fn(|_| AtomicUsize::new(0)),
             large_bytes: AtomicUsize::new(0),
+            live_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
+            peak_base: AtomicUsize::new(0),
+            remote_frees: AtomicUsize::new(0),
+            pending_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a change of `bytes` (wrapping: negative for frees) in this heap's live blocks
+    /// (at a fold or an in-place resize) and raises the heap's peak if it grew. The
+    /// process-wide figure gets the change in batches (see [`REMOTE_BATCH`]). Owner only; slow
+    /// paths only.
+    #[inline]
+    pub(crate) fn note_live_bytes(&self, bytes: usize) {
+        owner_add(&self.live_bytes, bytes);
+        if (bytes as isize) > 0 {
+            // Relaxed: owner-only figures.
+            let mine = self.live_bytes.load(Ordering::Relaxed);
+            if (mine.wrapping_sub(self.peak_bytes.load(Ordering::Relaxed)) as isize) > 0 {
+                self.peak_bytes.store(mine, Ordering::Relaxed);
+            }
+        }
+        self.add_pending(bytes);
+    }
+
+    /// A new owner took the heap: its peak starts again from what the heap holds now.
+    pub(crate) fn rebase_peak(&self) {
+        // Relaxed: owner-only figures.
+        let live = self.live_bytes.load(Ordering::Relaxed);
+        self.peak_base.store(live, Ordering::Relaxed);
+        self.peak_bytes.store(live, Ordering::Relaxed);
+    }
+
+    /// The most this heap's live bytes grew above `peak_base` (see [`rebase_peak`]).
+    ///
+    /// [`rebase_peak`]: Self::rebase_peak
+    pub(crate) fn peak_growth(&self) -> usize {
+        // Relaxed: owner-only figures.
+        let peak = self.peak_bytes.load(Ordering::Relaxed);
+        let base = self.peak_base.load(Ordering::Relaxed);
+        (peak.wrapping_sub(base) as isize).max(0) as usize
+    }
+
+    /// Counts a free into another heap's page (`bytes`: its block size). Owner only.
+    #[inline]
+    pub(crate) fn note_remote_free(&self, bytes: usize) {
+        owner_add(&self.remote_frees, 1);
+        owner_add(&self.live_bytes, bytes.wrapping_neg());
+        self.add_pending(bytes.wrapping_neg());
+    }
+
+    /// Gathers a change for the process-wide live bytes; hands the sum over once it reaches
+    /// [`REMOTE_BATCH`] either way (one shared atomic per fold or per remote free would cost
+    /// the multi-threaded workloads a contended cache line).
+    #[inline]
+    fn add_pending(&self, bytes: usize) {
+        owner_add(&self.pending_bytes, bytes);
+        // Relaxed: owner-only figure.
+        let pending = self.pending_bytes.load(Ordering::Relaxed) as isize;
+        if pending.unsigned_abs() >= REMOTE_BATCH {
+            self.flush_pending();
+        }
+    }
+
+    /// Hands the gathered change over to the process-wide live bytes and raises the
+    /// process-wide peak if they grew. Owner only.
+    #[inline]
+    pub(crate) fn flush_pending(&self) {
+        // Relaxed: owner-only figure / statistics.
+        let pending = self.pending_bytes.load(Ordering::Relaxed);
+        if pending != 0 {
+            self.pending_bytes.store(0, Ordering::Relaxed);
+            let c = counters();
+            // Relaxed: a statistic.
+            let total = c
+                .live_bytes
+                .fetch_add(pending, Ordering::Relaxed)
+                .wrapping_add(pending);
+            if (pending as isize) > 0 {
+                raise_peak(total);
+            }
+        }
+    }
+}
+
+/// Bytes of live-block changes a heap gathers before it updates the process-wide live bytes
+/// (so the process-wide figure and its peak are exact to this much per running heap).
+pub(crate) const REMOTE_BATCH: usize = 64 * 1024;
+
+/// Raises the process-wide peak to `live + huge` bytes if that is higher (slow paths only).
+#[inline]
+pub(crate) fn raise_peak(live: usize) {
+    let c = counters();
+    // Relaxed: statistics.
+    let total = live.wrapping_add(c.huge_bytes.load(Ordering::Relaxed));
+    if (total as isize) < 0 {
+        return; // a transient negative sum (a free counted before its allocation's fold)
+    }
+    // Relaxed: a monotonic maximum of a statistic; nothing else is ordered by it.
+    let mut peak = c.peak_bytes.load(Ordering::Relaxed);
+    while total > peak {
+        match c
+            .peak_bytes
+            .compare_exchange_weak(peak, total, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(now) => peak = now,
         }
     }
 }
@@ -149,12 +284,14 @@ pub struct Stats {
     pub(crate) reserved: usize,
     pub(crate) segments: usize,
     pub(crate) heaps: usize,
+    pub(crate) peak: usize,
+    pub(crate) remote_frees: usize,
+    pub(crate) pages: PageStates,
 }
 
 impl Stats {
-    /// A snapshot of the engine's process-wide figures with no live blocks counted yet.
-    pub(crate) fn from_counters() -> Self {
-        let c = counters();
+    /// A snapshot with every figure zero (class rows carry their block sizes).
+    pub(crate) fn empty() -> Self {
         let mut rows = [ClassStats {
             block_size: 0,
             live_blocks: 0,
@@ -163,6 +300,22 @@ impl Stats {
         for (class, row) in rows.iter_mut().enumerate().take(CLASS_COUNT) {
             row.block_size = CLASS_SIZES[class];
         }
+        Stats {
+            rows,
+            committed: 0,
+            reserved: 0,
+            segments: 0,
+            heaps: 0,
+            peak: 0,
+            remote_frees: 0,
+            pages: PageStates::default(),
+        }
+    }
+
+    /// A snapshot of the engine's process-wide figures with no live blocks counted yet.
+    pub(crate) fn from_counters() -> Self {
+        let c = counters();
+        let Stats { mut rows, .. } = Self::empty();
         // Relaxed: statistics.
         rows[HUGE_INDEX].live_blocks = c.huge_blocks.load(Ordering::Relaxed);
         rows[HUGE_INDEX].live_bytes = c.huge_bytes.load(Ordering::Relaxed);
@@ -179,7 +332,13 @@ impl Stats {
             committed: c.committed.load(Ordering::Relaxed),
             reserved: c.reserved.load(Ordering::Relaxed),
             segments: c.segments.load(Ordering::Relaxed),
-            heaps: 0,
+            peak: c.peak_bytes.load(Ordering::Relaxed),
+            remote_frees: c
+                .heapless_frees
+                .iter()
+                .map(|f| f.load(Ordering::Relaxed))
+                .sum(),
+            ..Self::empty()
         }
     }
 
@@ -194,6 +353,9 @@ impl Stats {
         self.rows[LARGE_INDEX].live_bytes = self.rows[LARGE_INDEX]
             .live_bytes
             .wrapping_add(counters.large_bytes.load(Ordering::Relaxed));
+        self.remote_frees = self
+            .remote_frees
+            .wrapping_add(counters.remote_frees.load(Ordering::Relaxed));
         self.heaps += 1;
     }
 
@@ -210,6 +372,8 @@ impl Stats {
                 row.live_bytes = 0;
             }
         }
+        // The process-wide peak is handed over in batches; never report less than now.
+        self.peak = self.peak.max(self.live_bytes());
         self
     }
 
@@ -244,6 +408,68 @@ impl Stats {
         self.heaps
     }
 
+    /// The highest live bytes seen (huge blocks included), at least [`live_bytes`].
+    ///
+    /// Counted where the live figures are: heaps count their pages' blocks on slow paths and
+    /// hand the change to the process-wide figure in batches of 64 KiB, so the global peak is
+    /// exact to about 64 KiB per running thread plus one page refill per size class; a spike
+    /// shorter than that can be missed. The global figure includes `Slab`s' blocks.
+    ///
+    /// For [`thread_stats`](crate::thread_stats): the most the calling thread's live bytes
+    /// (allocated minus freed by it) grew since it took its heap, at page-refill granularity,
+    /// and at least `live_bytes`. For [`Slab::stats`](crate::Slab::stats): the slab's own peak.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+    ///
+    /// fn main() {
+    ///     let v = std::hint::black_box(vec![0u8; 1 << 20]);
+    ///     drop(v);
+    ///     let s = allocgator::stats();
+    ///     assert!(s.peak_live_bytes() >= 1 << 20);
+    ///     assert!(s.peak_live_bytes() >= s.live_bytes());
+    /// }
+    /// ```
+    ///
+    /// [`live_bytes`]: Self::live_bytes
+    pub fn peak_live_bytes(&self) -> usize {
+        self.peak
+    }
+
+    /// Frees of blocks that belong to another thread's heap (pushed onto that heap's pages'
+    /// remote lists), counted by the freeing threads.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+    ///
+    /// fn main() {
+    ///     let before = allocgator::stats().remote_frees();
+    ///     let b = Box::new(5u64);
+    ///     std::thread::spawn(move || drop(b)).join().unwrap();
+    ///     assert!(allocgator::stats().remote_frees() > before);
+    /// }
+    /// ```
+    pub fn remote_frees(&self) -> usize {
+        self.remote_frees
+    }
+
+    /// Pages by state, and free slices with and without memory behind them, over the heaps
+    /// the snapshot could walk: [`stats`](crate::stats()) walks the calling thread's heap and
+    /// exited threads' heaps (other running threads' heaps change under any reader);
+    /// [`thread_stats`](crate::thread_stats) the calling thread's; [`Slab::stats`] the slab's.
+    ///
+    /// ```
+    /// let p = allocgator::thread_stats().pages();
+    /// println!("{} in use, {} full", p.in_use, p.full);
+    /// ```
+    ///
+    /// [`Slab::stats`]: crate::Slab::stats
+    pub fn pages(&self) -> PageStates {
+        self.pages
+    }
+
     /// Live blocks per size class (rows with no live block are skipped), then large blocks
     /// (`block_size == 0`, one per page) and huge blocks (own mapping).
     pub fn classes(&self) -> impl Iterator<Item = ClassStats> + '_ {
@@ -270,6 +496,9 @@ impl fmt::Debug for Stats {
             .field("reserved_bytes", &self.reserved)
             .field("segments", &self.segments)
             .field("heaps", &self.heaps)
+            .field("peak_live_bytes", &self.peak)
+            .field("remote_frees", &self.remote_frees)
+            .field("pages", &self.pages)
             .finish()
     }
 }
@@ -295,16 +524,43 @@ impl fmt::Display for HumanBytes {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "live {} blocks, {} | committed {} | reserved {} | {} segments, {} heaps",
-            self.live_blocks(),
-            HumanBytes(self.live_bytes()),
-            HumanBytes(self.committed),
-            HumanBytes(self.reserved),
-            self.segments,
-            self.heaps
-        )?;
+        let bytes = |b: usize| StackStr::<24>::format(format_args!("{}", HumanBytes(b)));
+        let p = self.pages;
+        let lines: [(&str, StackStr<24>); 12] = [
+            (
+                "live blocks",
+                StackStr::format(format_args!("{}", self.live_blocks())),
+            ),
+            ("live bytes", bytes(self.live_bytes())),
+            ("peak live bytes", bytes(self.peak)),
+            ("committed", bytes(self.committed)),
+            ("reserved", bytes(self.reserved)),
+            (
+                "segments",
+                StackStr::format(format_args!("{}", self.segments)),
+            ),
+            ("heaps", StackStr::format(format_args!("{}", self.heaps))),
+            (
+                "remote frees",
+                StackStr::format(format_args!("{}", self.remote_frees)),
+            ),
+            (
+                "pages in use",
+                StackStr::format(format_args!("{}", p.in_use)),
+            ),
+            ("pages full", StackStr::format(format_args!("{}", p.full))),
+            (
+                "slices empty",
+                StackStr::format(format_args!("{}", p.empty)),
+            ),
+            (
+                "slices decommitted",
+                StackStr::format(format_args!("{}", p.decommitted)),
+            ),
+        ];
+        for (name, value) in &lines {
+            writeln!(f, "{name:<20} {value:>14}")?;
+        }
         writeln!(
             f,
             "{:>10} {:>12} {:>12}",

@@ -1,6 +1,6 @@
 //! [`Arena`]: bump allocation in chunks of engine memory.
 
-use super::{engine_alloc_usable, engine_free, LocalStats};
+use super::{engine_alloc_usable, engine_free, ChunkInfo, LocalMap, LocalStats};
 use crate::api::{self, RawAllocator};
 use crate::engine::ALIGN_MAX;
 use core::alloc::Layout;
@@ -69,6 +69,8 @@ pub struct Arena {
     live: Cell<usize>,
     /// Bytes used in chunks older than the current one (since the last reset).
     retired_used: Cell<usize>,
+    /// The most bytes used between two resets, as of the last reset.
+    peak_used: Cell<usize>,
 }
 
 // SAFETY: chunks are engine blocks, which any thread may free; the arena's state is plain data
@@ -92,6 +94,7 @@ impl Arena {
             chunk_count: Cell::new(0),
             live: Cell::new(0),
             retired_used: Cell::new(0),
+            peak_used: Cell::new(0),
         }
     }
 
@@ -146,6 +149,10 @@ impl Arena {
     /// }
     /// ```
     pub fn reset(&mut self) {
+        let used = self.used_bytes();
+        if used > self.peak_used.get() {
+            self.peak_used.set(used);
+        }
         let mut largest: *mut Chunk = ptr::null_mut();
         let mut largest_bytes = 0;
         let mut chunk = self.chunk.get();
@@ -313,21 +320,66 @@ impl Arena {
     /// println!("{s}");
     /// ```
     pub fn stats(&self) -> LocalStats {
-        let current_used = if self.chunk.get().is_null() {
-            0
-        } else {
-            (self.ptr.get() as usize) - (self.chunk.get() as usize + HEADER)
-        };
+        let used = self.used_bytes();
         LocalStats {
             kind: "Arena",
             live_blocks: self.live.get(),
-            live_bytes: self.retired_used.get() + current_used,
+            live_bytes: used,
+            peak_live_bytes: used.max(self.peak_used.get()),
             committed: self.allocated.get(),
             reserved: self.allocated.get(),
             capacity_blocks: 0,
             chunks: self.chunk_count.get(),
             fallback_allocs: 0,
             fallback_live: 0,
+        }
+    }
+
+    /// Bytes bumped in the current chunk.
+    fn current_used(&self) -> usize {
+        if self.chunk.get().is_null() {
+            0
+        } else {
+            (self.ptr.get() as usize) - (self.chunk.get() as usize + HEADER)
+        }
+    }
+
+    /// Bytes used since the last reset.
+    fn used_bytes(&self) -> usize {
+        self.retired_used.get() + self.current_used()
+    }
+
+    /// A map of the arena's chunks, newest first: address, engine size, bytes used in the
+    /// current one.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// for i in 0..2000u64 {
+    ///     arena.alloc(i);
+    /// }
+    /// let map = arena.map();
+    /// assert!(map.chunks().len() >= 2);
+    /// assert_eq!(map.chunks()[1].used_bytes, None); // an older chunk
+    /// println!("{map}");
+    /// ```
+    pub fn map(&self) -> LocalMap {
+        let mut chunks = Vec::with_capacity(self.chunk_count.get());
+        let mut chunk = self.chunk.get();
+        while !chunk.is_null() {
+            // SAFETY: our chunks, with the headers we wrote.
+            let Chunk { prev, bytes } = unsafe { chunk.read() };
+            chunks.push(ChunkInfo {
+                addr: chunk as usize,
+                bytes,
+                used_bytes: chunks.is_empty().then(|| self.current_used()),
+                capacity_blocks: 0,
+                carved_blocks: 0,
+            });
+            chunk = prev;
+        }
+        LocalMap {
+            kind: "Arena",
+            chunks,
         }
     }
 

@@ -39,7 +39,7 @@ pub use pool::Pool;
 #[cfg(not(loom))]
 pub use slab::Slab;
 #[cfg(not(loom))]
-pub use stats::LocalStats;
+pub use stats::{ChunkInfo, LocalMap, LocalStats};
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 pub use sync_pool::{SyncPool, SyncPoolHandle};
 

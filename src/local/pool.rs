@@ -1,7 +1,7 @@
 //! [`Pool`]: fixed-size blocks with an O(1) LIFO free list.
 
-use super::LocalStats;
 use super::{engine_alloc, engine_alloc_usable, engine_free, engine_usable};
+use super::{ChunkInfo, LocalMap, LocalStats};
 use crate::api::{self, RawAllocator};
 use core::alloc::Layout;
 use core::ptr;
@@ -225,8 +225,11 @@ impl Pool {
     /// ```
     pub fn stats(&self) -> LocalStats {
         let committed = self.chunk_bytes.get() + self.fallback_bytes.get();
+        let mut carved = 0;
+        self.map_chunks(|c| carved += c.carved_blocks);
         LocalStats {
             kind: "Pool",
+            peak_live_bytes: carved * self.geometry.size,
             live_blocks: self.live.get() + self.fallback_live.get(),
             live_bytes: self.live.get() * self.geometry.size + self.fallback_bytes.get(),
             committed,
@@ -235,6 +238,53 @@ impl Pool {
             chunks: self.chunk_count.get(),
             fallback_allocs: self.fallback_total.get(),
             fallback_live: self.fallback_live.get(),
+        }
+    }
+
+    /// A map of the pool's chunks, newest first: address, engine size, blocks carved and held.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<[u8; 64]>();
+    /// let boxes: Vec<_> = (0..100).map(|_| Box::new_in([0u8; 64], &pool)).collect();
+    /// let map = pool.map();
+    /// assert_eq!(map.chunks().iter().map(|c| c.carved_blocks).sum::<usize>(), 100);
+    /// println!("{map}");
+    /// # drop(boxes);
+    /// ```
+    pub fn map(&self) -> LocalMap {
+        let mut chunks = Vec::with_capacity(self.chunk_count.get());
+        self.map_chunks(|c| chunks.push(c));
+        LocalMap {
+            kind: "Pool",
+            chunks,
+        }
+    }
+
+    /// Calls `f` for each chunk, newest first.
+    fn map_chunks(&self, mut f: impl FnMut(ChunkInfo)) {
+        let g = self.geometry;
+        let first = g.align.max(CHUNK_HEADER);
+        let mut chunk = self.chunks.get();
+        let mut newest = true;
+        while !chunk.is_null() {
+            // SAFETY: our chunk, with the header we wrote.
+            let Chunk { next, bytes } = unsafe { chunk.read() };
+            let blocks = (bytes - first) / g.size;
+            let carved = if newest {
+                (self.bump.get() as usize - (chunk as usize + first)) / g.size
+            } else {
+                blocks
+            };
+            f(ChunkInfo {
+                addr: chunk as usize,
+                bytes,
+                used_bytes: Some(carved * g.size),
+                capacity_blocks: blocks,
+                carved_blocks: carved,
+            });
+            newest = false;
+            chunk = next;
         }
     }
 

@@ -157,13 +157,14 @@ impl Slab {
                 node = (*node).next;
             }
         }
-        let mut stats = Stats {
-            rows,
-            committed,
-            reserved,
-            segments,
-            heaps: 0,
-        };
+        let mut stats = Stats::empty();
+        stats.rows = rows;
+        stats.committed = committed;
+        stats.reserved = reserved;
+        stats.segments = segments;
+        // SAFETY: we own the heap; the walk does not allocate.
+        unsafe { stats.pages.add_heap(self.heap()) };
+        stats.peak = self.heap().counters.peak_growth();
         // SAFETY: the heap is valid while we are.
         stats.add_heap(&unsafe { &*self.heap }.counters);
         // The huge-block nodes are allocator bookkeeping, not the user's blocks.
@@ -171,6 +172,39 @@ impl Slab {
         let node_class = crate::engine::size_class::class_of(core::mem::size_of::<HugeNode>());
         stats.rows[node_class].live_blocks = stats.rows[node_class].live_blocks.wrapping_sub(nodes);
         stats.finish()
+    }
+
+    /// A map of this slab's heap: its segments, each page (address, size, state, block size,
+    /// used / capacity) and free run. Huge blocks (own mappings) are in [`stats`](Self::stats).
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let slab = allocgator::Slab::new();
+    /// let blocks: Vec<Box<[u8; 100], &allocgator::Slab>> =
+    ///     (0..500).map(|_| Box::new_in([0u8; 100], &slab)).collect();
+    /// let map = slab.map();
+    /// let used: usize = map.regions().filter(|r| r.block_size == 104).map(|r| r.used).sum();
+    /// assert_eq!(used, 500);
+    /// println!("{map}");
+    /// # drop(blocks);
+    /// ```
+    pub fn map(&self) -> crate::HeapMap {
+        use crate::engine::map::{HeapKind, HeapMap};
+        let (mut heaps, mut segments, mut regions) = (1, 4, 64);
+        loop {
+            // Room is reserved in the global engine, not in this slab: the walk below sees a
+            // heap that nothing changes.
+            let mut map = HeapMap::with_room(heaps, segments, regions);
+            // SAFETY: we own the heap; the map does not grow during the walk.
+            unsafe {
+                self.heap().fold_all();
+                map.add_walked(HeapKind::Slab, self.heap());
+            }
+            if !map.overflow {
+                return map;
+            }
+            (heaps, segments, regions) = map.bigger_room();
+        }
     }
 
     #[inline(always)]

@@ -32,6 +32,7 @@ pub struct LocalStats {
     pub(crate) chunks: usize,
     pub(crate) fallback_allocs: usize,
     pub(crate) fallback_live: usize,
+    pub(crate) peak_live_bytes: usize,
 }
 
 impl LocalStats {
@@ -134,6 +135,114 @@ impl LocalStats {
     }
 }
 
+impl LocalStats {
+    /// The highest [`live_bytes`](Self::live_bytes) so far. Pools: the blocks ever carved
+    /// from their chunks (a pool reuses freed blocks before carving new ones, so that is its
+    /// peak of live pool blocks, exactly), times the block size; fallback blocks are not
+    /// included. Arenas: the most bytes used between two resets (checked at each reset and
+    /// at each snapshot).
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<u64>();
+    /// let boxes: Vec<_> = (0..10).map(|i| Box::new_in(i as u64, &pool)).collect();
+    /// drop(boxes);
+    /// let s = pool.stats();
+    /// assert_eq!((s.live_bytes(), s.peak_live_bytes()), (0, 80));
+    /// ```
+    pub fn peak_live_bytes(&self) -> usize {
+        self.peak_live_bytes
+    }
+}
+
+/// A map of a local allocator's chunks: address, size, and how much of each is used.
+/// `Display`s like a memory map.
+///
+/// From [`Arena::map`](crate::Arena::map), [`Pool::map`](crate::Pool::map) and
+/// [`SyncPool::map`](crate::SyncPool::map); a [`Slab`](crate::Slab) is an engine heap and
+/// gives a [`HeapMap`](crate::HeapMap).
+///
+/// ```
+/// let arena = allocgator::Arena::new();
+/// arena.alloc_slice_copy(&[0u8; 1000]);
+/// let map = arena.map();
+/// assert_eq!(map.chunks().len(), 1);
+/// assert_eq!(map.chunks()[0].used_bytes, Some(1000));
+/// println!("{map}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalMap {
+    pub(crate) kind: &'static str,
+    pub(crate) chunks: Vec<ChunkInfo>,
+}
+
+/// One chunk in a [`LocalMap`].
+///
+/// ```
+/// let pool = allocgator::Pool::for_type::<u64>();
+/// let b = allocgator::allocator_api2::boxed::Box::new_in(1u64, &pool);
+/// let c = pool.map().chunks()[0];
+/// assert_eq!((c.carved_blocks, c.used_bytes), (1, Some(8)));
+/// assert!(c.capacity_blocks >= 1);
+/// # drop(b);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChunkInfo {
+    /// First byte of the chunk (an engine block).
+    pub addr: usize,
+    /// Engine bytes in the chunk.
+    pub bytes: usize,
+    /// Arenas: bytes bumped in the current chunk, `None` for older chunks (the arena keeps
+    /// one total for them, see [`LocalStats::live_bytes`]). Pools: bytes of blocks carved.
+    pub used_bytes: Option<usize>,
+    /// Pools: blocks the chunk holds. Arenas: 0.
+    pub capacity_blocks: usize,
+    /// Pools: blocks carved from the chunk so far (live or on the free list). Arenas: 0.
+    pub carved_blocks: usize,
+}
+
+impl LocalMap {
+    /// The chunks, newest first.
+    ///
+    /// ```
+    /// assert!(allocgator::Arena::new().map().chunks().is_empty());
+    /// ```
+    pub fn chunks(&self) -> &[ChunkInfo] {
+        &self.chunks
+    }
+}
+
+impl fmt::Display for LocalMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} chunks, newest first\n{:<18} {:>10} {:>12} {:>16}",
+            self.kind, "address", "size", "used", "carved/capacity"
+        )?;
+        for c in &self.chunks {
+            let used = match c.used_bytes {
+                Some(u) => StackFmt::new(format_args!("{}", HumanBytes(u))),
+                None => StackFmt::new(format_args!("(older)")),
+            };
+            let blocks = if c.capacity_blocks == 0 {
+                StackFmt::new(format_args!("-"))
+            } else {
+                StackFmt::new(format_args!("{}/{}", c.carved_blocks, c.capacity_blocks))
+            };
+            writeln!(
+                f,
+                "{:<#18x} {:>10} {:>12} {:>16}",
+                c.addr,
+                StackFmt::new(format_args!("{}", HumanBytes(c.bytes))),
+                used,
+                blocks
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for LocalStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{:<18} {:>14}", self.kind, "")?;
@@ -155,6 +264,12 @@ impl fmt::Display for LocalStats {
             "{:<18} {:>14}",
             "reserved",
             StackFmt::new(format_args!("{}", HumanBytes(self.reserved)))
+        )?;
+        writeln!(
+            f,
+            "{:<18} {:>14}",
+            "peak live bytes",
+            StackFmt::new(format_args!("{}", HumanBytes(self.peak_live_bytes)))
         )?;
         writeln!(f, "{:<18} {:>14}", "chunks", self.chunks)?;
         if self.kind != "Arena" {

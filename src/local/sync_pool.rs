@@ -16,7 +16,7 @@
 
 use super::free_stack::{FreeStack, LinkTable, NIL};
 use super::pool::Geometry;
-use super::{engine_alloc, engine_free, engine_usable, LocalStats};
+use super::{engine_alloc, engine_free, engine_usable, ChunkInfo, LocalMap, LocalStats};
 use crate::api::{self, RawAllocator};
 use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
@@ -355,8 +355,12 @@ impl Shared {
         let live = self.hot.live.load(Ordering::Relaxed);
         let fallback_live = self.fallback_live.load(Ordering::Relaxed);
         let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
+        // Relaxed: statistics. Indices below `fresh` were all carved once; the pool reuses
+        // freed blocks before carving, so that is its peak of live pool blocks.
+        let carved = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
         LocalStats {
             kind: "SyncPool",
+            peak_live_bytes: carved * self.geometry.size,
             live_blocks: live.wrapping_add(fallback_live),
             live_bytes: live
                 .wrapping_mul(self.geometry.size)
@@ -384,6 +388,36 @@ impl LinkTable for Shared {
         // (the blocks' bytes are a multiple of the block alignment, at least a word), and the
         // chunk stays mapped while the pool lives.
         unsafe { &*links.cast::<AtomicU32>().add(off) }
+    }
+}
+
+impl Shared {
+    fn map(&self) -> LocalMap {
+        let mut chunks = Vec::with_capacity(self.max_chunks);
+        // Relaxed: statistics.
+        let carved = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
+        for k in (0..self.max_chunks).rev() {
+            // Relaxed: statistics (the address only).
+            let base = self.chunks[k].load(Ordering::Relaxed);
+            if base.is_null() {
+                continue;
+            }
+            let blocks = self.chunk_blocks(k);
+            let in_chunk = carved
+                .saturating_sub(first_index(self.base_shift, k))
+                .min(blocks);
+            chunks.push(ChunkInfo {
+                addr: base as usize,
+                bytes: self.chunk_bytes(k),
+                used_bytes: Some(in_chunk * self.geometry.size),
+                capacity_blocks: blocks,
+                carved_blocks: in_chunk,
+            });
+        }
+        LocalMap {
+            kind: "SyncPool",
+            chunks,
+        }
     }
 }
 
@@ -565,6 +599,22 @@ impl SyncPool {
     pub fn stats(&self) -> LocalStats {
         self.shared.get().stats()
     }
+
+    /// A map of the pool's chunks, newest first: address, size, blocks carved and held.
+    /// Exact when no other thread is using the pool.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<[u8; 64]>();
+    /// let boxes: Vec<_> = (0..100).map(|_| Box::new_in([0u8; 64], &pool)).collect();
+    /// let map = pool.map();
+    /// assert_eq!(map.chunks().iter().map(|c| c.carved_blocks).sum::<usize>(), 100);
+    /// println!("{map}");
+    /// # drop(boxes);
+    /// ```
+    pub fn map(&self) -> LocalMap {
+        self.shared.get().map()
+    }
 }
 
 impl core::fmt::Debug for SyncPool {
@@ -603,6 +653,16 @@ impl SyncPoolHandle {
     /// ```
     pub fn stats(&self) -> LocalStats {
         self.shared.get().stats()
+    }
+
+    /// The pool's chunk map (see [`SyncPool::map`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u8>().handle();
+    /// assert!(h.map().chunks().is_empty());
+    /// ```
+    pub fn map(&self) -> LocalMap {
+        self.shared.get().map()
     }
 }
 

@@ -1,0 +1,293 @@
+//! Options read once from the environment, without allocating.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `ALLOCGATOR_PURGE_DELAY_MS` | 10 | how long free memory stays committed before it goes back to the OS (0: at the next slow path) |
+//! | `ALLOCGATOR_VERBOSE` | 0 | 1: print the global statistics to stderr at process exit |
+//!
+//! They are read on the first call of any accessor (the engine calls one when it creates its
+//! first heap) with `libc::getenv`, which does not allocate; a value that does not parse is
+//! reported on stderr once (a stack buffer and `libc::write`) and the default is used. Under
+//! Miri and loom the defaults are used and the environment is not read.
+//!
+//! Like every `getenv`, the first read races with a `std::env::set_var` on another thread at
+//! the same moment; the engine reads at its first heap, normally before `main` has threads.
+
+use crate::sync::{AtomicU8, AtomicUsize, Ordering};
+
+/// Default purge delay (ms).
+pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 10;
+/// Largest purge delay accepted (ten minutes); larger values are reported as bad.
+const MAX_PURGE_DELAY_MS: u64 = 600_000;
+
+/// Not read yet / being read / ready.
+const UNREAD: u8 = 0;
+const READING: u8 = 1;
+const READY: u8 = 2;
+
+/// The effective options: the environment's values, or the defaults.
+///
+/// ```
+/// let o = allocgator::options();
+/// // Without ALLOCGATOR_PURGE_DELAY_MS in the environment, the default:
+/// if std::env::var_os("ALLOCGATOR_PURGE_DELAY_MS").is_none() {
+///     assert_eq!(o.purge_delay_ms(), 10);
+/// }
+/// println!("{o:?}");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    purge_delay_ms: u64,
+    verbose: u8,
+}
+
+impl Options {
+    /// Milliseconds free memory stays committed before a purge gives it back
+    /// (`ALLOCGATOR_PURGE_DELAY_MS`; 0 = at the next slow path).
+    ///
+    /// ```
+    /// assert!(allocgator::options().purge_delay_ms() <= 600_000);
+    /// ```
+    pub fn purge_delay_ms(&self) -> u64 {
+        self.purge_delay_ms
+    }
+
+    /// `ALLOCGATOR_VERBOSE`: 0 (quiet) or 1 (global statistics on stderr at exit).
+    ///
+    /// ```
+    /// assert!(allocgator::options().verbose() <= 1);
+    /// ```
+    pub fn verbose(&self) -> u8 {
+        self.verbose
+    }
+}
+
+/// The options in effect (read from the environment on first use).
+#[cfg(not(loom))]
+///
+/// ```
+/// let o = allocgator::options();
+/// assert_eq!(o, allocgator::options()); // read once
+/// ```
+pub fn options() -> Options {
+    ensure_read();
+    Options {
+        purge_delay_ms: purge_delay_ms(),
+        // Relaxed: published by `ensure_read`'s Acquire.
+        verbose: VERBOSE.load(Ordering::Relaxed) as u8,
+    }
+}
+
+#[cfg(not(loom))]
+static STATE: AtomicU8 = AtomicU8::new(UNREAD);
+#[cfg(not(loom))]
+static PURGE_DELAY: AtomicUsize = AtomicUsize::new(DEFAULT_PURGE_DELAY_MS as usize);
+#[cfg(not(loom))]
+static VERBOSE: AtomicUsize = AtomicUsize::new(0);
+
+/// The purge delay under loom: the default (models do not read the environment).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn purge_delay_ms() -> u64 {
+    DEFAULT_PURGE_DELAY_MS
+}
+
+/// Nothing to read under loom.
+#[cfg(loom)]
+pub(crate) fn ensure_read() {}
+
+/// The purge delay in milliseconds (slow paths only).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn purge_delay_ms() -> u64 {
+    ensure_read();
+    // Relaxed: the value was published by the Release store of `READY`, which `ensure_read`
+    // acquired.
+    PURGE_DELAY.load(Ordering::Relaxed) as u64
+}
+
+/// Reads the environment if nobody has yet; returns once the options are ready.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn ensure_read() {
+    // Acquire: pairs with the reader's Release store of READY, so the values are visible.
+    if STATE.load(Ordering::Acquire) != READY {
+        read_slow();
+    }
+}
+
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn read_slow() {
+    // Acquire on success: nothing to see yet, we are about to write. Acquire on failure: if
+    // READY, the values are visible.
+    match STATE.compare_exchange(UNREAD, READING, Ordering::Acquire, Ordering::Acquire) {
+        Ok(_) => {
+            read_environment();
+            // Release: publishes the values stored above to every Acquire load of STATE.
+            STATE.store(READY, Ordering::Release);
+        }
+        Err(_) => {
+            // Another thread is reading (a few microseconds: getenv and maybe one write).
+            // Acquire: as above.
+            while STATE.load(Ordering::Acquire) != READY {
+                crate::sync::spin_hint();
+            }
+        }
+    }
+}
+
+#[cfg(all(not(loom), any(miri, not(unix))))]
+fn read_environment() {}
+
+#[cfg(all(unix, not(miri), not(loom)))]
+fn read_environment() {
+    if let Some(value) = getenv(c"ALLOCGATOR_PURGE_DELAY_MS") {
+        match parse_u64(value).filter(|&v| v <= MAX_PURGE_DELAY_MS) {
+            // Relaxed: published by the READY store.
+            Some(ms) => PURGE_DELAY.store(ms as usize, Ordering::Relaxed),
+            None => report_bad(
+                "ALLOCGATOR_PURGE_DELAY_MS",
+                value,
+                "milliseconds, 0 to 600000",
+                DEFAULT_PURGE_DELAY_MS,
+            ),
+        }
+    }
+    if let Some(value) = getenv(c"ALLOCGATOR_VERBOSE") {
+        match parse_u64(value).filter(|&v| v <= 1) {
+            Some(v) => {
+                // Relaxed: published by the READY store.
+                VERBOSE.store(v as usize, Ordering::Relaxed);
+                if v >= 1 {
+                    // SAFETY: an `extern "C"` function with no arguments. glibc keeps the first
+                    // 32 handlers in static storage (past that it calls its own malloc, never
+                    // the Rust global allocator).
+                    unsafe { libc::atexit(print_stats_at_exit) };
+                }
+            }
+            None => report_bad("ALLOCGATOR_VERBOSE", value, "0 or 1", 0),
+        }
+    }
+}
+
+/// The value of an environment variable, as bytes, without allocating.
+#[cfg(all(unix, not(miri), not(loom)))]
+fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: a NUL-terminated name; getenv returns null or a pointer into the environment
+    // block, which lives as long as nobody calls setenv for this name (see the module docs).
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returns a NUL-terminated string.
+    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// A decimal number with optional surrounding spaces; `None` if anything else is there.
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    let s = s.trim_ascii();
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+    }
+    Some(v)
+}
+
+/// Reports a bad option value on stderr (once: the environment is read once).
+#[cfg(all(unix, not(miri), not(loom)))]
+fn report_bad(name: &str, value: &[u8], expected: &str, default: u64) {
+    use core::fmt::Write;
+    let mut out = StderrWriter::new();
+    let shown = &value[..value.len().min(64)];
+    let _ = write!(out, "allocgator: ignoring {name}=");
+    out.write_bytes(shown);
+    let _ = writeln!(out, " (expected {expected}); using the default, {default}");
+    out.flush();
+}
+
+/// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
+#[cfg(all(unix, not(miri), not(loom)))]
+extern "C" fn print_stats_at_exit() {
+    use core::fmt::Write;
+    let mut out = StderrWriter::new();
+    let _ = writeln!(out, "allocgator: statistics at exit");
+    let _ = write!(out, "{}", crate::global::stats());
+    out.flush();
+}
+
+/// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock).
+pub(crate) struct StderrWriter {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl StderrWriter {
+    pub(crate) const fn new() -> Self {
+        Self {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn write_bytes(&mut self, mut s: &[u8]) {
+        while !s.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let take = s.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + take].copy_from_slice(&s[..take]);
+            self.len += take;
+            s = &s[take..];
+        }
+    }
+
+    pub(crate) fn flush(&mut self) {
+        let mut done = 0;
+        while done < self.len {
+            #[cfg(unix)]
+            // SAFETY: a valid buffer of `len - done` initialised bytes.
+            let n = unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
+            #[cfg(not(unix))]
+            let n = -1isize;
+            if n <= 0 {
+                break; // stderr closed or broken: drop the message
+            }
+            done += n as usize;
+        }
+        self.len = 0;
+    }
+}
+
+impl core::fmt::Write for StderrWriter {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_u64;
+
+    #[test]
+    fn parses_plain_decimal_numbers_only() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b" 250 "), Some(250));
+        assert_eq!(parse_u64(b"18446744073709551615"), None); // 20 digits: refused
+        assert_eq!(
+            parse_u64(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for bad in [&b""[..], b"abc", b"-1", b"1.5", b"10ms", b"0x10", b" "] {
+            assert_eq!(parse_u64(bad), None, "{:?}", core::str::from_utf8(bad));
+        }
+    }
+}
