@@ -20,6 +20,13 @@ cargo test --workspace
 step "cargo test --release (the optimised fast paths)"
 cargo test --release -p allocgator
 
+step "cargo test --release --features checked (bad frees abort; valid programs never trip a check)"
+cargo test --release -p allocgator --features checked --target-dir target/checked
+
+step "nightly: core::alloc::Allocator impls (feature nightly)"
+cargo +nightly test --release -p allocgator --features nightly --test local_contract --target-dir target/nightly
+cargo +nightly run --release -p allocgator --features nightly --example nightly_vec --target-dir target/nightly
+
 step "Miri: engine unit tests under strict provenance (Stacked Borrows)"
 if cargo +nightly miri --version >/dev/null 2>&1; then
   MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib --target-dir target/miri

@@ -31,7 +31,15 @@
 //! ## Features
 //!
 //! - `nightly`: implement `core::alloc::Allocator` too (needs a nightly compiler).
-//! - `checked`: reserved for detection of bad frees (double, foreign, interior).
+//! - `checked`: detect bad frees — a double free (same thread, other thread, large or huge
+//!   block), a pointer allocgator never returned, an interior pointer, a `Pool`/`SyncPool`
+//!   deallocation with the wrong layout — and abort with a message naming the problem and the
+//!   address, written without allocating. It keeps one bit per 8 bytes of every segment (out
+//!   of line, 1/64 of the segment) and a bitmap of the segments allocgator owns, and costs an
+//!   atomic RMW per allocation and per free. Without the feature, the frees that reach the
+//!   remote path (other threads' blocks, huge blocks) still check, at no cost to the fast
+//!   paths, that the segment header is allocgator's and that a huge block is freed at its
+//!   start.
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -101,6 +101,18 @@ impl AtomicUsize {
     pub(crate) fn fetch_sub(&self, v: usize, order: Ordering) -> usize {
         self.0.fetch_sub(v, order)
     }
+    /// `fetch_or`.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn fetch_or(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_or(v, order)
+    }
+    /// `fetch_and`.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn fetch_and(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_and(v, order)
+    }
 }
 
 #[cfg(loom)]

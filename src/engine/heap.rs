@@ -274,6 +274,8 @@ impl Heap {
                     if ZERO {
                         zero_block(block, was_zero, page.block_size());
                     }
+                    #[cfg(feature = "checked")]
+                    super::checked::on_alloc(block.cast());
                 }
                 return block.cast();
             }
@@ -317,6 +319,11 @@ impl Heap {
     /// The caller owns this heap (or it is the sentinel).
     #[inline(always)]
     pub(crate) unsafe fn free(&self, p: *mut u8) {
+        #[cfg(feature = "checked")]
+        // SAFETY: the check reads only memory it has proved is ours.
+        unsafe {
+            super::checked::on_free(p)
+        };
         let seg = segment_of(p);
         // Relaxed: the segment's owner is fixed while it has live blocks; the block's hand-off
         // to us ordered its initialisation.
@@ -407,6 +414,22 @@ impl Heap {
     #[cold]
     #[inline(never)]
     pub(crate) unsafe fn alloc_slow(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        // SAFETY: forwarded.
+        let p = unsafe { self.alloc_slow_unchecked(size, align, zero) };
+        #[cfg(feature = "checked")]
+        if !p.is_null() {
+            // SAFETY: a block just taken, not yet handed out.
+            unsafe { super::checked::on_alloc(p) };
+        }
+        p
+    }
+
+    /// The body of [`alloc_slow`](Self::alloc_slow) (which adds the `checked` bookkeeping).
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(always)]
+    unsafe fn alloc_slow_unchecked(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         if self.is_sentinel() || align > ALIGN_MAX {
             return ptr::null_mut();
         }
@@ -644,9 +667,26 @@ impl Heap {
     pub(crate) unsafe fn free_remote(&self, p: *mut u8, seg: *mut Segment) {
         // SAFETY: `p` is live, so its header is valid (caller).
         unsafe {
-            if (*seg).kind == SegmentKind::Huge {
+            // Checks that cost nothing on the fast path (on by default): a header that is not
+            // ours, or a pointer inside a huge block. (Read as a byte: a foreign header may
+            // hold any value.)
+            let kind = ptr::addr_of!((*seg).kind).cast::<u8>().read();
+            if kind == SegmentKind::Huge as u8 {
+                if p != (*seg).map_base.wrapping_add((*seg).block_offset) {
+                    super::checked::report(
+                        "free of an interior pointer (inside a huge block)",
+                        p as usize,
+                    );
+                }
                 huge::free(seg);
                 return;
+            }
+            if kind != SegmentKind::Pages as u8 {
+                super::checked::report(
+                    "free of a pointer allocgator does not own (no segment header of ours at \
+                     its 4 MiB boundary)",
+                    p as usize,
+                );
             }
             let page = Segment::page_of(seg, p);
             // Read what we need before the push: afterwards the owner may reuse the page.

@@ -14,6 +14,7 @@
 //! huge blocks aligned to a segment boundary keep their header in the segment-sized region
 //! just before them) and its page through the segment's slice table.
 
+pub(crate) mod checked;
 pub(crate) mod heap;
 pub(crate) mod heap_pool;
 pub(crate) mod huge;

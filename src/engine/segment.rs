@@ -75,6 +75,10 @@ pub(crate) struct Segment {
     pub(crate) local: UnsafeCell<SegmentLocal>,
     /// One page record per slice; a page spanning several slices uses its first slice's record.
     pub(crate) pages: [Page; SLICES],
+    /// Feature `checked`: one live bit per 8 bytes of the segment, in a mapping of its own
+    /// (see `checked`).
+    #[cfg(feature = "checked")]
+    pub(crate) live_bits: *mut crate::sync::AtomicUsize,
 }
 
 // SAFETY: owner-only state is touched by the owning heap's thread only (see `Page`); the rest
@@ -122,6 +126,16 @@ impl Segment {
                 ptr::addr_of_mut!((*seg).head_of[i]).write(UnsafeCell::new(i as u8));
                 ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
             }
+            #[cfg(feature = "checked")]
+            {
+                let bits = Os::map(super::checked::LIVE_BITS_BYTES, crate::os::OS_PAGE);
+                if bits.is_null() {
+                    Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE);
+                    return ptr::null_mut();
+                }
+                ptr::addr_of_mut!((*seg).live_bits).write(bits.cast());
+                super::checked::segment_added(seg);
+            }
             ptr::addr_of_mut!((*seg).local).write(UnsafeCell::new(SegmentLocal {
                 used: HEADER_SLICE,
                 uncommitted: ALL_SLICES & !HEADER_SLICE,
@@ -154,6 +168,16 @@ impl Segment {
         c.committed
             .fetch_sub(committed_slices * SLICE_SIZE, Ordering::Relaxed);
         c.segments.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "checked")]
+        // SAFETY: the bitmap mapped in `create`, not used once the segment is gone.
+        unsafe {
+            super::checked::segment_removed(seg);
+            Os::unmap(
+                (*seg).live_bits.cast(),
+                super::checked::LIVE_BITS_BYTES,
+                crate::os::OS_PAGE,
+            );
+        }
         // SAFETY: the mapping made in `create`; nothing in it is used any more (caller).
         unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
     }

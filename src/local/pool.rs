@@ -403,6 +403,24 @@ impl core::fmt::Debug for Pool {
     }
 }
 
+#[cfg(feature = "checked")]
+impl Pool {
+    /// Whether `p` lies in one of the pool's chunks (feature `checked`: a walk of the chunk
+    /// list, which doubles in size, so it is short).
+    fn in_chunks(&self, p: *mut u8) -> bool {
+        let mut chunk = self.chunks.get();
+        while !chunk.is_null() {
+            // SAFETY: our chunk, with the header we wrote.
+            let Chunk { next, bytes } = unsafe { chunk.read() };
+            if (p as usize).wrapping_sub(chunk as usize) < bytes {
+                return true;
+            }
+            chunk = next;
+        }
+        false
+    }
+}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         let align = self.geometry.align.max(CHUNK_HEADER);
@@ -444,9 +462,25 @@ impl RawAllocator for &Pool {
         // `geometry.size`, so every size the fit rule allows back still fits; a fallback block
         // was requested with a size or align that does not fit, and the fit rule keeps it so.
         if self.geometry.fits(layout) {
+            #[cfg(feature = "checked")]
+            if !self.in_chunks(ptr) {
+                crate::engine::checked::report(
+                    "deallocate to a Pool of a block it did not hand out (another allocator's \
+                     block, or a layout other than the one it was allocated with)",
+                    ptr as usize,
+                );
+            }
             // SAFETY: a live pool block (caller).
             unsafe { self.free_block(ptr) }
         } else {
+            #[cfg(feature = "checked")]
+            if self.in_chunks(ptr) {
+                crate::engine::checked::report(
+                    "deallocate to a Pool with the wrong size or alignment (a pool block given \
+                     back with a layout that does not fit the pool's blocks)",
+                    ptr as usize,
+                );
+            }
             // SAFETY: a live fallback block (caller).
             unsafe { self.fallback_free(ptr, layout) }
         }

@@ -286,6 +286,15 @@ impl Shared {
                 unsafe { self.push(index) };
                 return;
             }
+        } else {
+            #[cfg(feature = "checked")]
+            if self.index_of(p).is_some() {
+                crate::engine::checked::report(
+                    "deallocate to a SyncPool with the wrong size or alignment (a pool block \
+                     given back with a layout that does not fit the pool's blocks)",
+                    p as usize,
+                );
+            }
         }
         // SAFETY: a live fallback block (caller).
         unsafe { self.fallback_free(p, layout) }

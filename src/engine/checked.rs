@@ -1,0 +1,200 @@
+//! Bad-free detection (feature `checked`): double frees, pointers allocgator never returned,
+//! interior pointers, and wrong-size deallocations to local allocators abort with a message
+//! naming the problem and the address.
+//!
+//! Two pieces of state, both out of line (a freed block's contents are the allocator's, but a
+//! program with a bad free may be writing them, so nothing the checks rely on lives there):
+//!
+//! - a **segment map**: one bit per 4 MiB of address space (4 MiB of zero-initialised
+//!   `static`, of which the OS backs only the words touched) saying "allocgator owns a segment
+//!   or huge-block header here". A free first checks it, so a foreign pointer is reported
+//!   without reading memory that may not be mapped;
+//! - a **live bitmap** per segment: one bit per 8 bytes (every block starts 8-aligned), set
+//!   when a block is handed out and cleared when it is freed, from any thread (atomic RMWs). A
+//!   free that finds its bit clear is a double free.
+//!
+//! Huge blocks have no live bit: freeing one takes its header out of the segment map, so a
+//! second free finds no owner.
+//!
+//! The report is written without allocating (a stack buffer and `write(2)`), then the process
+//! aborts: this runs inside `GlobalAlloc::dealloc`, where unwinding is not allowed.
+
+#[cfg(feature = "checked")]
+use super::segment::{Segment, SegmentKind};
+#[cfg(feature = "checked")]
+use super::{segment_of, SEGMENT_SHIFT, SEGMENT_SIZE};
+#[cfg(feature = "checked")]
+use crate::sync::{AtomicUsize, Ordering};
+
+/// Writes `allocgator: <problem> at 0x<addr>` to stderr without allocating, and aborts.
+#[cold]
+#[inline(never)]
+pub(crate) fn report(problem: &str, addr: usize) -> ! {
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        let n = bytes.len().min(buf.len() - len);
+        buf[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    put(b"allocgator: ");
+    put(problem.as_bytes());
+    put(b" at 0x");
+    let mut hex = [0u8; 16];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        let nibble = (addr >> ((15 - i) * 4)) & 0xF;
+        *digit = b"0123456789abcdef"[nibble];
+    }
+    let first = hex.iter().position(|&d| d != b'0').unwrap_or(15);
+    put(&hex[first..]);
+    put(b"\n");
+    #[cfg(not(loom))]
+    // SAFETY: writes our own initialised buffer to stderr; aborting needs no state.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), len);
+        libc::abort();
+    }
+    #[cfg(loom)]
+    panic!(
+        "{}",
+        core::str::from_utf8(&buf[..len]).unwrap_or("allocgator: bad free")
+    );
+}
+
+/// Address bits the segment map covers (the x86-64 / AArch64 user address space).
+#[cfg(feature = "checked")]
+const ADDRESS_BITS: usize = 47;
+/// Words of the segment map.
+#[cfg(feature = "checked")]
+const MAP_WORDS: usize = (1 << (ADDRESS_BITS - SEGMENT_SHIFT)) / usize::BITS as usize;
+
+/// Bit `i`: the 4 MiB-aligned address `i << SEGMENT_SHIFT` holds a segment header of ours.
+#[cfg(feature = "checked")]
+static SEGMENT_MAP: [AtomicUsize; MAP_WORDS] = [const { AtomicUsize::new(0) }; MAP_WORDS];
+
+/// Bytes of a segment's live bitmap: one bit per 8 bytes of the segment.
+#[cfg(feature = "checked")]
+pub(crate) const LIVE_BITS_BYTES: usize = SEGMENT_SIZE / 8 / 8;
+
+#[cfg(feature = "checked")]
+fn map_slot(seg: *mut Segment) -> Option<(&'static AtomicUsize, usize)> {
+    let index = seg as usize >> SEGMENT_SHIFT;
+    let word = SEGMENT_MAP.get(index / usize::BITS as usize)?;
+    Some((word, 1 << (index % usize::BITS as usize)))
+}
+
+/// Records that `seg` (a segment or a huge block's header) is ours.
+#[cfg(feature = "checked")]
+pub(crate) fn segment_added(seg: *mut Segment) {
+    if let Some((word, bit)) = map_slot(seg) {
+        // Relaxed: a free of a block in this segment is ordered after the segment's creation
+        // by the block's own hand-off; RMWs on one word never lose each other's bits.
+        word.fetch_or(bit, Ordering::Relaxed);
+    }
+}
+
+/// Records that `seg` is no longer ours (before its memory goes back to the OS).
+#[cfg(feature = "checked")]
+pub(crate) fn segment_removed(seg: *mut Segment) {
+    if let Some((word, bit)) = map_slot(seg) {
+        // Relaxed: as in `segment_added`.
+        word.fetch_and(!bit, Ordering::Relaxed);
+    }
+}
+
+#[cfg(feature = "checked")]
+fn segment_known(seg: *mut Segment) -> bool {
+    // Relaxed: as in `segment_added`.
+    map_slot(seg).is_some_and(|(word, bit)| word.load(Ordering::Relaxed) & bit != 0)
+}
+
+/// The live bit of block `p` in segment `seg`: its word and mask.
+///
+/// # Safety
+/// `seg` is a live segment of kind `Pages` and `p` lies inside it.
+#[cfg(feature = "checked")]
+unsafe fn live_bit<'a>(seg: *mut Segment, p: *mut u8) -> (&'a AtomicUsize, usize) {
+    let index = (p as usize - seg as usize) >> 3;
+    // SAFETY: the bitmap was mapped with the segment and lives as long; `index / BITS` is in
+    // range because `p` lies inside the segment (caller).
+    let word = unsafe { &*(*seg).live_bits.add(index / usize::BITS as usize) };
+    (word, 1 << (index % usize::BITS as usize))
+}
+
+/// A block is being handed out: marks it live.
+///
+/// # Safety
+/// `p` is a block of this engine just taken from a free list (not yet given to the caller).
+#[cfg(feature = "checked")]
+#[inline]
+pub(crate) unsafe fn on_alloc(p: *mut u8) {
+    let seg = segment_of(p);
+    // SAFETY: `p` is ours, so its header is mapped.
+    if unsafe { (*seg).kind } != SegmentKind::Pages {
+        return;
+    }
+    // SAFETY: as above.
+    let (word, bit) = unsafe { live_bit(seg, p) };
+    // Relaxed: a free of this block on another thread is ordered after this by the block's
+    // hand-off (the program's own synchronisation); RMWs on one word never lose bits.
+    word.fetch_or(bit, Ordering::Relaxed);
+}
+
+/// A block is being freed: aborts with a report unless `p` is the start of a live block.
+///
+/// # Safety
+/// None beyond the caller's claim that `p` came from allocgator: every step reads only memory
+/// the previous step proved is ours.
+#[cfg(feature = "checked")]
+pub(crate) unsafe fn on_free(p: *mut u8) {
+    let addr = p as usize;
+    if addr % 8 != 0 {
+        report(
+            "free of a pointer allocgator never returned (misaligned)",
+            addr,
+        );
+    }
+    let seg = segment_of(p);
+    if !segment_known(seg) {
+        report(
+            "free of a pointer allocgator does not own (never returned by it, or a huge block \
+             freed twice)",
+            addr,
+        );
+    }
+    // SAFETY: the segment map says the header is ours and mapped.
+    unsafe {
+        if (*seg).kind == SegmentKind::Huge {
+            let block = (*seg).map_base as usize + (*seg).block_offset;
+            if addr != block {
+                report("free of an interior pointer (inside a huge block)", addr);
+            }
+            return;
+        }
+        let offset = addr - seg as usize;
+        let slice = offset >> super::SLICE_SHIFT;
+        let head = (*seg).head_of[slice].with(|h| *h) as usize;
+        let block_size = (*seg).pages[head].block_size();
+        let page_offset = offset - head * super::SLICE_SIZE;
+        if head == 0 || block_size == 0 {
+            report(
+                "free of a pointer allocgator never returned (segment header or unused page)",
+                addr,
+            );
+        }
+        if page_offset % block_size != 0 {
+            report(
+                "free of an interior pointer (not the start of a block)",
+                addr,
+            );
+        }
+        let (word, bit) = live_bit(seg, p);
+        // Relaxed: as in `on_alloc`.
+        if word.fetch_and(!bit, Ordering::Relaxed) & bit == 0 {
+            report(
+                "double free (or free of a block that was never handed out)",
+                addr,
+            );
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Bad frees abort with a message naming the problem and the address.
+//!
+//! Each case runs in a child process (this test binary re-run with `BAD_FREE_CASE` set): the
+//! child prints the address it is about to misuse, then makes the bad call; the parent checks
+//! that the child died of SIGABRT and that stderr names the problem and that address. Cases
+//! marked `checked` need the feature (`cargo test --features checked --test bad_free`); the
+//! others are checks that are on by default.
+
+#[global_allocator]
+static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+
+use allocgator::allocator_api2::alloc::Allocator;
+use std::alloc::{alloc, dealloc, Layout};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::ptr::NonNull;
+
+const CASE_VAR: &str = "BAD_FREE_CASE";
+
+/// Tells the parent which address the bad call uses.
+fn announce(p: *mut u8) {
+    eprintln!("BAD-ADDRESS 0x{:x}", p as usize);
+}
+
+/// Runs the bad call of `case` (in the child).
+fn run_case(case: &str) {
+    let small = Layout::from_size_align(64, 8).unwrap();
+    // SAFETY: none — these are the deliberately wrong calls the allocator must catch (each
+    // aborts the child process before anything else runs).
+    unsafe {
+        match case {
+            "double_free_local" => {
+                let p = alloc(small);
+                dealloc(p, small);
+                announce(p);
+                dealloc(p, small);
+            }
+            "double_free_remote" => {
+                let p = alloc(small) as usize;
+                std::thread::spawn(move || dealloc(p as *mut u8, small))
+                    .join()
+                    .unwrap();
+                announce(p as *mut u8);
+                std::thread::spawn(move || dealloc(p as *mut u8, small))
+                    .join()
+                    .unwrap();
+            }
+            "double_free_large" => {
+                let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+                let p = alloc(layout);
+                dealloc(p, layout);
+                announce(p);
+                dealloc(p, layout);
+            }
+            "double_free_huge" => {
+                let layout = Layout::from_size_align(16 << 20, 8).unwrap();
+                let p = alloc(layout);
+                dealloc(p, layout);
+                announce(p);
+                dealloc(p, layout);
+            }
+            "never_returned_stack" => {
+                let mut local = [0u64; 8];
+                let p = local.as_mut_ptr().cast::<u8>();
+                announce(p);
+                dealloc(p, small);
+            }
+            "never_returned_libc" => {
+                let p = libc::malloc(64).cast::<u8>();
+                announce(p);
+                dealloc(p, small);
+            }
+            "interior_small" => {
+                let p = alloc(small);
+                announce(p.add(8));
+                dealloc(p.add(8), small);
+            }
+            "interior_huge" => {
+                let layout = Layout::from_size_align(16 << 20, 8).unwrap();
+                let p = alloc(layout);
+                announce(p.add(4096));
+                dealloc(p.add(4096), layout);
+            }
+            "foreign_mapping" => {
+                // A 4 MiB-aligned mapping that is not ours: its "header" is zeros.
+                let size = 8 << 20;
+                let raw = libc::mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                ) as usize;
+                assert_ne!(raw, libc::MAP_FAILED as usize);
+                let aligned = (raw + (4 << 20) - 1) & !((4 << 20) - 1);
+                let p = (aligned + 4096) as *mut u8;
+                announce(p);
+                dealloc(p, small);
+            }
+            "pool_wrong_size" => {
+                let pool = allocgator::Pool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let p = (&pool).allocate(block).unwrap().cast::<u8>();
+                announce(p.as_ptr());
+                (&pool).deallocate(p, Layout::from_size_align(64, 8).unwrap());
+            }
+            "pool_foreign_block" => {
+                let pool = allocgator::Pool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let _keep = (&pool).allocate(block).unwrap();
+                let p = alloc(block);
+                announce(p);
+                (&pool).deallocate(NonNull::new(p).unwrap(), block);
+            }
+            "sync_pool_wrong_size" => {
+                let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let p = (&pool).allocate(block).unwrap().cast::<u8>();
+                announce(p.as_ptr());
+                (&pool).deallocate(p, Layout::from_size_align(128, 8).unwrap());
+            }
+            other => panic!("unknown case {other}"),
+        }
+    }
+    eprintln!("BAD-FREE-NOT-DETECTED");
+}
+
+/// Runs `case` in a child and checks it aborted naming `problem` and the announced address.
+fn expect_abort(case: &str, problem: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CASE_VAR, case)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{case}: expected SIGABRT, got {:?}\n{stderr}",
+        out.status
+    );
+    let address = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("BAD-ADDRESS "))
+        .unwrap_or_else(|| panic!("{case}: the child did not reach the bad call\n{stderr}"));
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("allocgator: "))
+        .unwrap_or_else(|| panic!("{case}: no report on stderr\n{stderr}"));
+    assert!(
+        report.contains(problem),
+        "{case}: report does not name `{problem}`: {report}"
+    );
+    assert!(
+        report.ends_with(&format!(" at {address}")),
+        "{case}: report does not name the address {address}: {report}"
+    );
+}
+
+/// The child side: does nothing unless run by `expect_abort`.
+#[test]
+fn child_runner() {
+    if let Ok(case) = std::env::var(CASE_VAR) {
+        run_case(&case);
+    }
+}
+
+// On by default: checks on the remote-free path, which cost the fast paths nothing.
+
+#[test]
+fn interior_pointer_into_a_huge_block() {
+    expect_abort("interior_huge", "interior pointer");
+}
+
+#[test]
+fn pointer_into_a_mapping_that_is_not_ours() {
+    expect_abort("foreign_mapping", "does not own");
+}
+
+// Feature `checked`.
+
+#[cfg(feature = "checked")]
+mod checked {
+    use super::expect_abort;
+
+    #[test]
+    fn double_free_on_the_same_thread() {
+        expect_abort("double_free_local", "double free");
+    }
+
+    #[test]
+    fn double_free_from_another_thread() {
+        expect_abort("double_free_remote", "double free");
+    }
+
+    #[test]
+    fn double_free_of_a_large_block() {
+        expect_abort("double_free_large", "double free");
+    }
+
+    #[test]
+    fn double_free_of_a_huge_block() {
+        expect_abort("double_free_huge", "huge block freed twice");
+    }
+
+    #[test]
+    fn free_of_a_stack_address() {
+        expect_abort("never_returned_stack", "does not own");
+    }
+
+    #[test]
+    fn free_of_a_libc_malloc_block() {
+        expect_abort("never_returned_libc", "does not own");
+    }
+
+    #[test]
+    fn free_of_an_interior_pointer() {
+        expect_abort("interior_small", "interior pointer");
+    }
+
+    #[test]
+    fn pool_deallocate_with_the_wrong_size() {
+        expect_abort("pool_wrong_size", "wrong size");
+    }
+
+    #[test]
+    fn pool_deallocate_of_a_block_it_did_not_hand_out() {
+        expect_abort("pool_foreign_block", "did not hand out");
+    }
+
+    #[test]
+    fn sync_pool_deallocate_with_the_wrong_size() {
+        expect_abort("sync_pool_wrong_size", "wrong size");
+    }
+}
