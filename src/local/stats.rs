@@ -50,13 +50,13 @@ impl LocalStats {
     }
 
     /// Bytes in live blocks: pool blocks count their block size, fallback blocks their engine
-    /// size; for an arena, the bytes bumped since the last reset (padding included; an arena
-    /// only reuses memory on reset).
+    /// size; for an arena, the bytes bumped since the last reset (padding included: sizes
+    /// round up to 8 bytes; an arena only reuses memory on reset).
     ///
     /// ```
     /// let arena = allocgator::Arena::new();
     /// arena.alloc([0u8; 100]);
-    /// assert_eq!(arena.stats().live_bytes(), 100);
+    /// assert_eq!(arena.stats().live_bytes(), 104);
     /// ```
     pub fn live_bytes(&self) -> usize {
         self.live_bytes
