@@ -88,3 +88,28 @@ fn free_stack_aba() {
         assert_each_block_once(&list, &held, 3);
     });
 }
+
+/// Three threads race for two blocks: one may find the stack empty (and then `SyncPool` would
+/// carve a fresh block); nobody gets a block someone else holds, and both come back.
+#[test]
+fn free_stack_three_threads_two_blocks() {
+    model("free_stack_three_threads_two_blocks", || {
+        let list = Arc::new(ModelFreeList::new(2));
+        let threads: Vec<_> = (0..3usize)
+            .map(|t| {
+                let list = Arc::clone(&list);
+                thread::spawn(move || {
+                    if let Some(i) = list.pop() {
+                        list.write(i, t + 1);
+                        assert_eq!(list.read(i), t + 1);
+                        list.push(i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_each_block_once(&list, &[], 2);
+    });
+}
