@@ -47,18 +47,16 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
   echo "Miri is not installed (rustup component add miri --toolchain nightly); .ci/run installs it" >&2
   exit 1
 fi
-# Under Miri the suite leaves out `Box`es whose frees reach the engine, which both borrow
-# models reject (the free reads the page through the box's pointer; see docs/miri.md), and
-# the concurrent SyncPool stress (a documented racy read of a free-list link).
+# `miri_box_free`: boxes freed through the engine and a pool (see docs/miri.md).
 step "Miri: unit tests + local contract suite, strict provenance, Stacked Borrows"
 MIRIFLAGS="-Zmiri-strict-provenance" \
-  cargo +nightly miri test --lib --test local_contract --target-dir "$miri_target"
+  cargo +nightly miri test --lib --test local_contract --test miri_box_free --target-dir "$miri_target"
 
 # Tree Borrows: everything, except the two slowest unit tests (single-threaded raw-pointer
 # tests, run under Stacked Borrows above), to keep Miri within its time budget.
 step "Miri: unit tests + local contract suite, strict provenance, Tree Borrows"
 MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-tree-borrows" \
-  cargo +nightly miri test --lib --test local_contract --target-dir "$miri_target" \
+  cargo +nightly miri test --lib --test local_contract --test miri_box_free --target-dir "$miri_target" \
   -- --skip large_blocks_grow_and_shrink_in_place --skip remote_frees_into_full_pages_are_collected
 
 step "Miri: engine blocks freed across threads, scheduler seeds 0..4"

@@ -21,15 +21,9 @@ trait Subject {
     fn alloc(&self) -> Self::A<'_>;
     /// Live blocks by the allocator's own statistics (`None`: no per-allocator figure).
     fn live(&self) -> Option<usize>;
-    /// Some of its frees go to the engine, which finds the block's page through the freed
-    /// pointer, outside the block. Miri's borrow models reject that when the pointer comes
-    /// from a `Box` (a reference to the value only; see docs/miri.md), so under Miri
-    /// `collections` leaves out its boxes for these allocators.
-    const ENGINE_FREES: bool = true;
 }
 
 impl Subject for Arena {
-    const ENGINE_FREES: bool = false;
     type A<'a> = &'a Arena;
     fn new() -> Self {
         Arena::new()
@@ -583,8 +577,8 @@ fn collections<S: Subject>() {
         v.shrink_to_fit();
         assert_eq!(v.len(), 10);
 
-        // Boxes (left out under Miri where frees reach the engine: see `ENGINE_FREES`).
-        if !(MIRI && S::ENGINE_FREES) {
+        // Boxes (their frees reach the engine's page headers; see docs/miri.md).
+        {
             let boxes: Vec<ABox<[u8; 64], _>> = (0..scaled(1000, 50))
                 .map(|i| ABox::new_in([i as u8; 64], a.clone()))
                 .collect();
@@ -715,17 +709,9 @@ fn sync_pool_cross_thread() {
 }
 
 /// A 4-thread SyncPool stress with a transfer array (every word of a block carries a cookie
-/// checked at free): concurrent pops and pushes.
-///
-/// Not under Miri: a pop reads the link word of the head block with an atomic load while
-/// another thread may already have popped that block and be writing it (non-atomically);
-/// the value read is discarded (the tagged CAS fails), but the memory model calls the pair a
-/// data race and Miri stops there. `src/local/sync_pool.rs` documents this caveat.
+/// checked at free): concurrent pops and pushes. (Under Miri too: the free list's links
+/// live out of line, so a pop never reads a block another thread may be writing.)
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the tagged free list's discarded racy link read (see above)"
-)]
 #[allow(clippy::disallowed_types)] // plain std atomics in a test (not loom-modelled)
 fn sync_pool_transfer_stress() {
     let pool = SyncPool::for_type::<[u64; 8]>();

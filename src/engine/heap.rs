@@ -325,6 +325,10 @@ impl Heap {
             super::checked::on_free(p)
         };
         let seg = segment_of(p);
+        // The block with the segment's provenance: the same pointer natively (`segment_of`
+        // derives `seg` from `p`), but under Miri the mapping's own, which covers the whole
+        // block — `p` may only cover the value a `Box` held, shorter than the link we write.
+        let p = seg.cast::<u8>().with_addr(p.addr());
         // Relaxed: the segment's owner is fixed while it has live blocks; the block's hand-off
         // to us ordered its initialisation.
         // SAFETY: `p` is a live block, so its segment header is mapped.

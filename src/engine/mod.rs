@@ -104,11 +104,24 @@ impl Block {
 /// The segment-sized region a block belongs to.
 #[inline(always)]
 pub(crate) fn segment_of(p: *mut u8) -> *mut segment::Segment {
-    // `p - 1`: see the module docs. Provenance is kept (map_addr), so Miri's strict provenance
-    // mode accepts reaching the header from a block pointer.
-    p.wrapping_sub(1)
-        .map_addr(|a| a & !(SEGMENT_SIZE - 1))
-        .cast()
+    // `p - 1`: see the module docs.
+    let seg = p.wrapping_sub(1).map_addr(|a| a & !(SEGMENT_SIZE - 1));
+    // Under Miri, take the header's provenance from its mapping, not from the block pointer
+    // (which may only cover the block; see `os::system::roots`).
+    #[cfg(miri)]
+    let seg = crate::os::system::roots::pointer_to(seg.addr());
+    seg.cast()
+}
+
+/// `p` with the provenance of the engine memory it lies in, for a block pointer handed back by
+/// a user and kept for reuse (a pool's free list). Natively the same pointer; under Miri the
+/// pointer of its mapping (`os::system::roots`), because a pointer a user gives back may only
+/// cover the value it held (a `Box`'s), and the block is handed out again whole.
+#[inline(always)]
+pub(crate) fn with_engine_provenance(p: *mut u8) -> *mut u8 {
+    #[cfg(miri)]
+    let p = crate::os::system::roots::pointer_to(p.addr());
+    p
 }
 
 /// Rounds `x` up to a multiple of the power of two `align`, or `None` on overflow.

@@ -357,7 +357,7 @@ impl Pool {
     /// `p` is a live pool block of this pool.
     #[inline(always)]
     unsafe fn free_block(&self, p: *mut u8) {
-        let block = p.cast::<Free>();
+        let block = crate::engine::with_engine_provenance(p).cast::<Free>();
         // SAFETY: the block is ours again and at least a pointer long and aligned.
         unsafe { (*block).next = self.free.get() };
         self.free.set(block);
