@@ -242,7 +242,7 @@ fn resize<S: Subject>() {
     let s = S::new();
     let a = s.alloc();
     let (sizes, aligns): (&[usize], &[(usize, usize)]) = if MIRI {
-        (&[1, 65, 70_000], &[(8, 8), (16, 4096)])
+        (&[1, 65, 70_000], &[(16, 4096)])
     } else {
         (RESIZE_SIZES, &[(8, 8), (1, 64), (64, 8), (16, 4096)])
     };
@@ -464,7 +464,7 @@ fn random_ops<S: Subject>() {
         14 => 1 + r / 16 % scaled(100_000, 20_000),
         _ => 0,
     };
-    for step in 0..scaled(20_000, 100) {
+    for step in 0..scaled(20_000, 60) {
         let r = next();
         let key = model.keys().nth(r / 7 % model.len().max(1)).copied();
         match (r % 10, key) {
