@@ -24,27 +24,46 @@ fn assert_each_block_once(list: &ModelFreeList, held: &[u32], n: u32) {
     );
 }
 
-/// Two threads each take a block, write it, check it and give it back, racing on the head:
-/// no block is held twice (loom would see the two writers), every block comes back.
-#[test]
-fn free_stack_two_threads_take_and_give_back() {
-    model("free_stack_two_threads_take_and_give_back", || {
-        let list = Arc::new(ModelFreeList::new(2));
-        let threads: Vec<_> = (0..2usize)
-            .map(|t| {
-                let list = Arc::clone(&list);
-                thread::spawn(move || {
-                    let i = list.pop().expect("two blocks for two threads");
+/// `threads` threads each try to take a block of `blocks`, write it, check it and give it back,
+/// racing on the head: no block is held twice (loom would see the two writers), and every block
+/// comes back. With fewer blocks than threads, a thread may find the stack empty (where
+/// `SyncPool` would carve a fresh block).
+fn take_write_give_back(threads: usize, blocks: u32) {
+    let list = Arc::new(ModelFreeList::new(blocks));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let list = Arc::clone(&list);
+            thread::spawn(move || {
+                let taken = list.pop();
+                assert!(
+                    taken.is_some() || threads > blocks as usize,
+                    "a block went missing"
+                );
+                if let Some(i) = taken {
                     list.write(i, t + 1);
                     assert_eq!(list.read(i), t + 1);
                     list.push(i);
-                })
+                }
             })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_each_block_once(&list, &[], 2);
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_each_block_once(&list, &[], blocks);
+}
+
+#[test]
+fn free_stack_two_threads_take_and_give_back() {
+    model("free_stack_two_threads_take_and_give_back", || {
+        take_write_give_back(2, 2)
+    });
+}
+
+#[test]
+fn free_stack_three_threads_two_blocks() {
+    model("free_stack_three_threads_two_blocks", || {
+        take_write_give_back(3, 2)
     });
 }
 
@@ -86,30 +105,5 @@ fn free_stack_aba() {
             assert!(list.read(i) == 100 || list.read(i) == 200);
         }
         assert_each_block_once(&list, &held, 3);
-    });
-}
-
-/// Three threads race for two blocks: one may find the stack empty (and then `SyncPool` would
-/// carve a fresh block); nobody gets a block someone else holds, and both come back.
-#[test]
-fn free_stack_three_threads_two_blocks() {
-    model("free_stack_three_threads_two_blocks", || {
-        let list = Arc::new(ModelFreeList::new(2));
-        let threads: Vec<_> = (0..3usize)
-            .map(|t| {
-                let list = Arc::clone(&list);
-                thread::spawn(move || {
-                    if let Some(i) = list.pop() {
-                        list.write(i, t + 1);
-                        assert_eq!(list.read(i), t + 1);
-                        list.push(i);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_each_block_once(&list, &[], 2);
     });
 }
