@@ -56,6 +56,12 @@ const TAG_STEP: usize = 1 << 32;
 #[cfg(allocgator_mutation = "free_stack_untagged")]
 const TAG_STEP: usize = 0;
 
+/// The head word that replaces `head` with `index` on top: the tag advanced by one step.
+#[inline(always)]
+fn retagged(head: usize, index: u32) -> usize {
+    ((head & !0xFFFF_FFFF).wrapping_add(TAG_STEP)) | index as usize
+}
+
 impl FreeStack {
     /// An empty stack.
     #[cfg(not(loom))]
@@ -88,7 +94,7 @@ impl FreeStack {
             // `index` meanwhile and pushed it elsewhere; then the tag changed and the CAS
             // below fails (module docs).
             let next = links.link(index).load(Ordering::Relaxed);
-            let new = ((head & !0xFFFF_FFFF).wrapping_add(TAG_STEP)) | next as usize;
+            let new = retagged(head, next);
             // Acquire on both outcomes: on failure we retry with the new head and read its
             // link, which needs the same synchronisation as the first load.
             match self
@@ -114,7 +120,7 @@ impl FreeStack {
         loop {
             // Relaxed: published by the Release CAS below.
             link.store(head as u32, Ordering::Relaxed);
-            let new = ((head & !0xFFFF_FFFF).wrapping_add(TAG_STEP)) | index as usize;
+            let new = retagged(head, index);
             // Release: publishes the link and the block's hand-back to the next popper.
             match self
                 .head
