@@ -5,7 +5,7 @@
 
 mod common;
 use allocgator::loom_api::ModelHeap;
-use common::{model, SendPtr};
+use common::{fill_one_page, model, SendPtr, PAGE_BLOCK};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -46,19 +46,11 @@ fn remote_free_of_a_full_page_notifies_its_owner() {
 /// every block comes back exactly once (no loss, no duplicate).
 #[test]
 fn two_remote_freers_race_the_owner() {
-    const SIZE: usize = 8192; // 8 blocks per 64 KiB page
+    const SIZE: usize = PAGE_BLOCK;
     model("two_remote_freers_race_the_owner", || {
         let owner = ModelHeap::new();
         let freer_heaps = [Arc::new(ModelHeap::new()), Arc::new(ModelHeap::new())];
-        // SAFETY: this thread owns `owner`.
-        let blocks: Vec<SendPtr> = (0..8)
-            .map(|_| SendPtr(unsafe { owner.alloc(SIZE) }))
-            .collect();
-        let page = blocks[0].0 as usize & !0xFFFF;
-        assert!(
-            blocks.iter().all(|b| b.0 as usize & !0xFFFF == page),
-            "one page"
-        );
+        let (blocks, page) = fill_one_page(&owner);
         let threads: Vec<_> = (0..2)
             .map(|t| {
                 let heap = Arc::clone(&freer_heaps[t]);

@@ -4,7 +4,7 @@
 
 mod common;
 use allocgator::loom_api::ModelHeap;
-use common::{model, SendPtr};
+use common::{fill_one_page, model, PAGE_BLOCK};
 use loom::thread;
 
 /// The owner fills a page (8 blocks of 8 KiB, then one more from a second page: the first is
@@ -15,18 +15,10 @@ use loom::thread;
 /// stack; whatever the interleaving, every page comes back exactly once.
 #[test]
 fn remote_free_races_retire_and_decommit() {
-    const SIZE: usize = 8192;
+    const SIZE: usize = PAGE_BLOCK;
     model("remote_free_races_retire_and_decommit", || {
         let owner = ModelHeap::new();
-        // SAFETY: this thread owns `owner`.
-        let blocks: Vec<SendPtr> = (0..8)
-            .map(|_| SendPtr(unsafe { owner.alloc(SIZE) }))
-            .collect();
-        let page = blocks[0].0 as usize & !0xFFFF;
-        assert!(
-            blocks.iter().all(|b| b.0 as usize & !0xFFFF == page),
-            "one page"
-        );
+        let (blocks, page) = fill_one_page(&owner);
         // The next allocation finds the page exhausted: it goes full (armed for notification)
         // and a second page serves.
         // SAFETY: as above.

@@ -1,6 +1,26 @@
 //! What every loom model file shares.
 #![allow(dead_code)]
 
+use allocgator::loom_api::ModelHeap;
+
+/// Block size of [`fill_one_page`]: 8 blocks per 64 KiB page.
+pub const PAGE_BLOCK: usize = 8192;
+
+/// Allocates 8 blocks of [`PAGE_BLOCK`] bytes from `owner` (which the caller owns): exactly one 64 KiB page,
+/// handed out whole. Returns the blocks and the page's address.
+pub fn fill_one_page(owner: &ModelHeap) -> (Vec<SendPtr>, usize) {
+    // SAFETY: the caller owns `owner`.
+    let blocks: Vec<SendPtr> = (0..8)
+        .map(|_| SendPtr(unsafe { owner.alloc(PAGE_BLOCK) }))
+        .collect();
+    let page = blocks[0].0 as usize & !0xFFFF;
+    assert!(
+        blocks.iter().all(|b| b.0 as usize & !0xFFFF == page),
+        "one page"
+    );
+    (blocks, page)
+}
+
 /// A block handed to another loom thread.
 #[derive(Clone, Copy)]
 pub struct SendPtr(pub *mut u8);
