@@ -37,6 +37,20 @@ pub(crate) trait RawAllocator {
     /// # Safety
     /// `ptr` is a live block of this allocator that fits `old`.
     unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8;
+
+    /// Grows a block when [`raw_resize_in_place`](Self::raw_resize_in_place) could not, by a
+    /// cheaper route than allocate + copy + free if the front end has one (an arena moves a
+    /// chunk holding only this block with the engine's `realloc`): the moved block, contents
+    /// intact, aligned to `new.align()`, usable for at least `new.size()` bytes; or null, and
+    /// the block is untouched.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this allocator that fits `old`; `new.size() >= old.size()`.
+    #[inline(always)]
+    unsafe fn raw_grow_moving(&self, ptr: *mut u8, old: Layout, new: Layout) -> *mut u8 {
+        let _ = (ptr, old, new);
+        ptr::null_mut()
+    }
 }
 
 /// Any allocation failure, before it is turned into a trait's error type.
@@ -100,19 +114,24 @@ pub(crate) unsafe fn grow_impl<A: RawAllocator + ?Sized>(
     if old.size() == 0 {
         return allocate_impl(a, new, zeroed);
     }
+    let mut q = ptr::null_mut();
     if ptr.as_ptr() as usize & (new.align() - 1) == 0 {
         // SAFETY: live block fitting `old` (caller).
-        let q = unsafe { a.raw_resize_in_place(ptr.as_ptr(), old, new.size()) };
-        if let Some(q) = NonNull::new(q) {
-            // SAFETY: `q` is the same block, resized; its usable length is at least
-            // `new.size()`; bytes past `old.size()` may be stale and are zeroed if asked.
-            unsafe {
-                let len = a.raw_usable(q.as_ptr(), new);
-                if zeroed {
-                    ptr::write_bytes(q.as_ptr().add(old.size()), 0, len - old.size());
-                }
-                return Ok(NonNull::slice_from_raw_parts(q, len));
+        q = unsafe { a.raw_resize_in_place(ptr.as_ptr(), old, new.size()) };
+    }
+    if q.is_null() {
+        // SAFETY: live block fitting `old` (caller), not resized above.
+        q = unsafe { a.raw_grow_moving(ptr.as_ptr(), old, new) };
+    }
+    if let Some(q) = NonNull::new(q) {
+        // SAFETY: `q` is the same block, resized or moved; its usable length is at least
+        // `new.size()`; bytes past `old.size()` may be stale and are zeroed if asked.
+        unsafe {
+            let len = a.raw_usable(q.as_ptr(), new);
+            if zeroed {
+                ptr::write_bytes(q.as_ptr().add(old.size()), 0, len - old.size());
             }
+            return Ok(NonNull::slice_from_raw_parts(q, len));
         }
     }
     let fresh = allocate_impl(a, new, zeroed)?;
@@ -188,6 +207,7 @@ macro_rules! impl_allocator {
                 unsafe { $crate::api::deallocate_impl(self, ptr, layout) }
             }
 
+            #[inline]
             unsafe fn grow(
                 &self,
                 ptr: ::core::ptr::NonNull<u8>,
@@ -198,6 +218,7 @@ macro_rules! impl_allocator {
                 unsafe { $crate::api::grow_impl(self, ptr, old, new, false) }.map_err(|_| $err)
             }
 
+            #[inline]
             unsafe fn grow_zeroed(
                 &self,
                 ptr: ::core::ptr::NonNull<u8>,
@@ -208,6 +229,7 @@ macro_rules! impl_allocator {
                 unsafe { $crate::api::grow_impl(self, ptr, old, new, true) }.map_err(|_| $err)
             }
 
+            #[inline]
             unsafe fn shrink(
                 &self,
                 ptr: ::core::ptr::NonNull<u8>,

@@ -330,6 +330,7 @@ impl Shared {
 
     /// # Safety
     /// `p` is a live block of this pool allocated with `layout`'s alignment and fitting it.
+    #[inline]
     unsafe fn usable(&self, p: *mut u8, layout: Layout) -> usize {
         // SAFETY: forwarded (caller).
         unsafe { self.geometry.usable(p, layout) }
