@@ -872,6 +872,60 @@ fn arena_last_allocation_resizes_in_place() {
     assert_eq!(arena.stats().chunks(), 1);
 }
 
+/// A block alone in its chunk takes the chunk along when it outgrows it: a `Vec` growing from
+/// an empty arena ends in one chunk, not one per doubling, with its contents intact; the same
+/// through `grow_zeroed`; a block sharing its chunk still moves the old way.
+#[test]
+fn arena_block_alone_in_its_chunk_takes_the_chunk_along() {
+    let n = scaled(300_000, 3_000) as u64;
+    let arena = Arena::new();
+    let mut v: AVec<u64, &Arena> = AVec::new_in(&arena);
+    for i in 0..n {
+        v.push(i * 3);
+    }
+    assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 3));
+    let s = arena.stats();
+    assert_eq!(s.chunks(), 1, "{s}");
+    assert_eq!(s.live_blocks(), 1, "{s}");
+    // One chunk, at most about twice what the vector needs (doubling).
+    assert!(
+        arena.allocated_bytes() <= 4 * n as usize * 8 + (64 << 10),
+        "{} bytes for {} of vector",
+        arena.allocated_bytes(),
+        n * 8
+    );
+    drop(v);
+
+    // grow_zeroed through the moving path: the new tail reads as zeros.
+    let arena = Arena::new();
+    let old = Layout::from_size_align(4000, 8).unwrap();
+    let new = Layout::from_size_align(100_000, 8).unwrap();
+    let p = (&arena).allocate(old).unwrap().cast::<u8>();
+    // SAFETY: a fresh 4000-byte block.
+    unsafe { p.as_ptr().write_bytes(0xAB, old.size()) };
+    // SAFETY: a live block of `old`; `new` is larger.
+    let q = unsafe { (&arena).grow_zeroed(p, old, new) }.unwrap();
+    assert!(q.len() >= new.size());
+    // SAFETY: the grown block is `q.len()` bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(q.cast::<u8>().as_ptr(), q.len()) };
+    assert!(bytes[..old.size()].iter().all(|&b| b == 0xAB));
+    assert!(bytes[old.size()..].iter().all(|&b| b == 0));
+    assert_eq!(arena.stats().chunks(), 1);
+    // SAFETY: the live block, with the layout it was grown to.
+    unsafe { (&arena).deallocate(q.cast(), new) };
+    assert_eq!(arena.stats().live_blocks(), 0);
+
+    // Not alone: a value before it stays where it is, and so does its chunk.
+    let arena = Arena::new();
+    let keep = arena.alloc(0xFEED_u64) as *const u64;
+    let mut v: AVec<u64, &Arena> = AVec::new_in(&arena);
+    v.extend(0..10_000u64);
+    // SAFETY: the value lives as long as the arena (never freed before reset).
+    assert_eq!(unsafe { *keep }, 0xFEED);
+    assert!(arena.stats().chunks() > 1);
+    assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
+}
+
 /// Statistics display as tables.
 #[test]
 fn stats_display() {

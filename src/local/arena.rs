@@ -1,6 +1,9 @@
 //! [`Arena`]: bump allocation in chunks of engine memory.
 
-use super::{engine_alloc_usable, engine_free, ChunkInfo, LocalMap, LocalStats};
+use super::{
+    engine_alloc_usable, engine_free, engine_realloc, engine_usable, ChunkInfo, LocalMap,
+    LocalStats,
+};
 use crate::api::{self, RawAllocator};
 use crate::engine::ALIGN_MAX;
 use core::alloc::Layout;
@@ -39,7 +42,9 @@ static_assertions::const_assert!(mem::size_of::<Chunk>() <= HEADER);
 /// Memory comes in chunks from the engine (blocks of the calling thread's heap: the first is
 /// 4 KiB, each next one twice the last) and goes back to it on drop; `reset` keeps the largest
 /// chunk. The most recent allocation grows and shrinks in place, so `Vec::new_in(&arena)`
-/// growth copies nothing while the chunk has room. Values put in the arena with
+/// growth copies nothing while the chunk has room; a block alone in its chunk that outgrows it
+/// takes the chunk along (the engine's `realloc`), so a `Vec` growing from an empty arena does
+/// not leave a chunk behind at every doubling. Values put in the arena with
 /// [`alloc`](Arena::alloc) are never dropped.
 ///
 /// `&Arena` is an [`Allocator`](crate::allocator_api2::alloc::Allocator); `Arena` is `Send`,
@@ -70,7 +75,9 @@ pub struct Arena {
     allocated: Cell<usize>,
     /// Chunks held.
     chunk_count: Cell<usize>,
-    /// Allocations since the last reset, minus deallocations.
+    /// `Allocator` blocks handed out since the last reset, minus deallocations. Values placed
+    /// with `alloc` and friends are not counted: they can never be freed one by one, and a
+    /// counter on that path costs as much as the bump itself.
     live: Cell<usize>,
     /// Bytes used in chunks older than the current one (since the last reset).
     retired_used: Cell<usize>,
@@ -210,9 +217,38 @@ impl Arena {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub fn alloc<T>(&self, value: T) -> &mut T {
-        match self.try_alloc(value) {
-            Ok(r) => r,
-            Err(_) => std::alloc::handle_alloc_error(Layout::new::<T>()),
+        // Not `try_alloc`: keeping `value` alive for its error path made the compiler build
+        // it before the bump and store it piecewise (a 32-byte array took five stores).
+        self.alloc_with(|| value)
+    }
+
+    /// Places the value `make()` returns in the arena, built after the room is found (so a
+    /// large value can be written straight into place), and returns a mutable reference to it.
+    /// The value is never dropped.
+    ///
+    /// Aborts through [`handle_alloc_error`](std::alloc::handle_alloc_error) if the engine
+    /// refuses memory.
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// let table = arena.alloc_with(|| [0u32; 1024]);
+    /// table[7] = 7;
+    /// assert_eq!(table.iter().sum::<u32>(), 7);
+    /// ```
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub fn alloc_with<T>(&self, make: impl FnOnce() -> T) -> &mut T {
+        let layout = Layout::new::<T>();
+        let Some(p) = self.alloc_layout_raw(layout) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let p = p.cast::<T>();
+        // SAFETY: a fresh, exclusive, suitably sized and aligned block (or a dangling aligned
+        // pointer for a zero-size `T`) that lives as long as the arena borrow. If `make`
+        // panics, the room is simply unused until reset.
+        unsafe {
+            p.as_ptr().write(make());
+            &mut *p.as_ptr()
         }
     }
 
@@ -316,13 +352,17 @@ impl Arena {
         unsafe { core::str::from_utf8_unchecked_mut(bytes) }
     }
 
-    /// A snapshot: allocations since the last reset, bytes used, chunk memory.
+    /// A snapshot: `Allocator` blocks live since the last reset, bytes used (values placed
+    /// with [`alloc`](Self::alloc) and its siblings included), chunk memory.
     ///
     /// ```
+    /// use allocgator::allocator_api2::vec::Vec;
+    ///
     /// let arena = allocgator::Arena::new();
     /// arena.alloc_slice_copy(&[0u8; 1000]);
+    /// let v: Vec<u8, _> = Vec::with_capacity_in(24, &arena);
     /// let s = arena.stats();
-    /// assert_eq!((s.live_blocks(), s.live_bytes()), (1, 1000));
+    /// assert_eq!((s.live_blocks(), s.live_bytes()), (1, 1024));
     /// println!("{s}");
     /// ```
     pub fn stats(&self) -> LocalStats {
@@ -400,7 +440,7 @@ impl Arena {
         }
     }
 
-    /// The allocation fast path: one bump and one branch.
+    /// The allocation fast path: one bump and one branch (no counting).
     #[inline(always)]
     fn alloc_layout_raw(&self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.size() == 0 {
@@ -426,7 +466,6 @@ impl Arena {
             // `ptr` is GRAIN-aligned already.
             if size <= room {
                 self.ptr.set(ptr.wrapping_add(size));
-                self.live.set(self.live.get() + 1);
                 // SAFETY: non-null (above).
                 return Some(unsafe { NonNull::new_unchecked(ptr) });
             }
@@ -436,7 +475,6 @@ impl Arena {
             if size + pad <= room {
                 let p = ptr.wrapping_add(pad);
                 self.ptr.set(p.wrapping_add(size));
-                self.live.set(self.live.get() + 1);
                 // SAFETY: non-null (above).
                 return Some(unsafe { NonNull::new_unchecked(p) });
             }
@@ -457,7 +495,6 @@ impl Arena {
         debug_assert!(size + pad <= self.end.get() as usize - ptr as usize);
         let p = ptr.wrapping_add(pad);
         self.ptr.set(p.wrapping_add(size));
-        self.live.set(self.live.get() + 1);
         NonNull::new(p)
     }
 
@@ -511,12 +548,71 @@ impl Arena {
         self.chunk_count.set(self.chunk_count.get() + 1);
         true
     }
+
+    /// A block that is alone in the current chunk and outgrows it takes the chunk with it:
+    /// the engine's `realloc` grows the chunk in place, remaps its pages (huge blocks) or
+    /// copies it once, and the old chunk is not left behind unused until reset. This is what
+    /// keeps a `Vec` growing from an empty arena from holding every size it passed through.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this arena that fits `old`; `new.size() >= old.size()`.
+    #[inline(never)]
+    unsafe fn grow_alone(&self, ptr: *mut u8, old: Layout, new: Layout) -> *mut u8 {
+        let chunk = self.chunk.get();
+        let alone = !chunk.is_null()
+            && ptr == chunk.cast::<u8>().wrapping_add(HEADER)
+            && ptr.wrapping_add(grain_up(old.size())) == self.ptr.get();
+        // A moved chunk starts on a `CHUNK_ALIGN` boundary: larger alignments cannot follow.
+        if !alone || new.align() > CHUNK_ALIGN {
+            return ptr::null_mut();
+        }
+        // SAFETY: our current chunk's header.
+        let last = unsafe { (*chunk).bytes };
+        let Some(needed) = grain_up_checked(new.size()).and_then(|n| n.checked_add(HEADER)) else {
+            return ptr::null_mut();
+        };
+        let bytes = (last.min(DOUBLING_MAX) * 2).max(needed);
+        if Layout::from_size_align(bytes, CHUNK_ALIGN).is_err() {
+            return ptr::null_mut();
+        }
+        // SAFETY: the chunk is a live engine block of `last` usable bytes, 16-aligned; `bytes`
+        // is non-zero and a valid layout size (checked above). The chunk header moves with it.
+        let moved = unsafe {
+            engine_realloc(
+                chunk.cast(),
+                Layout::from_size_align_unchecked(last, CHUNK_ALIGN),
+                bytes,
+            )
+        };
+        if moved.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: a live engine block, now our current chunk (its header was copied along).
+        let len = unsafe { engine_usable(moved) };
+        // SAFETY: as above.
+        unsafe { (*moved.cast::<Chunk>()).bytes = len };
+        self.chunk.set(moved.cast());
+        self.allocated.set(self.allocated.get() - last + len);
+        let block = moved.wrapping_add(HEADER);
+        self.ptr.set(block.wrapping_add(grain_up(new.size())));
+        self.end.set(moved.wrapping_add(len & !(GRAIN - 1)));
+        block
+    }
 }
 
 /// `n` rounded up to a multiple of [`GRAIN`] (no overflow for a `Layout`'s size).
 #[inline(always)]
 const fn grain_up(n: usize) -> usize {
     (n + GRAIN - 1) & !(GRAIN - 1)
+}
+
+/// [`grain_up`] for any `usize`; `None` on overflow.
+#[inline]
+const fn grain_up_checked(n: usize) -> Option<usize> {
+    match n.checked_add(GRAIN - 1) {
+        Some(m) => Some(m & !(GRAIN - 1)),
+        None => None,
+    }
 }
 
 #[cold]
@@ -575,6 +671,7 @@ impl RawAllocator for &Arena {
         let Some(p) = self.bump(layout) else {
             return ptr::null_mut();
         };
+        self.live.set(self.live.get() + 1);
         if zeroed {
             // SAFETY: a fresh block of `layout.size()` bytes (its returned length).
             unsafe { ptr::write_bytes(p.as_ptr(), 0, layout.size()) };
@@ -614,6 +711,15 @@ impl RawAllocator for &Arena {
         } else {
             ptr::null_mut()
         }
+    }
+
+    #[inline(always)]
+    unsafe fn raw_grow_moving(&self, ptr: *mut u8, old: Layout, new: Layout) -> *mut u8 {
+        // Through `Arena` itself, not `&&Arena`: a call that is handed the address of the
+        // reference inside a `Vec` makes the compiler keep the `Vec`'s length in memory,
+        // a store on every `push`.
+        // SAFETY: forwarded (caller).
+        unsafe { Arena::grow_alone(self, ptr, old, new) }
     }
 }
 

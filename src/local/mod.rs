@@ -110,3 +110,16 @@ unsafe fn engine_resize(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded (caller).
     unsafe { Allocgator.raw_resize_in_place(p, old, new_size) }
 }
+
+#[cfg(not(loom))]
+/// Resizes a live engine block, moving it (contents copied or pages remapped) if it cannot
+/// stay; null on failure, and the block is untouched.
+///
+/// # Safety
+/// `p` is a live engine block the caller holds, fitting `old`; `new_size` is non-zero and,
+/// rounded up to `old.align()`, fits an `isize`.
+#[inline]
+unsafe fn engine_realloc(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded (caller).
+    unsafe { core::alloc::GlobalAlloc::realloc(&Allocgator, p, old, new_size) }
+}

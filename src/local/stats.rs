@@ -36,14 +36,22 @@ pub struct LocalStats {
 }
 
 impl LocalStats {
-    /// Blocks allocated and not yet freed (for an arena: allocations since the last reset,
-    /// minus deallocations), engine fallback blocks included.
+    /// Blocks allocated and not yet freed, engine fallback blocks included. For an arena:
+    /// blocks handed out through the `Allocator` trait since the last reset, minus those
+    /// deallocated; values placed with [`Arena::alloc`](crate::Arena::alloc) and its
+    /// siblings are counted in [`live_bytes`](Self::live_bytes) only (they are never freed
+    /// one by one, and counting them would cost as much as the bump itself).
     ///
     /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    ///
     /// let arena = allocgator::Arena::new();
-    /// arena.alloc(1u32);
-    /// arena.alloc(2u64);
+    /// let a = Box::new_in(1u32, &arena);
+    /// let b = Box::new_in(2u64, &arena);
+    /// arena.alloc(3u64); // a value: bytes, not a block
     /// assert_eq!(arena.stats().live_blocks(), 2);
+    /// drop((a, b));
+    /// assert_eq!(arena.stats().live_blocks(), 0);
     /// ```
     pub fn live_blocks(&self) -> usize {
         self.live_blocks
