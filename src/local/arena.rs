@@ -681,7 +681,8 @@ impl RawAllocator for &Arena {
 
     #[inline(always)]
     unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
-        self.live.set(self.live.get().wrapping_sub(1));
+        // Saturating: a value placed with `alloc` (not counted) may be handed back here too.
+        self.live.set(self.live.get().saturating_sub(1));
         // The most recent allocation gives its bytes back; others wait for reset. Returned
         // lengths are exact, so `layout.size()` is the block's length (fit rule).
         if ptr.wrapping_add(grain_up(layout.size())) == self.ptr.get() {
