@@ -568,9 +568,8 @@ impl Arena {
         }
         // SAFETY: our current chunk's header.
         let last = unsafe { (*chunk).bytes };
-        let Some(needed) = grain_up_checked(new.size()).and_then(|n| n.checked_add(HEADER)) else {
-            return ptr::null_mut();
-        };
+        // No overflow: a Layout's size is at most `isize::MAX`.
+        let needed = grain_up(new.size()) + HEADER;
         let bytes = (last.min(DOUBLING_MAX) * 2).max(needed);
         if Layout::from_size_align(bytes, CHUNK_ALIGN).is_err() {
             return ptr::null_mut();
@@ -604,15 +603,6 @@ impl Arena {
 #[inline(always)]
 const fn grain_up(n: usize) -> usize {
     (n + GRAIN - 1) & !(GRAIN - 1)
-}
-
-/// [`grain_up`] for any `usize`; `None` on overflow.
-#[inline]
-const fn grain_up_checked(n: usize) -> Option<usize> {
-    match n.checked_add(GRAIN - 1) {
-        Some(m) => Some(m & !(GRAIN - 1)),
-        None => None,
-    }
 }
 
 #[cold]
