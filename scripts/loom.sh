@@ -27,6 +27,8 @@ mutations=(
   pending_push_relaxed     # full-page notification onto the pending stack: Release -> Relaxed
   free_stack_untagged      # SyncPool's free stack without its ABA tag
   free_stack_push_relaxed  # SyncPool's free-stack push: Release -> Relaxed
+  free_stack_take_resets_tag # taking a shard's stack whole resets the ABA tag (swap to NIL)
+  free_stack_chain_unlinked  # a stolen chain moved home is not linked to what is below it
   heap_pool_lock_relaxed   # heap pool lock: Acquire/Release -> Relaxed
   retire_notified_page     # retire an empty page even while a remote freer holds its notification
 )

@@ -166,7 +166,76 @@ impl ModelFreeList {
 
     /// Gives back block `index`, which the caller holds.
     pub fn push(&self, index: u32) {
-        self.stack.push(index, &self.links)
+        self.stack.push(index, &self.links);
+    }
+
+    /// The holder writes its block (a plain write, as a user's).
+    pub fn write(&self, index: u32, value: usize) {
+        // SAFETY: the caller holds the block; loom checks that nobody else touches it.
+        self.blocks[index as usize].with_mut(|p| unsafe { *p = value })
+    }
+
+    /// The holder reads its block.
+    pub fn read(&self, index: u32) -> usize {
+        // SAFETY: as for `write`.
+        self.blocks[index as usize].with(|p| unsafe { *p })
+    }
+}
+
+/// `SyncPool`'s sharded free stacks
+/// ([`ShardedStack`](crate::local::free_stack::ShardedStack)) over `n` model blocks, each a
+/// loom cell as in [`ModelFreeList`]; the model's threads name their home shard explicitly.
+pub struct ModelShardedList {
+    stacks: crate::local::free_stack::ShardedStack,
+    links: ModelLinks,
+    blocks: Vec<crate::sync::UnsafeCell<usize>>,
+}
+
+impl ModelShardedList {
+    /// Shards this model has.
+    pub const SHARDS: usize = crate::local::free_stack::SHARDS;
+
+    /// `n` blocks, none on a stack yet (the caller holds them all).
+    pub fn new(n: u32) -> Self {
+        Self {
+            stacks: crate::local::free_stack::ShardedStack::new(),
+            links: ModelLinks((0..n).map(|_| crate::sync::AtomicU32::new(0)).collect()),
+            blocks: (0..n).map(|_| crate::sync::UnsafeCell::new(0)).collect(),
+        }
+    }
+
+    /// Pops from shard `home`, stealing another shard's blocks if it is empty.
+    pub fn pop(&self, home: usize) -> Option<u32> {
+        self.stacks.pop(home, &self.links)
+    }
+
+    /// Gives back block `index`, which the caller holds, onto shard `home`.
+    pub fn push(&self, home: usize, index: u32) {
+        self.stacks.push(home, index, &self.links);
+    }
+
+    /// Takes shard `shard` whole; the caller then holds the returned blocks (top first).
+    pub fn take_all(&self, shard: usize) -> Vec<u32> {
+        let mut chain = Vec::new();
+        let mut i = self.stacks.shard(shard).free.take_all();
+        while i != crate::local::free_stack::NIL {
+            chain.push(i);
+            // Relaxed: the chain is ours (ordered by `take_all`).
+            i = crate::local::free_stack::LinkTable::link(&self.links, i)
+                .load(crate::sync::Ordering::Relaxed);
+        }
+        chain
+    }
+
+    /// Pops every shard dry (single-threaded, at the end of a model).
+    pub fn drain(&self) -> Vec<u32> {
+        let mut all = Vec::new();
+        for shard in 0..Self::SHARDS {
+            while let Some(i) = self.stacks.shard(shard).free.pop(&self.links) {
+                all.push(i);
+            }
+        }
+        all
     }
 
     /// The holder writes its block (a plain write, as a user's).

@@ -120,6 +120,64 @@ fn run_case(case: &str) {
                 announce(p.as_ptr());
                 (&pool).deallocate(p, Layout::from_size_align(128, 8).unwrap());
             }
+            "pool_double_free_in_a_row" => {
+                let pool = allocgator::Pool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let p = (&pool).allocate(block).unwrap().cast::<u8>();
+                (&pool).deallocate(p, block);
+                announce(p.as_ptr());
+                (&pool).deallocate(p, block);
+            }
+            "sync_pool_double_free_in_a_row" => {
+                let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let p = (&pool).allocate(block).unwrap().cast::<u8>();
+                (&pool).deallocate(p, block);
+                announce(p.as_ptr());
+                (&pool).deallocate(p, block);
+            }
+            "pool_double_free_later" => {
+                let pool = allocgator::Pool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let a = (&pool).allocate(block).unwrap().cast::<u8>();
+                let b = (&pool).allocate(block).unwrap().cast::<u8>();
+                (&pool).deallocate(a, block);
+                (&pool).deallocate(b, block);
+                announce(a.as_ptr());
+                (&pool).deallocate(a, block);
+            }
+            "sync_pool_double_free_from_another_thread" => {
+                let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let a = (&pool).allocate(block).unwrap().cast::<u8>();
+                let b = (&pool).allocate(block).unwrap().cast::<u8>();
+                (&pool).deallocate(a, block);
+                (&pool).deallocate(b, block);
+                announce(a.as_ptr());
+                let a = a.as_ptr() as usize;
+                let pool = &pool;
+                std::thread::scope(|s| {
+                    s.spawn(move || {
+                        pool.deallocate(NonNull::new(a as *mut u8).unwrap(), block);
+                    });
+                });
+            }
+            "pool_corrupted_link" => {
+                let pool = allocgator::Pool::for_type::<[u64; 4]>();
+                let block = Layout::new::<[u64; 4]>();
+                let a = (&pool).allocate(block).unwrap().cast::<u8>();
+                (&pool).deallocate(a, block);
+                // A write after free: the free block's first word (its link) now points at
+                // a stack slot. Handing out `a` follows the link; handing out the next block
+                // must not.
+                let mut local = [0u64; 4];
+                let bogus = local.as_mut_ptr().cast::<u8>();
+                a.as_ptr().cast::<*mut u8>().write(bogus);
+                let again = (&pool).allocate(block).unwrap();
+                assert_eq!(again.cast::<u8>(), a);
+                announce(bogus);
+                let _ = (&pool).allocate(block);
+            }
             other => panic!("unknown case {other}"),
         }
     }
@@ -166,7 +224,8 @@ fn child_runner() {
     }
 }
 
-// On by default: checks on the remote-free path, which cost the fast paths nothing.
+// On by default: checks on the remote-free path, which cost the fast paths nothing, and the
+// pools' "freed twice in a row" check (one compare with the free-list head in hand).
 
 #[test]
 fn interior_pointer_into_a_huge_block() {
@@ -176,6 +235,19 @@ fn interior_pointer_into_a_huge_block() {
 #[test]
 fn pointer_into_a_mapping_that_is_not_ours() {
     expect_abort("foreign_mapping", "does not own");
+}
+
+#[test]
+fn pool_double_free_in_a_row() {
+    expect_abort("pool_double_free_in_a_row", "double free of a Pool block");
+}
+
+#[test]
+fn sync_pool_double_free_in_a_row() {
+    expect_abort(
+        "sync_pool_double_free_in_a_row",
+        "double free of a SyncPool block",
+    );
 }
 
 // Feature `checked`.
@@ -227,6 +299,24 @@ mod checked {
     #[test]
     fn pool_deallocate_of_a_block_it_did_not_hand_out() {
         expect_abort("pool_foreign_block", "did not hand out");
+    }
+
+    #[test]
+    fn pool_double_free_of_a_block_freed_earlier() {
+        expect_abort("pool_double_free_later", "double free of a Pool block");
+    }
+
+    #[test]
+    fn sync_pool_double_free_from_another_thread() {
+        expect_abort(
+            "sync_pool_double_free_from_another_thread",
+            "double free of a SyncPool block",
+        );
+    }
+
+    #[test]
+    fn pool_free_list_link_overwritten_after_free() {
+        expect_abort("pool_corrupted_link", "free list corrupted");
     }
 
     #[test]

@@ -107,9 +107,92 @@ impl FreeStack {
         }
     }
 
-    /// Pushes `index`, which the caller holds (popped earlier, or never pushed).
+    /// Whether the stack looked empty a moment ago (a hint for skipping it, nothing more).
     #[inline]
-    pub(crate) fn push(&self, index: u32, links: &impl LinkTable) {
+    pub(crate) fn looks_empty(&self) -> bool {
+        // Relaxed: a hint; whoever acts on a non-empty stack goes through a CAS.
+        self.head.load(Ordering::Relaxed) as u32 == NIL
+    }
+
+    /// Takes every index at once: returns the top one (the others follow through the links,
+    /// down to [`NIL`]), or [`NIL`] if the stack is empty. The caller then holds the whole
+    /// chain.
+    ///
+    /// The tag advances as for a pop. Leaving it alone would be enough on its own (the head
+    /// becomes `NIL`, and only a tagged push can make it non-empty again), but resetting it,
+    /// as a plain `swap(NIL)` would, is the ABA bug: a stale popper's word `(t, a)` comes back
+    /// after `t` pushes. The loom model `sharded_take_all_aba` runs that pattern.
+    #[inline]
+    pub(crate) fn take_all(&self) -> u32 {
+        // Acquire: as for `pop`; the chain's links were written before the pushes that are in
+        // the release sequence we read (every change of the head is a CAS), so all of them
+        // are visible to us.
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let index = head as u32;
+            if index == NIL {
+                return NIL;
+            }
+            #[cfg(not(allocgator_mutation = "free_stack_take_resets_tag"))]
+            let new = retagged(head, NIL);
+            #[cfg(allocgator_mutation = "free_stack_take_resets_tag")]
+            let new = NIL as usize;
+            // Acquire on both outcomes: as in `pop`.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return index,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Pushes the chain that starts at `first` and follows the links down to [`NIL`]; the
+    /// caller holds every block of it (it came from [`take_all`](Self::take_all)).
+    ///
+    /// If the stack is empty the chain simply becomes it; otherwise its last link is pointed
+    /// at the current top first, which takes one walk down the chain (its links are the
+    /// caller's alone: nobody else writes the links of blocks they do not hold).
+    pub(crate) fn push_chain(&self, first: u32, links: &impl LinkTable) {
+        // Relaxed: seeds the loop; the CAS publishes.
+        let mut head = self.head.load(Ordering::Relaxed);
+        let mut tail = NIL;
+        loop {
+            #[cfg(not(allocgator_mutation = "free_stack_chain_unlinked"))]
+            if head as u32 != NIL || tail != NIL {
+                if tail == NIL {
+                    tail = first;
+                    loop {
+                        // Relaxed: our own chain (written by us, or ordered by the Acquire
+                        // that handed it to us).
+                        let next = links.link(tail).load(Ordering::Relaxed);
+                        if next == NIL {
+                            break;
+                        }
+                        tail = next;
+                    }
+                }
+                // Relaxed: published by the Release CAS below.
+                links.link(tail).store(head as u32, Ordering::Relaxed);
+            }
+            let new = retagged(head, first);
+            // Release: publishes the chain's links and the blocks' hand-back to later poppers.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Pushes `index`, which the caller holds (popped earlier, or never pushed); returns the
+    /// index now below it ([`NIL`] if none). Below itself means `index` was on top already:
+    /// it was given back twice.
+    #[inline]
+    pub(crate) fn push(&self, index: u32, links: &impl LinkTable) -> u32 {
         let link = links.link(index);
         // Relaxed: seeds the loop; the CAS publishes.
         let mut head = self.head.load(Ordering::Relaxed);
@@ -126,10 +209,101 @@ impl FreeStack {
                 .head
                 .compare_exchange_weak(head, new, PUSH_ORDER, Ordering::Relaxed)
             {
-                Ok(_) => return,
+                Ok(_) => return head as u32,
                 Err(current) => head = current,
             }
         }
+    }
+}
+
+/// Shards of a [`ShardedStack`]. Under loom, few: every steal scans them all.
+#[cfg(not(loom))]
+pub(crate) const SHARDS: usize = 16;
+/// Shards of a [`ShardedStack`]. Under loom, few: every steal scans them all.
+#[cfg(loom)]
+pub(crate) const SHARDS: usize = 3;
+
+/// One shard: a free stack and the statistic its users keep, alone on a cache line.
+#[repr(align(64))]
+pub(crate) struct Shard {
+    /// The shard's blocks.
+    pub(crate) free: FreeStack,
+    /// Blocks taken minus blocks given back by the threads of this shard (wrapping: a block
+    /// taken on one shard may come back on another; the sum over shards is exact).
+    pub(crate) live: AtomicUsize,
+}
+
+/// [`SHARDS`] free stacks, one per group of threads (each thread has a *home* shard).
+///
+/// A thread pushes onto its home shard and pops from it, so threads that do not share a
+/// shard do not share a cache line either. A thread whose home is empty steals: it takes
+/// another shard's whole stack at once ([`FreeStack::take_all`]), keeps the top block and
+/// moves the rest home ([`FreeStack::push_chain`]). So a producer thread that only allocates
+/// and a consumer that only frees meet once per batch of blocks, not once per block.
+pub(crate) struct ShardedStack {
+    shards: [Shard; SHARDS],
+}
+
+impl ShardedStack {
+    /// Empty shards.
+    pub(crate) fn new() -> ShardedStack {
+        ShardedStack {
+            shards: core::array::from_fn(|_| Shard {
+                free: FreeStack::new(),
+                live: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Shard `home` (`home < SHARDS`).
+    #[inline(always)]
+    pub(crate) fn shard(&self, home: usize) -> &Shard {
+        &self.shards[home % SHARDS]
+    }
+
+    /// Every shard.
+    pub(crate) fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// Pops from shard `home`, or steals another shard's blocks; `None` if all looked empty.
+    #[inline]
+    pub(crate) fn pop(&self, home: usize, links: &impl LinkTable) -> Option<u32> {
+        match self.shard(home).free.pop(links) {
+            Some(index) => Some(index),
+            None => self.steal(home, links),
+        }
+    }
+
+    /// Pushes `index` (which the caller holds) onto shard `home`; returns the index below it
+    /// (see [`FreeStack::push`]).
+    #[inline]
+    pub(crate) fn push(&self, home: usize, index: u32, links: &impl LinkTable) -> u32 {
+        self.shard(home).free.push(index, links)
+    }
+
+    /// Takes the first non-empty other shard whole: returns its top block and moves the rest
+    /// to shard `home`.
+    #[cold]
+    #[inline(never)]
+    fn steal(&self, home: usize, links: &impl LinkTable) -> Option<u32> {
+        for step in 1..SHARDS {
+            let victim = &self.shard(home + step).free;
+            if victim.looks_empty() {
+                continue;
+            }
+            let first = victim.take_all();
+            if first == NIL {
+                continue;
+            }
+            // Relaxed: the chain is ours, its links ordered by `take_all`'s Acquire.
+            let rest = links.link(first).load(Ordering::Relaxed);
+            if rest != NIL {
+                self.shard(home).free.push_chain(rest, links);
+            }
+            return Some(first);
+        }
+        None
     }
 }
 
@@ -158,6 +332,51 @@ mod tests {
         assert_eq!(stack.pop(&table), Some(1));
         assert_eq!(stack.pop(&table), Some(3));
         assert_eq!(stack.pop(&table), None);
+    }
+
+    #[test]
+    fn take_all_hands_over_the_chain_and_push_chain_relinks_it() {
+        let table = Table(core::array::from_fn(|_| AtomicU32::new(0)));
+        let a = FreeStack::new();
+        let b = FreeStack::new();
+        assert_eq!(a.take_all(), NIL);
+        for i in [1, 2, 3] {
+            a.push(i, &table);
+        }
+        let before = a.head.load(Ordering::Relaxed);
+        let first = a.take_all();
+        assert_eq!(first, 3);
+        assert!(a.looks_empty());
+        assert_ne!(
+            a.head.load(Ordering::Relaxed) >> 32,
+            before >> 32,
+            "tag kept"
+        );
+        // Onto an empty stack the chain goes as it is...
+        b.push_chain(first, &table);
+        assert_eq!(b.take_all(), 3);
+        // ...onto a non-empty one its tail is linked to the old top.
+        b.push(7, &table);
+        b.push(6, &table);
+        b.push_chain(3, &table);
+        let order: Vec<u32> = core::iter::from_fn(|| b.pop(&table)).collect();
+        assert_eq!(order, [3, 2, 1, 6, 7]);
+    }
+
+    #[test]
+    fn sharded_stack_steals_a_whole_shard_and_moves_the_rest_home() {
+        let table = Table(core::array::from_fn(|_| AtomicU32::new(0)));
+        let s = ShardedStack::new();
+        for i in [4, 5, 6] {
+            s.push(3, i, &table); // a consumer on shard 3 frees three blocks
+        }
+        assert_eq!(s.pop(1, &table), Some(6), "steals the top of shard 3");
+        assert!(s.shard(3).free.looks_empty(), "took shard 3 whole");
+        assert_eq!(s.pop(1, &table), Some(5), "the rest is home now");
+        assert_eq!(s.pop(1, &table), Some(4));
+        assert_eq!(s.pop(1, &table), None);
+        s.push(0, 2, &table);
+        assert_eq!(s.pop(SHARDS - 1, &table), Some(2), "the scan wraps around");
     }
 
     #[test]

@@ -8,7 +8,12 @@ use core::ptr;
 use std::cell::Cell;
 
 /// Bytes reserved at the start of each chunk for its header (`next`, `bytes`).
+#[cfg(not(feature = "checked"))]
 const CHUNK_HEADER: usize = 16;
+/// Bytes reserved at the start of each chunk for its header (`next`, `bytes`, and with
+/// feature `checked` `blocks` and `freed`).
+#[cfg(feature = "checked")]
+const CHUNK_HEADER: usize = 32;
 /// Bytes of the first chunk (later ones double, up to [`CHUNK_MAX`]).
 const CHUNK_FIRST: usize = 4096;
 /// Chunks stop doubling at this size (unless one block is larger).
@@ -21,6 +26,12 @@ struct Chunk {
     next: *mut Chunk,
     /// The chunk's engine size (what is given back on drop).
     bytes: usize,
+    /// Blocks in this chunk (feature `checked`: the free bits take room at its end).
+    #[cfg(feature = "checked")]
+    blocks: usize,
+    /// One bit per block, set while the block is free (feature `checked`).
+    #[cfg(feature = "checked")]
+    freed: *mut u64,
 }
 
 /// A free block's link.
@@ -29,6 +40,24 @@ struct Free {
 }
 
 /// The sizes a pool works with, from its `Layout`.
+/// Blocks in `chunk`, whose blocks start `first` bytes in and are `size` bytes each.
+///
+/// # Safety
+/// `chunk` is a live chunk of a pool with this geometry.
+unsafe fn chunk_blocks(chunk: *mut Chunk, first: usize, size: usize) -> usize {
+    #[cfg(feature = "checked")]
+    {
+        let _ = (first, size);
+        // SAFETY: a live chunk (caller).
+        unsafe { (*chunk).blocks }
+    }
+    #[cfg(not(feature = "checked"))]
+    // SAFETY: a live chunk (caller).
+    unsafe {
+        ((*chunk).bytes - first) / size
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {
     /// Block size: the layout's size, at least a pointer, rounded up to `align`.
@@ -271,8 +300,9 @@ impl Pool {
         let mut newest = true;
         while !chunk.is_null() {
             // SAFETY: our chunk, with the header we wrote.
-            let Chunk { next, bytes } = unsafe { chunk.read() };
-            let blocks = (bytes - first) / g.size;
+            let Chunk { next, bytes, .. } = unsafe { chunk.read() };
+            // SAFETY: as above.
+            let blocks = unsafe { chunk_blocks(chunk, first, g.size) };
             let carved = if newest {
                 (self.bump.get() as usize - (chunk as usize + first)) / g.size
             } else {
@@ -295,6 +325,8 @@ impl Pool {
     fn alloc_block(&self) -> *mut u8 {
         let head = self.free.get();
         if !head.is_null() {
+            #[cfg(feature = "checked")]
+            self.check_popped(head.cast());
             // SAFETY: `head` is a free block of ours; its link was written when it was freed.
             self.free.set(unsafe { (*head).next });
             self.live.set(self.live.get() + 1);
@@ -334,16 +366,60 @@ impl Pool {
         if base.is_null() {
             return false;
         }
+        #[cfg(not(feature = "checked"))]
+        let blocks = (len - first) / g.size;
+        // Checked: the free bits go at the end; each block costs `size` bytes and one bit.
+        #[cfg(feature = "checked")]
+        let blocks = {
+            let area = len - first;
+            let mut blocks = (area / g.size).min(area * 8 / (8 * g.size + 1));
+            while blocks > 0 && blocks * g.size + blocks.div_ceil(64) * 8 > area {
+                blocks -= 1;
+            }
+            blocks
+        };
+        #[cfg(feature = "checked")]
+        if blocks == 0 {
+            // No room for a block and its bit word (a block as large as the chunk, which the
+            // engine did not round up): ask for a word more.
+            // SAFETY: our fresh, unused engine block.
+            unsafe { engine_free(base, layout) };
+            let Ok(layout) = Layout::from_size_align(bytes + 8, layout.align()) else {
+                return false;
+            };
+            let (base, len) = engine_alloc_usable(layout);
+            if base.is_null() {
+                return false;
+            }
+            return self.install_chunk(base, len, 1);
+        }
+        self.install_chunk(base, len, blocks)
+    }
+
+    /// Makes the fresh engine block `base` (`len` bytes) a chunk of `blocks` blocks and the
+    /// carving area.
+    fn install_chunk(&self, base: *mut u8, len: usize, blocks: usize) -> bool {
+        let g = self.geometry;
+        let first = g.align.max(CHUNK_HEADER);
         let chunk = base.cast::<Chunk>();
-        // SAFETY: a fresh engine block at least `first + size` bytes long, aligned for `Chunk`.
+        // SAFETY: a fresh engine block of `len` bytes, aligned for `Chunk`, with room for the
+        // header and `blocks` blocks (and, checked builds, their bit words after the blocks,
+        // 8-aligned: `first` and the block size are multiples of 8).
         unsafe {
+            #[cfg(feature = "checked")]
+            let freed = base.add(first + blocks * g.size).cast::<u64>();
+            #[cfg(feature = "checked")]
+            ptr::write_bytes(freed, 0, blocks.div_ceil(64));
             chunk.write(Chunk {
                 next: self.chunks.get(),
                 bytes: len,
+                #[cfg(feature = "checked")]
+                blocks,
+                #[cfg(feature = "checked")]
+                freed,
             })
         };
         self.chunks.set(chunk);
-        let blocks = (len - first) / g.size;
         self.bump.set(base.wrapping_add(first));
         self.bump_end
             .set(base.wrapping_add(first + blocks * g.size));
@@ -360,6 +436,15 @@ impl Pool {
     #[inline(always)]
     unsafe fn free_block(&self, p: *mut u8) {
         let block = crate::engine::with_engine_provenance(p).cast::<Free>();
+        // Every build: the block freed last, freed again, would become its own successor and
+        // be handed out twice. One compare with a value already in hand. (Feature `checked`
+        // catches every double free, with the free bits.)
+        if block == self.free.get() {
+            crate::engine::checked::report(
+                "double free of a Pool block (deallocated twice in a row)",
+                p as usize,
+            );
+        }
         // SAFETY: the block is ours again and at least a pointer long and aligned.
         unsafe { (*block).next = self.free.get() };
         self.free.set(block);
@@ -409,11 +494,72 @@ impl core::fmt::Debug for Pool {
 impl Pool {
     /// Whether `p` lies in one of the pool's chunks (feature `checked`: a walk of the chunk
     /// list, which doubles in size, so it is short).
+    /// The free-bit word and mask of pool block `p`, or `None` if `p` is not the start of a
+    /// block of one of our chunks.
+    #[cfg(feature = "checked")]
+    fn freed_bit(&self, p: *mut u8) -> Option<(*mut u64, u64)> {
+        let first = self.geometry.align.max(CHUNK_HEADER);
+        let mut chunk = self.chunks.get();
+        while !chunk.is_null() {
+            // SAFETY: our chunk, with the header we wrote.
+            let Chunk {
+                next,
+                blocks,
+                freed,
+                ..
+            } = unsafe { chunk.read() };
+            let off = (p as usize).wrapping_sub(chunk as usize + first);
+            if off < blocks * self.geometry.size {
+                if off % self.geometry.size != 0 {
+                    return None;
+                }
+                let i = off / self.geometry.size;
+                return Some((freed.wrapping_add(i / 64), 1 << (i % 64)));
+            }
+            chunk = next;
+        }
+        None
+    }
+
+    /// Feature `checked`: marks a block freed, or reports a double or foreign free.
+    #[cfg(feature = "checked")]
+    fn check_freed(&self, p: *mut u8) {
+        match self.freed_bit(p) {
+            None => crate::engine::checked::report(
+                "deallocate to a Pool of a block it did not hand out (another allocator's \
+                 block, or a layout other than the one it was allocated with)",
+                p as usize,
+            ),
+            // SAFETY: the bit word of one of our chunks.
+            Some((word, mask)) => unsafe {
+                if *word & mask != 0 {
+                    crate::engine::checked::report("double free of a Pool block", p as usize);
+                }
+                *word |= mask;
+            },
+        }
+    }
+
+    /// Feature `checked`: the free-list head about to be handed out must be a free block of
+    /// ours; anything else means its predecessor's link was overwritten after it was freed.
+    #[cfg(feature = "checked")]
+    fn check_popped(&self, p: *mut u8) {
+        match self.freed_bit(p) {
+            // SAFETY: the bit word of one of our chunks.
+            Some((word, mask)) if unsafe { *word } & mask != 0 => unsafe { *word &= !mask },
+            _ => crate::engine::checked::report(
+                "Pool free list corrupted: its next block is not a free block of the pool (a \
+                 block written after it was freed?)",
+                p as usize,
+            ),
+        }
+    }
+
     fn in_chunks(&self, p: *mut u8) -> bool {
         let mut chunk = self.chunks.get();
         while !chunk.is_null() {
             // SAFETY: our chunk, with the header we wrote.
-            let Chunk { next, bytes } = unsafe { chunk.read() };
+            let Chunk { next, bytes, .. } = unsafe { chunk.read() };
             if (p as usize).wrapping_sub(chunk as usize) < bytes {
                 return true;
             }
@@ -432,7 +578,7 @@ impl Drop for Pool {
             // (they borrowed the pool). The layout's size is the engine size we recorded,
             // which fits the block (Allocator fit rule: any size up to the usable length).
             unsafe {
-                let Chunk { next, bytes } = chunk.read();
+                let Chunk { next, bytes, .. } = chunk.read();
                 engine_free(
                     chunk.cast(),
                     Layout::from_size_align_unchecked(bytes, align),
@@ -465,13 +611,7 @@ impl RawAllocator for &Pool {
         // was requested with a size or align that does not fit, and the fit rule keeps it so.
         if self.geometry.fits(layout) {
             #[cfg(feature = "checked")]
-            if !self.in_chunks(ptr) {
-                crate::engine::checked::report(
-                    "deallocate to a Pool of a block it did not hand out (another allocator's \
-                     block, or a layout other than the one it was allocated with)",
-                    ptr as usize,
-                );
-            }
+            self.check_freed(ptr);
             // SAFETY: a live pool block (caller).
             unsafe { self.free_block(ptr) }
         } else {
