@@ -1,0 +1,200 @@
+//! How fast can any allocator make the L2 protocol-pool loop? The benchmark's loop
+//! (`playground`, workload `l2-pool`) does more than allocate: a random number, a three-way
+//! branch on the message kind, a 64-byte write and a random slot. This program runs that loop,
+//! side by side and interleaved, with:
+//!
+//! - `glibc`: `Box<Msg>` on the system allocator;
+//! - `Pool`: `Box<Msg, &allocgator::Pool>`;
+//! - `bare list`: a ten-line free list with no checks, no counters and no fallback (a
+//!   yardstick, not an allocator: it serves only 64-byte blocks from one fixed buffer);
+//! - `no allocation`: the loop writing each message into the box already in its slot — the
+//!   floor for every allocator.
+//!
+//! ```sh
+//! cargo run --release --example l2_floor
+//! ```
+//!
+//! It prints the median ns per replacement over 11 rounds, and each one's time relative to
+//! glibc's.
+
+use allocgator::allocator_api2::alloc::{AllocError, Allocator, Global};
+use allocgator::allocator_api2::boxed::Box as ABox;
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::hint::black_box;
+use std::ptr::NonNull;
+use std::time::Instant;
+
+/// The playground's 64-byte message.
+#[derive(Clone, Copy)]
+#[allow(dead_code)] // the fields are written, never read: the message is payload
+enum Msg {
+    Ping { seq: u64 },
+    Ack { id: u64, ts: u64 },
+    Data { id: u64, body: [u64; 6] },
+}
+
+impl Msg {
+    #[inline]
+    fn from_random(r: u64) -> Msg {
+        match r % 4 {
+            0 => Msg::Ping { seq: r },
+            1 => Msg::Ack { id: r, ts: r >> 3 },
+            _ => Msg::Data {
+                id: r,
+                body: [r; 6],
+            },
+        }
+    }
+}
+
+/// The playground's xorshift.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    #[inline]
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+const LIVE: usize = 4096;
+const REPLACEMENTS: u64 = 2_000_000;
+const BLOCK: usize = 64;
+const BLOCKS: usize = 8192;
+
+/// The yardstick: an intrusive LIFO over one buffer, nothing else.
+struct BareList {
+    head: Cell<*mut u8>,
+    bump: Cell<*mut u8>,
+    end: *mut u8,
+    buffer: *mut u8,
+}
+
+impl BareList {
+    fn new() -> Self {
+        let layout = Layout::from_size_align(BLOCK * BLOCKS, BLOCK).unwrap();
+        // SAFETY: a non-zero size.
+        let buffer = unsafe { std::alloc::alloc(layout) };
+        assert!(!buffer.is_null(), "out of memory");
+        BareList {
+            head: Cell::new(std::ptr::null_mut()),
+            bump: Cell::new(buffer),
+            end: buffer.wrapping_add(BLOCK * BLOCKS),
+            buffer,
+        }
+    }
+}
+
+impl Drop for BareList {
+    fn drop(&mut self) {
+        let layout = Layout::from_size_align(BLOCK * BLOCKS, BLOCK).unwrap();
+        // SAFETY: the buffer from `new`, with its layout.
+        unsafe { std::alloc::dealloc(self.buffer, layout) };
+    }
+}
+
+// SAFETY: blocks are distinct 64-byte pieces of the buffer, handed out once until given back;
+// only layouts of at most 64 bytes and alignment 64 are served.
+unsafe impl Allocator for &BareList {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() > BLOCK || layout.align() > BLOCK {
+            return Err(AllocError);
+        }
+        let head = self.head.get();
+        let block = if !head.is_null() {
+            // SAFETY: a free block holds the next free block's address.
+            self.head.set(unsafe { head.cast::<*mut u8>().read() });
+            head
+        } else {
+            let b = self.bump.get();
+            if b == self.end {
+                return Err(AllocError);
+            }
+            self.bump.set(b.wrapping_add(BLOCK));
+            b
+        };
+        let block = NonNull::new(block).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(block, BLOCK))
+    }
+
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: a block of ours (caller), at least a pointer long and aligned.
+        unsafe { ptr.as_ptr().cast::<*mut u8>().write(self.head.get()) };
+        self.head.set(ptr.as_ptr());
+    }
+}
+
+/// The benchmark's loop: ns per replacement.
+#[inline(never)]
+fn replace_loop<A: Allocator + Clone>(a: A) -> f64 {
+    let mut rng = XorShift::new(2);
+    let mut slots: Vec<ABox<Msg, A>> = (0..LIVE)
+        .map(|i| ABox::new_in(Msg::Ping { seq: i as u64 }, a.clone()))
+        .collect();
+    let start = Instant::now();
+    for _ in 0..REPLACEMENTS {
+        let r = rng.next();
+        let idx = (r >> 32) as usize % LIVE;
+        slots[idx] = black_box(ABox::new_in(Msg::from_random(r), a.clone()));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / REPLACEMENTS as f64;
+    drop(black_box(slots));
+    ns
+}
+
+/// The same loop writing into the boxes already there: no allocation at all.
+#[inline(never)]
+fn no_allocation_loop() -> f64 {
+    let mut rng = XorShift::new(2);
+    let mut slots: Vec<ABox<Msg, Global>> = (0..LIVE)
+        .map(|i| ABox::new_in(Msg::Ping { seq: i as u64 }, Global))
+        .collect();
+    let start = Instant::now();
+    for _ in 0..REPLACEMENTS {
+        let r = rng.next();
+        let idx = (r >> 32) as usize % LIVE;
+        *slots[idx] = black_box(Msg::from_random(r));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / REPLACEMENTS as f64;
+    drop(black_box(slots));
+    ns
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let names = ["glibc", "Pool", "bare list", "no allocation"];
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for _ in 0..11 {
+        times[0].push(replace_loop(Global));
+        let pool = allocgator::Pool::for_type::<Msg>();
+        times[1].push(replace_loop(&pool));
+        let bare = BareList::new();
+        times[2].push(replace_loop(&bare));
+        times[3].push(no_allocation_loop());
+    }
+    let glibc = median(&mut times[0]);
+    println!("L2 loop, {REPLACEMENTS} replacements of {LIVE} live 64-byte messages, median of 11:");
+    for (name, t) in names.iter().zip(times.iter_mut()) {
+        let ns = median(t);
+        println!(
+            "  {name:<14} {ns:6.2} ns   {:.2} of glibc's time",
+            ns / glibc
+        );
+    }
+}
