@@ -22,6 +22,20 @@ fn announce(p: *mut u8) {
     eprintln!("BAD-ADDRESS 0x{:x}", p as usize);
 }
 
+/// Allocates a block from `a`, frees it, announces it and frees it again.
+///
+/// # Safety
+/// None: the second free is the deliberate bad call.
+unsafe fn double_free_in_a_row(a: impl Allocator) {
+    let block = Layout::new::<[u64; 4]>();
+    let p = a.allocate(block).unwrap().cast::<u8>();
+    // SAFETY: the block just allocated, with its layout.
+    unsafe { a.deallocate(p, block) };
+    announce(p.as_ptr());
+    // SAFETY: none (see above).
+    unsafe { a.deallocate(p, block) };
+}
+
 /// Runs the bad call of `case` (in the child).
 fn run_case(case: &str) {
     let small = Layout::from_size_align(64, 8).unwrap();
@@ -121,20 +135,10 @@ fn run_case(case: &str) {
                 (&pool).deallocate(p, Layout::from_size_align(128, 8).unwrap());
             }
             "pool_double_free_in_a_row" => {
-                let pool = allocgator::Pool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
-                let p = (&pool).allocate(block).unwrap().cast::<u8>();
-                (&pool).deallocate(p, block);
-                announce(p.as_ptr());
-                (&pool).deallocate(p, block);
+                double_free_in_a_row(&allocgator::Pool::for_type::<[u64; 4]>())
             }
             "sync_pool_double_free_in_a_row" => {
-                let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
-                let p = (&pool).allocate(block).unwrap().cast::<u8>();
-                (&pool).deallocate(p, block);
-                announce(p.as_ptr());
-                (&pool).deallocate(p, block);
+                double_free_in_a_row(&allocgator::SyncPool::for_type::<[u64; 4]>())
             }
             "pool_double_free_later" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
