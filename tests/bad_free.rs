@@ -9,7 +9,7 @@
 #[global_allocator]
 static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
 
-use allocgator::allocator_api2::alloc::Allocator;
+use allocgator::allocator_api2::alloc::{Allocator, Global};
 use std::alloc::{alloc, dealloc, Layout};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -22,33 +22,28 @@ fn announce(p: *mut u8) {
     eprintln!("BAD-ADDRESS 0x{:x}", p as usize);
 }
 
-/// Allocates a block from `a`, frees it, announces it and frees it again.
+/// Allocates a `layout` block from `a`, frees it, announces it and frees it again.
 ///
 /// # Safety
 /// None: the second free is the deliberate bad call.
-unsafe fn double_free_in_a_row(a: impl Allocator) {
-    let block = Layout::new::<[u64; 4]>();
-    let p = a.allocate(block).unwrap().cast::<u8>();
+unsafe fn double_free_in_a_row(a: impl Allocator, layout: Layout) {
+    let p = a.allocate(layout).unwrap().cast::<u8>();
     // SAFETY: the block just allocated, with its layout.
-    unsafe { a.deallocate(p, block) };
+    unsafe { a.deallocate(p, layout) };
     announce(p.as_ptr());
     // SAFETY: none (see above).
-    unsafe { a.deallocate(p, block) };
+    unsafe { a.deallocate(p, layout) };
 }
 
 /// Runs the bad call of `case` (in the child).
 fn run_case(case: &str) {
     let small = Layout::from_size_align(64, 8).unwrap();
-    // SAFETY: none — these are the deliberately wrong calls the allocator must catch (each
-    // aborts the child process before anything else runs).
+    let block = Layout::new::<[u64; 4]>(); // the pool cases' block
+                                           // SAFETY: none — these are the deliberately wrong calls the allocator must catch (each
+                                           // aborts the child process before anything else runs).
     unsafe {
         match case {
-            "double_free_local" => {
-                let p = alloc(small);
-                dealloc(p, small);
-                announce(p);
-                dealloc(p, small);
-            }
+            "double_free_local" => double_free_in_a_row(Global, small),
             "double_free_remote" => {
                 let p = alloc(small) as usize;
                 std::thread::spawn(move || dealloc(p as *mut u8, small))
@@ -60,18 +55,10 @@ fn run_case(case: &str) {
                     .unwrap();
             }
             "double_free_large" => {
-                let layout = Layout::from_size_align(1 << 20, 8).unwrap();
-                let p = alloc(layout);
-                dealloc(p, layout);
-                announce(p);
-                dealloc(p, layout);
+                double_free_in_a_row(Global, Layout::from_size_align(1 << 20, 8).unwrap())
             }
             "double_free_huge" => {
-                let layout = Layout::from_size_align(16 << 20, 8).unwrap();
-                let p = alloc(layout);
-                dealloc(p, layout);
-                announce(p);
-                dealloc(p, layout);
+                double_free_in_a_row(Global, Layout::from_size_align(16 << 20, 8).unwrap())
             }
             "never_returned_stack" => {
                 let mut local = [0u64; 8];
@@ -114,14 +101,12 @@ fn run_case(case: &str) {
             }
             "pool_wrong_size" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let p = (&pool).allocate(block).unwrap().cast::<u8>();
                 announce(p.as_ptr());
                 (&pool).deallocate(p, Layout::from_size_align(64, 8).unwrap());
             }
             "pool_foreign_block" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let _keep = (&pool).allocate(block).unwrap();
                 let p = alloc(block);
                 announce(p);
@@ -129,20 +114,18 @@ fn run_case(case: &str) {
             }
             "sync_pool_wrong_size" => {
                 let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let p = (&pool).allocate(block).unwrap().cast::<u8>();
                 announce(p.as_ptr());
                 (&pool).deallocate(p, Layout::from_size_align(128, 8).unwrap());
             }
             "pool_double_free_in_a_row" => {
-                double_free_in_a_row(&allocgator::Pool::for_type::<[u64; 4]>())
+                double_free_in_a_row(&allocgator::Pool::for_type::<[u64; 4]>(), block)
             }
             "sync_pool_double_free_in_a_row" => {
-                double_free_in_a_row(&allocgator::SyncPool::for_type::<[u64; 4]>())
+                double_free_in_a_row(&allocgator::SyncPool::for_type::<[u64; 4]>(), block)
             }
             "pool_double_free_later" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let a = (&pool).allocate(block).unwrap().cast::<u8>();
                 let b = (&pool).allocate(block).unwrap().cast::<u8>();
                 (&pool).deallocate(a, block);
@@ -152,7 +135,6 @@ fn run_case(case: &str) {
             }
             "sync_pool_double_free_from_another_thread" => {
                 let pool = allocgator::SyncPool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let a = (&pool).allocate(block).unwrap().cast::<u8>();
                 let b = (&pool).allocate(block).unwrap().cast::<u8>();
                 (&pool).deallocate(a, block);
@@ -168,7 +150,6 @@ fn run_case(case: &str) {
             }
             "pool_corrupted_link" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
-                let block = Layout::new::<[u64; 4]>();
                 let a = (&pool).allocate(block).unwrap().cast::<u8>();
                 (&pool).deallocate(a, block);
                 // A write after free: the free block's first word (its link) now points at
