@@ -166,8 +166,6 @@ pub struct Pool {
     /// Chunks taken from the engine, newest first.
     chunks: Cell<*mut Chunk>,
     geometry: Geometry,
-    /// Live pool blocks.
-    live: Cell<usize>,
     /// Blocks the chunks hold.
     capacity: Cell<usize>,
     /// Engine bytes in chunks.
@@ -203,7 +201,6 @@ impl Pool {
             bump_end: Cell::new(ptr::null_mut()),
             chunks: Cell::new(ptr::null_mut()),
             geometry: Geometry::of(layout),
-            live: Cell::new(0),
             capacity: Cell::new(0),
             chunk_bytes: Cell::new(0),
             chunk_count: Cell::new(0),
@@ -245,6 +242,10 @@ impl Pool {
 
     /// A snapshot: live blocks (pool and fallback), capacity, chunks, fallback counts.
     ///
+    /// The pool keeps no live-block counter (that would cost two memory updates on every
+    /// allocation and free): live blocks are the blocks carved from chunks minus the free
+    /// list's length, so `stats` walks the free list.
+    ///
     /// ```
     /// use allocgator::allocator_api2::boxed::Box;
     /// let pool = allocgator::Pool::for_type::<u64>();
@@ -258,11 +259,12 @@ impl Pool {
         let committed = self.chunk_bytes.get() + self.fallback_bytes.get();
         let mut carved = 0;
         self.map_chunks(|c| carved += c.carved_blocks);
+        let live = carved - self.free_blocks(carved);
         LocalStats {
             kind: "Pool",
             peak_live_bytes: carved * self.geometry.size,
-            live_blocks: self.live.get() + self.fallback_live.get(),
-            live_bytes: self.live.get() * self.geometry.size + self.fallback_bytes.get(),
+            live_blocks: live + self.fallback_live.get(),
+            live_bytes: live * self.geometry.size + self.fallback_bytes.get(),
             committed,
             reserved: committed,
             capacity_blocks: self.capacity.get(),
@@ -290,6 +292,20 @@ impl Pool {
             kind: "Pool",
             chunks,
         }
+    }
+
+    /// The free list's length. A free list longer than the `carved` blocks means a link was
+    /// overwritten after its block was freed (a cycle, say): the count stops there rather
+    /// than loop.
+    fn free_blocks(&self, carved: usize) -> usize {
+        let mut count = 0;
+        let mut block = self.free.get();
+        while !block.is_null() && count < carved {
+            count += 1;
+            // SAFETY: a free block of ours; its link was written when it was freed.
+            block = unsafe { (*block).next };
+        }
+        count
     }
 
     /// Calls `f` for each chunk, newest first.
@@ -329,7 +345,6 @@ impl Pool {
             self.check_popped(head.cast());
             // SAFETY: `head` is a free block of ours; its link was written when it was freed.
             self.free.set(unsafe { (*head).next });
-            self.live.set(self.live.get() + 1);
             return head.cast();
         }
         self.alloc_block_slow()
@@ -348,7 +363,6 @@ impl Pool {
             p = self.bump.get();
         }
         self.bump.set(p.wrapping_add(size));
-        self.live.set(self.live.get() + 1);
         p
     }
 
@@ -448,7 +462,6 @@ impl Pool {
         // SAFETY: the block is ours again and at least a pointer long and aligned.
         unsafe { (*block).next = self.free.get() };
         self.free.set(block);
-        self.live.set(self.live.get().wrapping_sub(1));
     }
 
     #[cold]
@@ -485,15 +498,13 @@ impl core::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("block_size", &self.geometry.size)
             .field("block_align", &self.geometry.align)
-            .field("live", &self.live.get())
+            .field("chunks", &self.chunk_count.get())
             .finish()
     }
 }
 
 #[cfg(feature = "checked")]
 impl Pool {
-    /// Whether `p` lies in one of the pool's chunks (feature `checked`: a walk of the chunk
-    /// list, which doubles in size, so it is short).
     /// The free-bit word and mask of pool block `p`, or `None` if `p` is not the start of a
     /// block of one of our chunks.
     #[cfg(feature = "checked")]
