@@ -293,6 +293,55 @@ mod cases {
             blocks.len()
         );
     }
+
+    pub fn thread_heap() {
+        // A new thread's first allocation maps its heap; with no address space left, that
+        // allocation fails (null), and the thread's next one, after the lift, succeeds. A bare
+        // pthread: nothing may allocate on the thread before the limit is set, and std's
+        // thread start does not promise that.
+        extern "C" fn start(cap: *mut libc::c_void) -> *mut libc::c_void {
+            let small = Layout::from_size_align(64, 8).expect("layout");
+            set_soft_limit(cap as libc::rlim_t);
+            // SAFETY: a non-zero layout; freed below.
+            let p = unsafe { Allocgator.alloc(small) };
+            lift();
+            // SAFETY: as above.
+            let q = unsafe { Allocgator.alloc(small) };
+            // SAFETY: blocks from `alloc` with `small` (or null, which is not freed).
+            unsafe {
+                if !p.is_null() {
+                    Allocgator.dealloc(p, small);
+                }
+                if !q.is_null() {
+                    Allocgator.dealloc(q, small);
+                }
+            }
+            // Bit 0: the first allocation was refused; bit 1: the second was served.
+            (usize::from(p.is_null()) | usize::from(!q.is_null()) << 1) as *mut libc::c_void
+        }
+        // SAFETY: zeroed storage for a pthread_t, written by pthread_create.
+        let mut thread: libc::pthread_t = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::c_void = std::ptr::null_mut();
+        // The cap is measured here: `address_space` allocates, which would map the new
+        // thread's heap before the limit. It is below what the process uses once the thread's
+        // stack is mapped, so every mapping fails.
+        let cap = address_space();
+        // SAFETY: default attributes, a start routine that takes the cap as its argument; the
+        // thread is joined below, and its result read from `result`.
+        unsafe {
+            let created = libc::pthread_create(
+                &mut thread,
+                std::ptr::null(),
+                start,
+                cap as *mut libc::c_void,
+            );
+            assert_eq!(created, 0, "pthread_create");
+            assert_eq!(libc::pthread_join(thread, &mut result), 0, "pthread_join");
+        }
+        let (refused, later) = (result as usize & 1 != 0, result as usize & 2 != 0);
+        println!("  new thread's heap: first allocation refused {refused}, served after the lift {later}");
+        assert!(refused && later);
+    }
 }
 
 /// The cases, by name.
@@ -303,6 +352,7 @@ const CASES: &[(&str, fn())] = &[
     ("sync_pool", cases::sync_pool),
     ("slab", cases::slab),
     ("arena", cases::arena),
+    ("thread_heap", cases::thread_heap),
 ];
 
 #[cfg(target_os = "linux")]
