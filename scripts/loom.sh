@@ -29,6 +29,8 @@ mutations=(
   free_stack_push_relaxed  # SyncPool's free-stack push: Release -> Relaxed
   free_stack_take_resets_tag # taking a shard's stack whole resets the ABA tag (swap to NIL)
   free_stack_chain_unlinked  # a stolen chain moved home is not linked to what is below it
+  chunk_install_relaxed    # SyncPool's chunk installation CAS: AcqRel -> Relaxed
+  chunk_loser_keeps_copy   # a thread that loses the chunk-installing race keeps its copy
   heap_pool_lock_relaxed   # heap pool lock: Acquire/Release -> Relaxed
   retire_notified_page     # retire an empty page even while a remote freer holds its notification
 )

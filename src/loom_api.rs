@@ -250,3 +250,112 @@ impl ModelShardedList {
         self.blocks[index as usize].with(|p| unsafe { *p })
     }
 }
+
+/// `SyncPool`'s growth ([`ChunkTable`](crate::local::chunk_table::ChunkTable)): fresh indices,
+/// and chunks installed by whichever thread first needs one. A model chunk is a boxed slice of
+/// loom cells, one per block, made by the installing thread (loom counts the making as a
+/// write), so a thread that uses a block without being ordered after its chunk's
+/// installation is a race loom reports.
+pub struct ModelChunkTable {
+    table: crate::local::chunk_table::ChunkTable,
+    /// Indices `0..limit` may be taken.
+    limit: usize,
+    chunks: usize,
+    made: crate::sync::AtomicUsize,
+    discarded: crate::sync::AtomicUsize,
+}
+
+/// One model block.
+type ModelCell = crate::sync::UnsafeCell<usize>;
+
+impl ModelChunkTable {
+    /// An empty table whose chunk 0 holds `1 << base_shift` blocks; chunks `0..chunks` may
+    /// be installed.
+    pub fn new(base_shift: u32, chunks: usize) -> Self {
+        Self {
+            table: crate::local::chunk_table::ChunkTable::new(base_shift),
+            limit: crate::local::chunk_table::first_index(base_shift, chunks),
+            chunks,
+            made: crate::sync::AtomicUsize::new(0),
+            discarded: crate::sync::AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes a never-used block and writes `value` into it, as `SyncPool` does: `None` when
+    /// every index is taken, or when `refuse` (the engine refusing this thread's copy of a
+    /// chunk) leaves the block's chunk uninstalled.
+    pub fn take(&self, value: usize, refuse: bool) -> Option<u32> {
+        let i = self.table.take_fresh(self.limit)?;
+        let (k, off) = self.table.decode(i);
+        let blocks = self.table.chunk_blocks(k);
+        let base = self.table.chunk_or_install(
+            k,
+            || {
+                if refuse {
+                    return core::ptr::null_mut();
+                }
+                // Relaxed: a count read after the model's threads are joined.
+                self.made.fetch_add(1, crate::sync::Ordering::Relaxed);
+                let chunk: Box<[ModelCell]> = (0..blocks).map(|_| ModelCell::new(0)).collect();
+                Box::into_raw(chunk).cast::<u8>()
+            },
+            |mine| {
+                // Relaxed: as above.
+                self.discarded.fetch_add(1, crate::sync::Ordering::Relaxed);
+                // SAFETY: the chunk this closure's twin made, never installed.
+                drop(unsafe { Self::chunk_box(mine, blocks) });
+            },
+        );
+        if base.is_null() {
+            return None;
+        }
+        // SAFETY: block `off` of a chunk of `blocks` cells; the index is ours alone.
+        unsafe { (*base.cast::<ModelCell>().add(off)).with_mut(|p| *p = value) };
+        Some(i as u32)
+    }
+
+    /// Reads block `index` through its chunk's Acquire load (as a freeing thread finds it).
+    pub fn read(&self, index: u32) -> usize {
+        let (k, off) = self.table.decode(index as usize);
+        let base = self.table.chunk(k);
+        assert!(!base.is_null(), "block {index}: its chunk is not installed");
+        // SAFETY: block `off` of an installed chunk; the caller is ordered after its writer.
+        unsafe { (*base.cast::<ModelCell>().add(off)).with(|p| *p) }
+    }
+
+    /// Chunks made, and those given back by a thread that lost the installing race.
+    pub fn made_and_discarded(&self) -> (usize, usize) {
+        // Relaxed: read after the model's threads are joined.
+        (
+            self.made.load(crate::sync::Ordering::Relaxed),
+            self.discarded.load(crate::sync::Ordering::Relaxed),
+        )
+    }
+
+    /// Chunks installed.
+    pub fn installed(&self) -> usize {
+        (0..self.chunks)
+            .filter(|&k| !self.table.chunk_relaxed(k).is_null())
+            .count()
+    }
+
+    /// # Safety
+    /// `base` is a chunk of `blocks` cells made by `take`, owned by the caller.
+    unsafe fn chunk_box(base: *mut u8, blocks: usize) -> Box<[ModelCell]> {
+        let slice = core::ptr::slice_from_raw_parts_mut(base.cast::<ModelCell>(), blocks);
+        // SAFETY: made by `Box::into_raw` of a boxed slice of this length (caller).
+        unsafe { Box::from_raw(slice) }
+    }
+}
+
+impl Drop for ModelChunkTable {
+    fn drop(&mut self) {
+        for k in 0..self.chunks {
+            let base = self.table.chunk_relaxed(k);
+            if !base.is_null() {
+                // SAFETY: an installed chunk of the model, freed once, here.
+                drop(unsafe { Self::chunk_box(base, self.table.chunk_blocks(k)) });
+            }
+        }
+    }
+}

@@ -15,12 +15,14 @@
 //! Every front end implements the crate's `RawAllocator` and gets its `Allocator` impls from
 //! `api::impl_allocator!`.
 //!
-//! Under `--cfg loom` only `free_stack` (the lock-free part of [`SyncPool`], which the loom
-//! models drive) is compiled: the rest uses the global path.
+//! Under `--cfg loom` only `free_stack` and `chunk_table` (the lock-free parts of
+//! [`SyncPool`], which the loom models drive) are compiled: the rest uses the global path.
 #![cfg_attr(loom, allow(unused_imports))]
 
 #[cfg(not(loom))]
 mod arena;
+#[cfg(target_pointer_width = "64")]
+pub(crate) mod chunk_table;
 #[cfg(target_pointer_width = "64")]
 pub(crate) mod free_stack;
 #[cfg(not(loom))]

@@ -18,37 +18,30 @@
 //!
 //! Never-used blocks come from a `fresh` counter (`fetch_add`): the thread whose index falls in
 //! a chunk not yet taken allocates it from the engine and installs it with a CAS (the loser of
-//! a race gives its copy back). Blocks are found from a pointer on free by scanning the (few)
-//! chunks from the newest: half of all blocks are in the newest chunk.
+//! a race gives its copy back); see `chunk_table`. Blocks are found from a pointer on free by
+//! scanning the (few) chunks from the newest: half of all blocks are in the newest chunk.
 
+use super::chunk_table::{first_index, ChunkTable, MAX_CHUNKS};
 use super::free_stack::{LinkTable, ShardedStack, NIL, SHARDS};
 use super::pool::Geometry;
 use super::{engine_alloc, engine_free, engine_usable, ChunkInfo, LocalMap, LocalStats};
 use crate::api::{self, RawAllocator};
-use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
-/// Most chunks a pool takes.
-const MAX_CHUNKS: usize = 32;
 /// Largest chunk (bytes); the pool stops growing before a chunk would exceed it, and serves
 /// further requests from the engine.
 const CHUNK_BYTES_MAX: usize = 1 << 30;
 /// Target bytes of the first chunk.
 const FIRST_CHUNK: usize = 4096;
 
-/// A counter on its own cache line.
-#[repr(align(64))]
-struct Line(AtomicUsize);
-
 /// The state every `SyncPool` / handle shares; an engine block, freed by the last owner.
 struct Shared {
     /// The free blocks, and the live count, per shard.
     free: ShardedStack,
-    /// Next never-used block index.
-    fresh: Line,
-    /// Chunk `k`'s base, or null.
-    chunks: [AtomicPtr<u8>; MAX_CHUNKS],
+    /// Never-used block indices and the chunks they fall in.
+    table: ChunkTable,
     /// Owners: the `SyncPool` and its handles.
     refs: AtomicUsize,
     /// Fallback requests served so far.
@@ -58,8 +51,6 @@ struct Shared {
     /// Engine bytes in live fallback blocks.
     fallback_bytes: AtomicUsize,
     geometry: Geometry,
-    /// log2 of the blocks in chunk 0.
-    base_shift: u32,
     /// Chunks that may be taken (`first_index(max_chunks) <= limit`).
     max_chunks: usize,
     /// Indices `0..limit` are pool blocks.
@@ -91,42 +82,25 @@ impl Shared {
         let limit = first_index(base_shift, max_chunks);
         Shared {
             free: ShardedStack::new(),
-            fresh: Line(AtomicUsize::new(0)),
-            chunks: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            table: ChunkTable::new(base_shift),
             refs: AtomicUsize::new(1),
             fallback_total: AtomicUsize::new(0),
             fallback_live: AtomicUsize::new(0),
             fallback_bytes: AtomicUsize::new(0),
             geometry,
-            base_shift,
             max_chunks,
             limit,
             div_magic: (u64::MAX / size as u64).wrapping_add(1),
         }
     }
 
-    /// Blocks in chunk `k`.
-    #[inline(always)]
-    fn chunk_blocks(&self, k: usize) -> usize {
-        1 << (self.base_shift as usize + k)
-    }
-
-    /// Chunk and offset (in blocks) of index `i`.
-    #[inline(always)]
-    fn decode(&self, i: usize) -> (usize, usize) {
-        let j = i + (1 << self.base_shift);
-        let top = (usize::BITS - 1 - j.leading_zeros()) as usize;
-        let k = top - self.base_shift as usize;
-        (k, j - (1 << top))
-    }
-
     /// Address of pool block `i` (its chunk is installed).
     #[inline(always)]
     fn addr(&self, i: usize) -> *mut u8 {
-        let (k, off) = self.decode(i);
-        // Acquire: pairs with the installing CAS (the pointer value is all we need; the
-        // head's Acquire already orders it in the pop path).
-        let base = self.chunks[k].load(Ordering::Acquire);
+        let (k, off) = self.table.decode(i);
+        // Acquire (in `chunk`), though the pointer value is all we need: the head's Acquire
+        // already orders the installation in the pop path.
+        let base = self.table.chunk(k);
         debug_assert!(!base.is_null());
         base.wrapping_add(off * self.geometry.size)
     }
@@ -174,23 +148,20 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn fresh(&self, home: usize) -> *mut u8 {
-        // Relaxed: the counter only hands out distinct indices; chunks are synchronised by
-        // their own CAS. The first load keeps a full pool from incrementing forever.
-        if self.fresh.0.load(Ordering::Relaxed) >= self.limit {
+        let Some(i) = self.table.take_fresh(self.limit) else {
             return ptr::null_mut();
-        }
-        let i = self.fresh.0.fetch_add(1, Ordering::Relaxed);
-        if i >= self.limit {
-            return ptr::null_mut();
-        }
-        let (k, off) = self.decode(i);
-        // Acquire: pairs with the installer's CAS.
-        let mut base = self.chunks[k].load(Ordering::Acquire);
+        };
+        let (k, off) = self.table.decode(i);
+        let layout = self.chunk_layout(k);
+        let base = self.table.chunk_or_install(
+            k,
+            // Checked builds: zeroed, for the free bits.
+            || engine_alloc(layout, cfg!(feature = "checked")),
+            // SAFETY: our unused copy, allocated with `layout` just above.
+            |mine| unsafe { engine_free(mine, layout) },
+        );
         if base.is_null() {
-            base = self.install_chunk(k);
-            if base.is_null() {
-                return ptr::null_mut(); // index `i` is lost; others retry the chunk
-            }
+            return ptr::null_mut(); // the engine refused: index `i` is lost
         }
         // Relaxed: a statistic.
         self.free.shard(home).live.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +179,7 @@ impl Shared {
     /// Bytes of chunk `k` (blocks and links; feature `checked`: and the free bits).
     #[inline(always)]
     fn chunk_bytes(&self, k: usize) -> usize {
-        let blocks = self.chunk_blocks(k);
+        let blocks = self.table.chunk_blocks(k);
         let bytes = blocks * self.geometry.size + blocks * size_of::<AtomicU32>();
         #[cfg(feature = "checked")]
         let bytes = bytes.next_multiple_of(8) + blocks.div_ceil(64) * 8;
@@ -219,10 +190,10 @@ impl Shared {
     /// set while the block is free, after the chunk's link table).
     #[cfg(feature = "checked")]
     fn freed_bit(&self, index: u32) -> (&AtomicUsize, usize) {
-        let (k, off) = self.decode(index as usize);
-        let blocks = self.chunk_blocks(k);
+        let (k, off) = self.table.decode(index as usize);
+        let blocks = self.table.chunk_blocks(k);
         // Relaxed: as in `link`.
-        let base = self.chunks[k].load(Ordering::Relaxed);
+        let base = self.table.chunk_relaxed(k);
         let bits =
             (blocks * self.geometry.size + blocks * size_of::<AtomicU32>()).next_multiple_of(8);
         // SAFETY: the bit words follow the link table, 8-aligned, one per 64 blocks, zeroed
@@ -258,56 +229,29 @@ impl Shared {
         }
     }
 
-    /// Takes chunk `k` from the engine and installs it (or returns the one another thread
-    /// installed first); null if the engine refuses.
-    #[cold]
-    fn install_chunk(&self, k: usize) -> *mut u8 {
-        let layout = self.chunk_layout(k);
-        // Checked builds: zeroed, for the free bits.
-        let mine = engine_alloc(layout, cfg!(feature = "checked"));
-        if mine.is_null() {
-            return mine;
-        }
-        // AcqRel: Release publishes our chunk pointer; Acquire (also on failure) makes the
-        // winner's visible to us.
-        match self.chunks[k].compare_exchange(
-            ptr::null_mut(),
-            mine,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => mine,
-            Err(winner) => {
-                // SAFETY: our unused block.
-                unsafe { engine_free(mine, layout) };
-                winner
-            }
-        }
-    }
-
     /// The index of pool block `p`, or `None` if `p` is not in a chunk (a fallback block).
     #[inline]
     fn index_of(&self, p: *mut u8) -> Option<u32> {
         // Relaxed: the allocation of `p` (a fetch_add) happened before this free (the block
         // was handed to us), so we read at least its index + 1.
-        let top = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
+        let top = self.table.taken(self.limit);
         if top == 0 {
             return None;
         }
-        let (kmax, _) = self.decode(top - 1);
+        let (kmax, _) = self.table.decode(top - 1);
         let mut k = kmax + 1;
         while k > 0 {
             k -= 1;
-            // Acquire: pairs with the installing CAS (a chunk installed by another thread).
-            let base = self.chunks[k].load(Ordering::Acquire);
+            // Acquire (a chunk installed by another thread).
+            let base = self.table.chunk(k);
             if base.is_null() {
                 continue;
             }
             let off = (p as usize).wrapping_sub(base as usize);
-            if off < self.chunk_blocks(k) * self.geometry.size {
+            if off < self.table.chunk_blocks(k) * self.geometry.size {
                 // `off < 2^30` and the block size `< 2^30`: the magic division is exact.
                 let q = ((self.div_magic as u128 * off as u128) >> 64) as usize;
-                return Some((first_index(self.base_shift, k) + q) as u32);
+                return Some((self.table.first_index(k) + q) as u32);
             }
         }
         None
@@ -413,8 +357,8 @@ impl Shared {
         let (mut capacity, mut bytes, mut chunks) = (0, 0, 0);
         for k in 0..self.max_chunks {
             // Relaxed: statistics.
-            if !self.chunks[k].load(Ordering::Relaxed).is_null() {
-                capacity += self.chunk_blocks(k);
+            if !self.table.chunk_relaxed(k).is_null() {
+                capacity += self.table.chunk_blocks(k);
                 bytes += self.chunk_bytes(k);
                 chunks += 1;
             }
@@ -426,9 +370,9 @@ impl Shared {
         });
         let fallback_live = self.fallback_live.load(Ordering::Relaxed);
         let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
-        // Relaxed: statistics. Indices below `fresh` were all carved once; the pool reuses
-        // freed blocks before carving, so that is its peak of live pool blocks.
-        let carved = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
+        // Every index handed out was carved once; the pool reuses freed blocks before
+        // carving, so that is its peak of live pool blocks.
+        let carved = self.table.taken(self.limit);
         LocalStats {
             kind: "SyncPool",
             peak_live_bytes: carved * self.geometry.size,
@@ -450,11 +394,11 @@ impl LinkTable for Shared {
     /// The link of block `index`, in the table after its chunk's blocks.
     #[inline(always)]
     fn link(&self, index: u32) -> &AtomicU32 {
-        let (k, off) = self.decode(index as usize);
+        let (k, off) = self.table.decode(index as usize);
         // Relaxed: the stack only holds indices of installed chunks, and the head's Acquire
         // (in `FreeStack`) ordered the installation before us.
-        let base = self.chunks[k].load(Ordering::Relaxed);
-        let links = base.wrapping_add(self.chunk_blocks(k) * self.geometry.size);
+        let base = self.table.chunk_relaxed(k);
+        let links = base.wrapping_add(self.table.chunk_blocks(k) * self.geometry.size);
         // SAFETY: the table follows the chunk's blocks, one aligned `AtomicU32` per block
         // (the blocks' bytes are a multiple of the block alignment, at least a word), and the
         // chunk stays mapped while the pool lives.
@@ -465,18 +409,15 @@ impl LinkTable for Shared {
 impl Shared {
     fn map(&self) -> LocalMap {
         let mut chunks = Vec::with_capacity(self.max_chunks);
-        // Relaxed: statistics.
-        let carved = self.fresh.0.load(Ordering::Relaxed).min(self.limit);
+        let carved = self.table.taken(self.limit);
         for k in (0..self.max_chunks).rev() {
             // Relaxed: statistics (the address only).
-            let base = self.chunks[k].load(Ordering::Relaxed);
+            let base = self.table.chunk_relaxed(k);
             if base.is_null() {
                 continue;
             }
-            let blocks = self.chunk_blocks(k);
-            let in_chunk = carved
-                .saturating_sub(first_index(self.base_shift, k))
-                .min(blocks);
+            let blocks = self.table.chunk_blocks(k);
+            let in_chunk = carved.saturating_sub(self.table.first_index(k)).min(blocks);
             chunks.push(ChunkInfo {
                 addr: base as usize,
                 bytes: self.chunk_bytes(k),
@@ -522,12 +463,6 @@ fn first_home_shard(home: &core::cell::Cell<usize>) -> usize {
     shard
 }
 
-/// The first index of chunk `k`.
-#[inline(always)]
-fn first_index(base_shift: u32, k: usize) -> usize {
-    (1usize << (base_shift as usize + k)) - (1 << base_shift)
-}
-
 /// A reference to the shared state (a `SyncPool` or a handle).
 struct SharedRef(NonNull<Shared>);
 
@@ -565,7 +500,7 @@ impl Drop for SharedRef {
         let shared = self.get();
         for k in 0..shared.max_chunks {
             // Relaxed: we are the last owner (synchronised above).
-            let base = shared.chunks[k].load(Ordering::Relaxed);
+            let base = shared.table.chunk_relaxed(k);
             if !base.is_null() {
                 // SAFETY: our chunk; no block of it can be used any more (every block borrowed
                 // the pool or held a handle).
