@@ -11,6 +11,18 @@ use common::model;
 use loom::sync::Arc;
 use loom::thread;
 
+/// Checks, after the model's threads are joined, that every block taken reads back what its
+/// taker wrote, that `installed` chunks are installed, and that every other chunk made was
+/// given back.
+fn assert_blocks_and_chunks(table: &ModelChunkTable, taken: &[(u32, usize)], installed: usize) {
+    for &(i, value) in taken {
+        assert_eq!(table.read(i), value);
+    }
+    let (made, discarded) = table.made_and_discarded();
+    assert_eq!(table.installed(), installed);
+    assert_eq!(made, installed + discarded, "a chunk lost");
+}
+
 /// Two threads each take a block of chunk 0 (two blocks) of an empty table: both may make a
 /// chunk, one installs it, the other gives its copy back and writes its block in the winner's
 /// chunk, which it must be ordered after (loom checks the write against the chunk's making).
@@ -31,12 +43,7 @@ fn chunk_install_race() {
         taken.sort_unstable();
         assert_eq!(taken[0].0, 0);
         assert_eq!(taken[1].0, 1, "an index handed out twice");
-        for (i, value) in taken {
-            assert_eq!(table.read(i), value);
-        }
-        let (made, discarded) = table.made_and_discarded();
-        assert_eq!(table.installed(), 1);
-        assert_eq!(made, 1 + discarded, "a chunk lost");
+        assert_blocks_and_chunks(&table, &taken, 1);
     });
 }
 
@@ -63,12 +70,7 @@ fn chunk_take_across_the_boundary() {
         taken.sort_unstable();
         let indices: Vec<u32> = taken.iter().map(|&(i, _)| i).collect();
         assert_eq!(indices, [0, 1, 2], "three blocks, each once");
-        for (i, value) in taken {
-            assert_eq!(table.read(i), value);
-        }
-        let (made, discarded) = table.made_and_discarded();
-        assert_eq!(table.installed(), 2);
-        assert_eq!(made, 2 + discarded, "a chunk lost");
+        assert_blocks_and_chunks(&table, &taken, 2);
     });
 }
 
@@ -92,13 +94,15 @@ fn chunk_refused_then_installed_by_another() {
             .join()
             .unwrap()
             .expect("its own chunk, or the first one");
-        for (i, value) in refused.into_iter().chain([served]) {
-            assert_eq!(table.read(i), value);
-        }
         if let Some((i, _)) = refused {
             assert_ne!(i, served.0, "an index handed out twice");
         }
-        let (made, discarded) = table.made_and_discarded();
-        assert_eq!((table.installed(), made, discarded), (1, 1, 0));
+        let taken: Vec<(u32, usize)> = refused.into_iter().chain([served]).collect();
+        assert_blocks_and_chunks(&table, &taken, 1);
+        assert_eq!(
+            table.made_and_discarded(),
+            (1, 0),
+            "only the served thread made a chunk"
+        );
     });
 }
