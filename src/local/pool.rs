@@ -566,6 +566,8 @@ impl Pool {
         }
     }
 
+    /// Whether `p` lies in one of the pool's chunks (feature `checked`: a walk of the chunk
+    /// list, which doubles in size, so it is short).
     fn in_chunks(&self, p: *mut u8) -> bool {
         let mut chunk = self.chunks.get();
         while !chunk.is_null() {
