@@ -70,7 +70,7 @@ impl Shared {
         while max_chunks < MAX_CHUNKS {
             let k = max_chunks;
             let blocks = 1usize << (base_shift as usize + k);
-            let end_index = (blocks << 1) - (1 << base_shift); // first_index(k + 1)
+            let end_index = first_index(base_shift, k + 1);
             let fits = blocks
                 .checked_mul(size)
                 .is_some_and(|b| b <= CHUNK_BYTES_MAX);
