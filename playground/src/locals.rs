@@ -1,14 +1,9 @@
 //! Local (non-global) allocators used by the L1–L3 workloads.
 //!
 //! Each arena implements [`Arena`]; the L2 pool workloads are generic over an
-//! allocator-api2 [`Allocator`]. Adding allocgator's own local allocators when
-//! they land is meant to be a few lines:
-//!
-//! 1. `impl Arena for allocgator::Arena` below (behind `#[cfg(feature = "allocgator")]`),
-//! 2. add its arm in `workloads::with_arena` / `workloads::with_pool`,
-//! 3. flip [`Local::available`] for it to `true`.
-//!
-//! The rows already exist in every table and say "not available yet" until then.
+//! allocator-api2 [`Allocator`]. allocgator's own rows (`Arena`, `Pool`, `SyncPool`) run in
+//! the `pg-allocgator` worker and exist only when the playground is built with its default
+//! `allocgator` feature; without it they say why they are missing.
 
 use allocator_api2::alloc::Allocator;
 
@@ -67,7 +62,7 @@ impl Local {
         }
     }
 
-    /// Whether the row can run at all; `false` rows are shown as "not available yet".
+    /// Whether the row can run in this build; `false` rows show [`unavailable_note`].
     pub fn available(self) -> bool {
         match self {
             Local::Bumpalo | Local::BumpScope => true,
@@ -168,9 +163,9 @@ impl Arena for allocgator::Arena {
 /// Message explaining an unavailable local row.
 pub fn unavailable_note(l: Local) -> &'static str {
     match l {
-        Local::AllocgatorArena => "not available yet (allocgator::Arena has not landed)",
-        Local::AllocgatorPool => "not available yet (allocgator::Pool has not landed)",
-        Local::AllocgatorSyncPool => "not available yet (allocgator::SyncPool has not landed)",
+        Local::AllocgatorArena | Local::AllocgatorPool | Local::AllocgatorSyncPool => {
+            "not built (the playground was built without its default `allocgator` feature)"
+        }
         _ => "not available",
     }
 }
