@@ -256,6 +256,21 @@ fn child() {
         known_workload();
         println!("known workload counted");
     }
+    if mode == "huge-cache-age" {
+        // A 3 MiB mapping waits in the huge-block cache while 20 MiB blocks come and go for
+        // three times the purge delay. Each of their requests looks at the cached 3 MiB
+        // mapping, finds it the wrong size and puts it back: with its own age, so it leaves.
+        let small = vec![1u8; 3 << 20];
+        drop(std::hint::black_box(small));
+        let with_small = allocgator::stats().reserved_bytes();
+        for _ in 0..30 {
+            let big = vec![1u8; 20 << 20];
+            drop(std::hint::black_box(big));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let end = allocgator::stats().reserved_bytes();
+        println!("reserved: with_small={with_small} end={end}");
+    }
     if mode == "purge" {
         // 32 MiB of 1 KiB blocks, freed: with a delay of 0 the next slow path gives the
         // memory back, without trim() and without waiting.
@@ -326,5 +341,24 @@ fn purge_delay_zero_returns_memory_at_the_next_slow_path() {
         after + (24 << 20) <= before,
         "only {} MiB given back",
         (before - after) >> 20
+    );
+}
+
+#[test]
+fn a_cached_huge_mapping_passed_over_by_other_sizes_still_leaves() {
+    let (stdout, _) = run_child("huge-cache-age", &[("ALLOCGATOR_PURGE_DELAY_MS", "100")]);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("reserved:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let num = |key: &str| -> usize {
+        let rest = &line[line.find(key).unwrap() + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (with_small, end) = (num("with_small="), num("end="));
+    // At the end the 20 MiB mapping is cached (freed just now) and the 3 MiB one is gone.
+    assert!(
+        end + (3 << 20) <= with_small + (20 << 20) + (64 << 10),
+        "the 3 MiB mapping is still mapped: reserved {with_small} with it, {end} at the end"
     );
 }

@@ -144,7 +144,7 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
     c.huge_blocks.fetch_sub(1, Ordering::Relaxed);
     c.huge_bytes.fetch_sub(usable, Ordering::Relaxed);
     // SAFETY: we own the mapping now (the block is freed).
-    if !unsafe { cache_put(seg) } {
+    if !unsafe { cache_put(seg, now_ms() as usize) } {
         // SAFETY: as above.
         unsafe { unmap(seg) };
     }
@@ -223,11 +223,12 @@ fn cache() -> &'static HugeCache {
     &CACHE
 }
 
-/// Offers a freed mapping to the cache. Returns false if there is no room (the caller unmaps).
+/// Offers a mapping freed at `freed_at` (ms) to the cache. Returns false if there is no room
+/// (the caller unmaps).
 ///
 /// # Safety
 /// The caller owns the mapping of `seg` (its block is freed).
-unsafe fn cache_put(seg: *mut Segment) -> bool {
+unsafe fn cache_put(seg: *mut Segment, freed_at: usize) -> bool {
     // SAFETY: a header we own.
     let size = unsafe { (*seg).map_size };
     let cache = cache();
@@ -236,12 +237,11 @@ unsafe fn cache_put(seg: *mut Segment) -> bool {
         cache.bytes.fetch_sub(size, Ordering::Relaxed);
         return false;
     }
-    let now = now_ms() as usize;
     for (slot, since) in cache.slots.iter().zip(&cache.since) {
         // Relaxed: a peek; the CAS decides.
         if slot.load(Ordering::Relaxed).is_null() {
             // Relaxed: published by the Release CAS below.
-            since.store(now, Ordering::Relaxed);
+            since.store(freed_at, Ordering::Relaxed);
             // Release: the header writes we made happen-before the taker's Acquire swap.
             if slot
                 .compare_exchange(ptr::null_mut(), seg, Ordering::Release, Ordering::Relaxed)
@@ -260,7 +260,7 @@ unsafe fn cache_put(seg: *mut Segment) -> bool {
 /// twice the size needed). Null if none.
 fn cache_take(g: Geometry) -> *mut Segment {
     let cache = cache();
-    for slot in &cache.slots {
+    for (slot, since) in cache.slots.iter().zip(&cache.since) {
         // Relaxed: a peek; the swap decides.
         if slot.load(Ordering::Relaxed).is_null() {
             continue;
@@ -270,6 +270,9 @@ fn cache_take(g: Geometry) -> *mut Segment {
         if seg.is_null() {
             continue;
         }
+        // Relaxed: read after the Acquire swap, so the time its filler stored, or a racing
+        // filler's (which only moves this entry's departure a little).
+        let freed_at = since.load(Ordering::Relaxed);
         // SAFETY: the swap made the mapping ours.
         let (base, size, align, block) = unsafe {
             (
@@ -289,11 +292,12 @@ fn cache_take(g: Geometry) -> *mut Segment {
             cache.bytes.fetch_sub(size, Ordering::Relaxed);
             return seg;
         }
-        // Not for us: put it back (or, if the slots filled up meanwhile, release it).
+        // Not for us: put it back with its own age, so that requests of other layouts do not
+        // keep it young forever (or, if the slots filled up meanwhile, release it).
         // SAFETY: we own it; `cache_put` re-reserves its bytes, so undo ours first.
         unsafe {
             cache.bytes.fetch_sub(size, Ordering::Relaxed);
-            if !cache_put(seg) {
+            if !cache_put(seg, freed_at) {
                 unmap(seg);
             }
         }
