@@ -18,6 +18,7 @@ use crate::sync::{AtomicU8, AtomicUsize, Ordering};
 /// Default purge delay (ms).
 pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 10;
 /// Largest purge delay accepted (ten minutes); larger values are reported as bad.
+#[cfg(all(unix, not(miri), not(loom)))]
 const MAX_PURGE_DELAY_MS: u64 = 600_000;
 
 /// Not read yet / being read / ready.
@@ -223,12 +224,15 @@ extern "C" fn print_stats_at_exit() {
     out.flush();
 }
 
-/// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock).
+/// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock). Only
+/// where the environment is read (Miri and loom builds print nothing).
+#[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) struct StderrWriter {
     buf: [u8; 512],
     len: usize,
 }
 
+#[cfg(all(unix, not(miri), not(loom)))]
 impl StderrWriter {
     pub(crate) const fn new() -> Self {
         Self {
@@ -252,11 +256,8 @@ impl StderrWriter {
     pub(crate) fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
-            #[cfg(unix)]
             // SAFETY: a valid buffer of `len - done` initialised bytes.
             let n = unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
-            #[cfg(not(unix))]
-            let n = -1isize;
             if n <= 0 {
                 break; // stderr closed or broken: drop the message
             }
@@ -266,6 +267,7 @@ impl StderrWriter {
     }
 }
 
+#[cfg(all(unix, not(miri), not(loom)))]
 impl core::fmt::Write for StderrWriter {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         self.write_bytes(s.as_bytes());
