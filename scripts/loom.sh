@@ -33,6 +33,8 @@ mutations=(
   chunk_loser_keeps_copy   # a thread that loses the chunk-installing race keeps its copy
   heap_pool_lock_relaxed   # heap pool lock: Acquire/Release -> Relaxed
   retire_notified_page     # retire an empty page even while a remote freer holds its notification
+  huge_cache_put_relaxed   # huge-block cache: the slot-filling CAS Release -> Relaxed
+  huge_cache_take_not_atomic # huge-block cache: a slot taken by a load and a store, not a swap
 )
 for mutation in "${mutations[@]}"; do
   echo "==> mutation $mutation (must be caught)"

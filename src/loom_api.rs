@@ -359,3 +359,55 @@ impl Drop for ModelChunkTable {
         }
     }
 }
+
+/// Huge blocks (one mapping each, over 2 MiB) and the cache of freed mappings, through the
+/// engine's own `huge` module: any thread allocates and frees them, a freed mapping waits in
+/// the cache for the next request of its layout, and a purge unmaps what waits. Under loom
+/// each cached block carries a loom cell written by the thread that gave it to the cache and
+/// by the one that took it out, so loom checks the slots' publication and that no mapping is
+/// held twice. The process-wide figures are per model run.
+pub mod huge {
+    use crate::engine::huge;
+    use crate::engine::stats::counters;
+    use crate::sync::Ordering;
+
+    /// A size served by its own mapping.
+    pub const HUGE_SIZE: usize = crate::engine::LARGE_MAX + 1;
+
+    /// Allocates a huge block of `size` bytes (8-aligned); null if impossible.
+    pub fn alloc(size: usize) -> *mut u8 {
+        huge::alloc(size, 8, false)
+    }
+
+    /// Frees a huge block: to the cache if there is room, else unmapped.
+    ///
+    /// # Safety
+    /// `block` is a live huge block from [`alloc`], freed once.
+    pub unsafe fn free(block: *mut u8) {
+        // SAFETY: the header of the live huge block the caller frees.
+        unsafe { huge::free(crate::engine::segment_of(block)) }
+    }
+
+    /// Unmaps every cached mapping (as `trim()` does), or only those past the purge delay.
+    pub fn purge(all: bool) {
+        huge::purge_cache(all);
+    }
+
+    /// Bytes mapped for huge blocks, cached ones included (the engine's `reserved` figure: the
+    /// huge-block models create no heaps).
+    pub fn mapped_bytes() -> usize {
+        // Relaxed: read after the model's threads are joined.
+        counters().reserved.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the mappings the cache holds.
+    pub fn cached_bytes() -> usize {
+        huge::cached_bytes()
+    }
+
+    /// Huge blocks live (allocated, not freed).
+    pub fn live_blocks() -> usize {
+        // Relaxed: as above.
+        counters().huge_blocks.load(Ordering::Relaxed)
+    }
+}

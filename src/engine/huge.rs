@@ -179,7 +179,12 @@ unsafe fn unmap(seg: *mut Segment) {
 // only ever read by its current owner).
 
 /// Mappings kept at most.
+#[cfg(not(loom))]
 const CACHE_SLOTS: usize = 8;
+/// Two slots under loom: enough for a mapping to move between slots, and every slot is a
+/// branch point of each scan.
+#[cfg(loom)]
+const CACHE_SLOTS: usize = 2;
 /// Bytes kept at most, all mappings together.
 const CACHE_MAX_BYTES: usize = 64 << 20;
 
@@ -231,6 +236,8 @@ fn cache() -> &'static HugeCache {
 unsafe fn cache_put(seg: *mut Segment, freed_at: usize) -> bool {
     // SAFETY: a header we own.
     let size = unsafe { (*seg).map_size };
+    // SAFETY: we own the mapping.
+    unsafe { handoff::give(seg) };
     let cache = cache();
     // Relaxed: a budget counter; the slot CAS below publishes the mapping itself.
     if cache.bytes.fetch_add(size, Ordering::Relaxed) + size > CACHE_MAX_BYTES {
@@ -242,9 +249,13 @@ unsafe fn cache_put(seg: *mut Segment, freed_at: usize) -> bool {
         if slot.load(Ordering::Relaxed).is_null() {
             // Relaxed: published by the Release CAS below.
             since.store(freed_at, Ordering::Relaxed);
+            #[cfg(not(allocgator_mutation = "huge_cache_put_relaxed"))]
+            const PUBLISH: Ordering = Ordering::Release;
+            #[cfg(allocgator_mutation = "huge_cache_put_relaxed")]
+            const PUBLISH: Ordering = Ordering::Relaxed;
             // Release: the header writes we made happen-before the taker's Acquire swap.
             if slot
-                .compare_exchange(ptr::null_mut(), seg, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(ptr::null_mut(), seg, PUBLISH, Ordering::Relaxed)
                 .is_ok()
             {
                 return true;
@@ -265,8 +276,7 @@ fn cache_take(g: Geometry) -> *mut Segment {
         if slot.load(Ordering::Relaxed).is_null() {
             continue;
         }
-        // Acquire: pairs with the filler's Release CAS, so the header is visible.
-        let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        let seg = take_slot(slot);
         if seg.is_null() {
             continue;
         }
@@ -305,6 +315,86 @@ fn cache_take(g: Geometry) -> *mut Segment {
     ptr::null_mut()
 }
 
+/// Empties a cache slot and returns what it held (null if it was empty): the mapping is then
+/// the caller's alone.
+fn take_slot(slot: &AtomicPtr<Segment>) -> *mut Segment {
+    #[cfg(not(allocgator_mutation = "huge_cache_take_not_atomic"))]
+    // Acquire: pairs with the filler's Release CAS, so the header is visible. A swap, so two
+    // takers never both get the mapping.
+    let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+    #[cfg(allocgator_mutation = "huge_cache_take_not_atomic")]
+    let seg = {
+        let seg = slot.load(Ordering::Acquire);
+        slot.store(ptr::null_mut(), Ordering::Relaxed);
+        seg
+    };
+    if !seg.is_null() {
+        // SAFETY: the slot held a mapping given to the cache, now ours.
+        unsafe { handoff::take(seg) };
+    }
+    seg
+}
+
+/// Under loom, a cell in each cached block (whose memory is free) that the thread giving the
+/// mapping to the cache writes and the thread taking it out writes again, so the models check
+/// that a slot's Release/Acquire orders the giver's writes before the taker's accesses, and
+/// that no two threads ever hold the same mapping (loom reports two unordered writes).
+/// Nothing outside loom.
+mod handoff {
+    use super::Segment;
+
+    /// The cell: at the block's start.
+    #[cfg(loom)]
+    type Cell = crate::sync::UnsafeCell<usize>;
+
+    /// # Safety
+    /// `seg` is the header of a freed huge block whose mapping the caller owns.
+    #[cfg(loom)]
+    unsafe fn cell(seg: *mut Segment) -> *mut Cell {
+        // SAFETY: a valid header (caller).
+        unsafe { (*seg).map_base.add((*seg).block_offset).cast() }
+    }
+
+    /// Marks the mapping as given by this thread.
+    ///
+    /// # Safety
+    /// The caller owns the mapping of `seg` and its block is freed.
+    #[inline(always)]
+    pub(super) unsafe fn give(seg: *mut Segment) {
+        #[cfg(loom)]
+        // SAFETY: the block is free and ours (caller); a fresh cell, as the block held user
+        // data until now.
+        unsafe {
+            core::ptr::write(cell(seg), Cell::new(seg as usize))
+        };
+        let _ = seg;
+    }
+
+    /// Checks the mark of a mapping just taken from a slot, and claims it.
+    ///
+    /// # Safety
+    /// `seg` was just taken from a cache slot.
+    #[inline(always)]
+    pub(super) unsafe fn take(seg: *mut Segment) {
+        #[cfg(loom)]
+        // SAFETY: `give` wrote the cell before the mapping entered the slot.
+        unsafe {
+            (*cell(seg)).with_mut(|v| {
+                assert_eq!(*v, seg as usize, "huge cache: a mapping taken twice");
+                *v = 0;
+            })
+        };
+        let _ = seg;
+    }
+}
+
+/// Bytes of the mappings the cache holds (for the loom models' balance checks).
+#[cfg(loom)]
+pub(crate) fn cached_bytes() -> usize {
+    // Relaxed: read after the model's threads are joined.
+    cache().bytes.load(Ordering::Relaxed)
+}
+
 /// Unmaps cached mappings older than the purge delay (all of them if `all`).
 pub(crate) fn purge_cache(all: bool) {
     let cache = cache();
@@ -319,8 +409,7 @@ pub(crate) fn purge_cache(all: bool) {
         if !all && age < crate::options::purge_delay_ms() as usize {
             continue;
         }
-        // Acquire: as in `cache_take`.
-        let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        let seg = take_slot(slot);
         if !seg.is_null() {
             // SAFETY: the swap made the mapping ours; nothing uses it.
             unsafe {
