@@ -190,8 +190,8 @@ const CACHE_MAX_BYTES: usize = 64 << 20;
 
 struct HugeCache {
     slots: [AtomicPtr<Segment>; CACHE_SLOTS],
-    /// When each slot was filled (ms): set before the filling CAS (a racing filler may
-    /// overwrite it; an entry then just leaves a little early or late).
+    /// When the mapping in each slot was freed (ms): set before the filling CAS (a racing
+    /// filler may overwrite it; an entry then just leaves a little early or late).
     since: [AtomicUsize; CACHE_SLOTS],
     /// Bytes in cached mappings (a reservation taken before filling a slot).
     bytes: AtomicUsize,
@@ -324,6 +324,7 @@ fn take_slot(slot: &AtomicPtr<Segment>) -> *mut Segment {
     let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
     #[cfg(allocgator_mutation = "huge_cache_take_not_atomic")]
     let seg = {
+        // The mutation (loom only): Acquire as the swap, but two takers can both load `seg`.
         let seg = slot.load(Ordering::Acquire);
         slot.store(ptr::null_mut(), Ordering::Relaxed);
         seg
