@@ -3,6 +3,8 @@
 //!
 //! `cargo +nightly run --features nightly --example nightly_vec`
 #![feature(allocator_api)]
+// Stable on nightlies from 1.100 on (which warn about the line above); older ones need it.
+#![allow(stable_features)]
 
 use allocgator::{Arena, Pool, Slab};
 

@@ -41,6 +41,9 @@
 //!   paths, that the segment header is allocgator's and that a huge block is freed at its
 //!   start.
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
+// Nightlies from 1.100 on have `core::alloc::Allocator`, `Vec::new_in` and `Box::new_in`
+// stable and warn that the feature above is; it stays for older nightlies, which need it.
+#![cfg_attr(feature = "nightly", allow(stable_features))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
