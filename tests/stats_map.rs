@@ -240,6 +240,21 @@ fn run_child(mode: &str, env: &[(&str, &str)]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// The numbers after `keys` on the child's output line that starts with `prefix`.
+fn child_figures<const N: usize>(stdout: &str, prefix: &str, keys: [&str; N]) -> [usize; N] {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in\n{stdout}"));
+    keys.map(|key| {
+        let at = line
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key:?} in {line:?}"));
+        let rest = &line[at + key.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    })
+}
+
 /// The child side: does nothing unless run by `run_child`.
 #[test]
 fn child() {
@@ -328,15 +343,7 @@ fn verbose_prints_statistics_at_exit() {
 #[test]
 fn purge_delay_zero_returns_memory_at_the_next_slow_path() {
     let (stdout, _) = run_child("purge", &[("ALLOCGATOR_PURGE_DELAY_MS", "0")]);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("committed:"))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    let num = |key: &str| -> usize {
-        let rest = &line[line.find(key).unwrap() + key.len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
-    };
-    let (before, after) = (num("before="), num("after="));
+    let [before, after] = child_figures(&stdout, "committed:", ["before=", "after="]);
     assert!(
         after + (24 << 20) <= before,
         "only {} MiB given back",
@@ -347,15 +354,7 @@ fn purge_delay_zero_returns_memory_at_the_next_slow_path() {
 #[test]
 fn a_cached_huge_mapping_passed_over_by_other_sizes_still_leaves() {
     let (stdout, _) = run_child("huge-cache-age", &[("ALLOCGATOR_PURGE_DELAY_MS", "100")]);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("reserved:"))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    let num = |key: &str| -> usize {
-        let rest = &line[line.find(key).unwrap() + key.len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
-    };
-    let (with_small, end) = (num("with_small="), num("end="));
+    let [with_small, end] = child_figures(&stdout, "reserved:", ["with_small=", "end="]);
     // At the end the 20 MiB mapping is cached (freed just now) and the 3 MiB one is gone.
     assert!(
         end + (3 << 20) <= with_small + (20 << 20) + (64 << 10),
