@@ -187,6 +187,7 @@ fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
 }
 
 /// A decimal number with optional surrounding spaces; `None` if anything else is there.
+#[cfg(any(test, all(unix, not(miri), not(loom))))]
 fn parse_u64(s: &[u8]) -> Option<u64> {
     let s = s.trim_ascii();
     if s.is_empty() || s.len() > 19 {
