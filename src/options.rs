@@ -17,9 +17,6 @@ use crate::sync::{AtomicU8, AtomicUsize, Ordering};
 
 /// Default purge delay (ms).
 pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 10;
-/// Largest purge delay accepted (ten minutes); larger values are reported as bad.
-#[cfg(all(unix, not(miri), not(loom)))]
-const MAX_PURGE_DELAY_MS: u64 = 600_000;
 
 /// Not read yet / being read / ready.
 const UNREAD: u8 = 0;
@@ -125,7 +122,8 @@ fn read_slow() {
     // READY, the values are visible.
     match STATE.compare_exchange(UNREAD, READING, Ordering::Acquire, Ordering::Acquire) {
         Ok(_) => {
-            read_environment();
+            #[cfg(all(unix, not(miri)))]
+            environment::read();
             // Release: publishes the values stored above to every Acquire load of STATE.
             STATE.store(READY, Ordering::Release);
         }
@@ -139,158 +137,158 @@ fn read_slow() {
     }
 }
 
-#[cfg(all(not(loom), any(miri, not(unix))))]
-fn read_environment() {}
-
+/// Reading the environment and reporting on stderr: only on Unix outside Miri and loom
+/// (elsewhere the defaults stand and nothing is printed).
 #[cfg(all(unix, not(miri), not(loom)))]
-fn read_environment() {
-    if let Some(value) = getenv(c"ALLOCGATOR_PURGE_DELAY_MS") {
-        match parse_u64(value).filter(|&v| v <= MAX_PURGE_DELAY_MS) {
-            // Relaxed: published by the READY store.
-            Some(ms) => PURGE_DELAY.store(ms as usize, Ordering::Relaxed),
-            None => report_bad(
-                "ALLOCGATOR_PURGE_DELAY_MS",
-                value,
-                "milliseconds, 0 to 600000",
-                DEFAULT_PURGE_DELAY_MS,
-            ),
-        }
-    }
-    if let Some(value) = getenv(c"ALLOCGATOR_VERBOSE") {
-        match parse_u64(value).filter(|&v| v <= 1) {
-            Some(v) => {
+mod environment {
+    use super::{Ordering, DEFAULT_PURGE_DELAY_MS, PURGE_DELAY, VERBOSE};
+
+    /// Largest purge delay accepted (ten minutes); larger values are reported as bad.
+    const MAX_PURGE_DELAY_MS: u64 = 600_000;
+
+    /// Reads the options into the statics (before the READY store publishes them).
+    pub(super) fn read() {
+        if let Some(value) = getenv(c"ALLOCGATOR_PURGE_DELAY_MS") {
+            match parse_u64(value).filter(|&v| v <= MAX_PURGE_DELAY_MS) {
                 // Relaxed: published by the READY store.
-                VERBOSE.store(v as usize, Ordering::Relaxed);
-                if v >= 1 {
-                    // SAFETY: an `extern "C"` function with no arguments. glibc keeps the first
-                    // 32 handlers in static storage (past that it calls its own malloc, never
-                    // the Rust global allocator).
-                    unsafe { libc::atexit(print_stats_at_exit) };
-                }
+                Some(ms) => PURGE_DELAY.store(ms as usize, Ordering::Relaxed),
+                None => report_bad(
+                    "ALLOCGATOR_PURGE_DELAY_MS",
+                    value,
+                    "milliseconds, 0 to 600000",
+                    DEFAULT_PURGE_DELAY_MS,
+                ),
             }
-            None => report_bad("ALLOCGATOR_VERBOSE", value, "0 or 1", 0),
+        }
+        if let Some(value) = getenv(c"ALLOCGATOR_VERBOSE") {
+            match parse_u64(value).filter(|&v| v <= 1) {
+                Some(v) => {
+                    // Relaxed: published by the READY store.
+                    VERBOSE.store(v as usize, Ordering::Relaxed);
+                    if v >= 1 {
+                        // SAFETY: an `extern "C"` function with no arguments. glibc keeps the first
+                        // 32 handlers in static storage (past that it calls its own malloc, never
+                        // the Rust global allocator).
+                        unsafe { libc::atexit(print_stats_at_exit) };
+                    }
+                }
+                None => report_bad("ALLOCGATOR_VERBOSE", value, "0 or 1", 0),
+            }
         }
     }
-}
 
-/// The value of an environment variable, as bytes, without allocating.
-#[cfg(all(unix, not(miri), not(loom)))]
-fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
-    // SAFETY: a NUL-terminated name; getenv returns null or a pointer into the environment
-    // block, which lives as long as nobody calls setenv for this name (see the module docs).
-    let p = unsafe { libc::getenv(name.as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: getenv returns a NUL-terminated string.
-    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
-}
-
-/// A decimal number with optional surrounding spaces; `None` if anything else is there.
-#[cfg(any(test, all(unix, not(miri), not(loom))))]
-fn parse_u64(s: &[u8]) -> Option<u64> {
-    let s = s.trim_ascii();
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut v = 0u64;
-    for &b in s {
-        if !b.is_ascii_digit() {
+    /// The value of an environment variable, as bytes, without allocating.
+    fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+        // SAFETY: a NUL-terminated name; getenv returns null or a pointer into the environment
+        // block, which lives as long as nobody calls setenv for this name (see the module docs).
+        let p = unsafe { libc::getenv(name.as_ptr()) };
+        if p.is_null() {
             return None;
         }
-        v = v * 10 + u64::from(b - b'0');
+        // SAFETY: getenv returns a NUL-terminated string.
+        Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
     }
-    Some(v)
-}
 
-/// Reports a bad option value on stderr (once: the environment is read once).
-#[cfg(all(unix, not(miri), not(loom)))]
-fn report_bad(name: &str, value: &[u8], expected: &str, default: u64) {
-    use core::fmt::Write;
-    let mut out = StderrWriter::new();
-    let shown = &value[..value.len().min(64)];
-    let _ = write!(out, "allocgator: ignoring {name}=");
-    out.write_bytes(shown);
-    let _ = writeln!(out, " (expected {expected}); using the default, {default}");
-    out.flush();
-}
-
-/// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
-#[cfg(all(unix, not(miri), not(loom)))]
-extern "C" fn print_stats_at_exit() {
-    use core::fmt::Write;
-    let mut out = StderrWriter::new();
-    let _ = writeln!(out, "allocgator: statistics at exit");
-    let _ = write!(out, "{}", crate::global::stats());
-    out.flush();
-}
-
-/// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock). Only
-/// where the environment is read (Miri and loom builds print nothing).
-#[cfg(all(unix, not(miri), not(loom)))]
-pub(crate) struct StderrWriter {
-    buf: [u8; 512],
-    len: usize,
-}
-
-#[cfg(all(unix, not(miri), not(loom)))]
-impl StderrWriter {
-    pub(crate) const fn new() -> Self {
-        Self {
-            buf: [0; 512],
-            len: 0,
+    /// A decimal number with optional surrounding spaces; `None` if anything else is there.
+    fn parse_u64(s: &[u8]) -> Option<u64> {
+        let s = s.trim_ascii();
+        if s.is_empty() || s.len() > 19 {
+            return None;
         }
-    }
-
-    pub(crate) fn write_bytes(&mut self, mut s: &[u8]) {
-        while !s.is_empty() {
-            if self.len == self.buf.len() {
-                self.flush();
+        let mut v = 0u64;
+        for &b in s {
+            if !b.is_ascii_digit() {
+                return None;
             }
-            let take = s.len().min(self.buf.len() - self.len);
-            self.buf[self.len..self.len + take].copy_from_slice(&s[..take]);
-            self.len += take;
-            s = &s[take..];
+            v = v * 10 + u64::from(b - b'0');
         }
+        Some(v)
     }
 
-    pub(crate) fn flush(&mut self) {
-        let mut done = 0;
-        while done < self.len {
-            // SAFETY: a valid buffer of `len - done` initialised bytes.
-            let n = unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
-            if n <= 0 {
-                break; // stderr closed or broken: drop the message
+    /// Reports a bad option value on stderr (once: the environment is read once).
+    fn report_bad(name: &str, value: &[u8], expected: &str, default: u64) {
+        use core::fmt::Write;
+        let mut out = StderrWriter::new();
+        let shown = &value[..value.len().min(64)];
+        let _ = write!(out, "allocgator: ignoring {name}=");
+        out.write_bytes(shown);
+        let _ = writeln!(out, " (expected {expected}); using the default, {default}");
+        out.flush();
+    }
+
+    /// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
+    extern "C" fn print_stats_at_exit() {
+        use core::fmt::Write;
+        let mut out = StderrWriter::new();
+        let _ = writeln!(out, "allocgator: statistics at exit");
+        let _ = write!(out, "{}", crate::global::stats());
+        out.flush();
+    }
+
+    /// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock).
+    struct StderrWriter {
+        buf: [u8; 512],
+        len: usize,
+    }
+
+    impl StderrWriter {
+        const fn new() -> Self {
+            Self {
+                buf: [0; 512],
+                len: 0,
             }
-            done += n as usize;
         }
-        self.len = 0;
+
+        fn write_bytes(&mut self, mut s: &[u8]) {
+            while !s.is_empty() {
+                if self.len == self.buf.len() {
+                    self.flush();
+                }
+                let take = s.len().min(self.buf.len() - self.len);
+                self.buf[self.len..self.len + take].copy_from_slice(&s[..take]);
+                self.len += take;
+                s = &s[take..];
+            }
+        }
+
+        fn flush(&mut self) {
+            let mut done = 0;
+            while done < self.len {
+                // SAFETY: a valid buffer of `len - done` initialised bytes.
+                let n =
+                    unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
+                if n <= 0 {
+                    break; // stderr closed or broken: drop the message
+                }
+                done += n as usize;
+            }
+            self.len = 0;
+        }
     }
-}
 
-#[cfg(all(unix, not(miri), not(loom)))]
-impl core::fmt::Write for StderrWriter {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.write_bytes(s.as_bytes());
-        Ok(())
+    impl core::fmt::Write for StderrWriter {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            self.write_bytes(s.as_bytes());
+            Ok(())
+        }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::parse_u64;
+    #[cfg(test)]
+    mod tests {
+        use super::parse_u64;
 
-    #[test]
-    fn parses_plain_decimal_numbers_only() {
-        assert_eq!(parse_u64(b"0"), Some(0));
-        assert_eq!(parse_u64(b" 250 "), Some(250));
-        assert_eq!(parse_u64(b"18446744073709551615"), None); // 20 digits: refused
-        assert_eq!(
-            parse_u64(b"9999999999999999999"),
-            Some(9_999_999_999_999_999_999)
-        );
-        for bad in [&b""[..], b"abc", b"-1", b"1.5", b"10ms", b"0x10", b" "] {
-            assert_eq!(parse_u64(bad), None, "{:?}", core::str::from_utf8(bad));
+        #[test]
+        fn parses_plain_decimal_numbers_only() {
+            assert_eq!(parse_u64(b"0"), Some(0));
+            assert_eq!(parse_u64(b" 250 "), Some(250));
+            assert_eq!(parse_u64(b"18446744073709551615"), None); // 20 digits: refused
+            assert_eq!(
+                parse_u64(b"9999999999999999999"),
+                Some(9_999_999_999_999_999_999)
+            );
+            for bad in [&b""[..], b"abc", b"-1", b"1.5", b"10ms", b"0x10", b" "] {
+                assert_eq!(parse_u64(bad), None, "{:?}", core::str::from_utf8(bad));
+            }
         }
     }
 }
