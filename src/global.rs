@@ -22,26 +22,20 @@ use crate::engine::stats::Stats;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
-use std::cell::Cell;
+
+mod fork;
+pub mod raw;
+mod slot;
 
 /// The sentinel heap every thread starts with.
 static SENTINEL: Heap = Heap::sentinel(&raw const SENTINEL);
 
-std::thread_local! {
-    /// The calling thread's heap. `const`-initialised and without a destructor, so reading it
-    /// is one thread-pointer-relative load and never fails, even during thread teardown.
-    static THREAD_HEAP: Cell<*const Heap> = const { Cell::new(&raw const SENTINEL) };
-}
-
 /// The calling thread's heap (the sentinel until its first allocation).
 #[inline(always)]
 pub(crate) fn thread_heap() -> &'static Heap {
-    let heap = THREAD_HEAP
-        .try_with(Cell::get)
-        .unwrap_or(&raw const SENTINEL);
-    // SAFETY: the thread-local only ever holds the sentinel or a thread heap, and thread heaps
-    // are never unmapped (they are pooled).
-    unsafe { &*heap }
+    // SAFETY: the slot only ever holds the sentinel or a thread heap, and thread heaps are
+    // never unmapped (they are pooled).
+    unsafe { &*slot::get() }
 }
 
 /// Every thread heap ever created (push-only: thread heaps are pooled, never freed), for
@@ -68,8 +62,9 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
         unsafe { (*pooled).counters.rebase_peak() };
         pooled
     };
-    let _ = THREAD_HEAP.try_with(|h| h.set(heap));
+    slot::set(heap);
     register_thread_exit(heap);
+    fork::register_once();
     // SAFETY: thread heaps are never unmapped.
     Some(unsafe { &*heap })
 }
@@ -94,7 +89,7 @@ unsafe extern "C" fn on_thread_exit(heap: *mut libc::c_void) {
     let heap = heap.cast::<Heap>();
     // From now on this thread frees remotely (and would adopt a new heap if it allocated
     // again, in a later destructor).
-    let _ = THREAD_HEAP.try_with(|h| h.set(&raw const SENTINEL));
+    slot::set(&raw const SENTINEL);
     // SAFETY: we own the heap and give it up; thread heaps are never destroyed.
     unsafe { POOL.abandon(heap) };
 }
@@ -173,6 +168,21 @@ pub fn stats() -> Stats {
         }
     }
     stats.finish()
+}
+
+/// Writes `title` and [`stats()`] to stderr, without allocating: a stack buffer and
+/// `write(2)`, so it may be called where allocating is not allowed (an `atexit` handler, a C
+/// program through `allocgator_stats_print`). Nothing is written if stderr is closed.
+///
+/// ```
+/// allocgator::print_stats("allocgator: statistics now");
+/// ```
+pub fn print_stats(title: &str) {
+    use core::fmt::Write;
+    let mut out = crate::os::stderr::Writer::new();
+    let _ = writeln!(out, "{title}");
+    let _ = write!(out, "{}", stats());
+    out.flush();
 }
 
 /// Runs `f` on every pooled heap (exited threads'), under the pool lock: `f` owns each heap
@@ -348,18 +358,87 @@ pub struct Allocgator;
 /// retries).
 #[cold]
 #[inline(never)]
-fn alloc_miss(layout: Layout, zeroed: bool) -> *mut u8 {
+fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     let heap = thread_heap();
-    // SAFETY: the calling thread's own heap (or the sentinel); a valid layout.
-    let p = unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) };
+    // SAFETY: the calling thread's own heap (or the sentinel); `size` and `align` form a valid
+    // layout (callers of `alloc_block`).
+    let p = unsafe { heap.alloc_slow(size, align, zeroed) };
     if !p.is_null() || !heap.is_sentinel() {
         return p; // a block, or out of memory / a layout the engine cannot serve
     }
     match adopt_thread_heap() {
-        // SAFETY: the heap is now this thread's; the layout is valid.
-        Some(heap) => unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) },
+        // SAFETY: the heap is now this thread's; a valid layout as above.
+        Some(heap) => unsafe { heap.alloc_slow(size, align, zeroed) },
         None => ptr::null_mut(),
     }
+}
+
+/// Allocates from the calling thread's heap: the fast path inline, the rest in `alloc_miss`.
+/// Null on failure.
+///
+/// # Safety
+/// `align` is a power of two and `size` rounded up to `align` does not overflow `isize` (what
+/// `Layout::from_size_align` checks).
+#[inline(always)]
+pub(crate) unsafe fn alloc_block(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+    let heap = thread_heap();
+    // SAFETY: the calling thread's own heap (or the sentinel, which has no blocks); a valid
+    // layout (caller).
+    let p = unsafe {
+        if zeroed {
+            heap.alloc_zeroed_fast(size, align)
+        } else {
+            heap.alloc_fast(size, align)
+        }
+    };
+    if p.is_null() {
+        return alloc_miss(size, align, zeroed);
+    }
+    p
+}
+
+/// Frees a block of the global path, from any thread.
+///
+/// # Safety
+/// `p` is a live block of this engine's global path, not used afterwards.
+#[inline(always)]
+pub(crate) unsafe fn free_block(p: *mut u8) {
+    // SAFETY: a live block (caller); the calling thread's own heap (or the sentinel, which
+    // frees every block remotely).
+    unsafe { thread_heap().free(p) }
+}
+
+/// Resizes a block of the global path to `new_size` bytes aligned to `align`: in place when
+/// the engine can, else allocate, copy `min(old_size, new_size)` bytes, free. Null on
+/// failure, and then the block is untouched.
+///
+/// # Safety
+/// `p` is a live block of this engine's global path that the caller holds, aligned to
+/// `align`, with at least `old_size` usable bytes; `new_size` and `align` form a valid layout
+/// (see [`alloc_block`]).
+#[inline]
+pub(crate) unsafe fn realloc_block(
+    p: *mut u8,
+    old_size: usize,
+    new_size: usize,
+    align: usize,
+) -> *mut u8 {
+    // SAFETY: a live block the caller holds (caller); our own heap.
+    let same = unsafe { thread_heap().resize(p, new_size) };
+    if !same.is_null() {
+        return same;
+    }
+    // SAFETY: a valid layout (caller).
+    let new = unsafe { alloc_block(new_size, align, false) };
+    if !new.is_null() {
+        // SAFETY: `p` is live with `old_size` usable bytes (caller), `new` is at least
+        // `new_size` long, and they are distinct blocks; `p` is freed once, after the copy.
+        unsafe {
+            ptr::copy_nonoverlapping(p, new, old_size.min(new_size));
+            free_block(p);
+        }
+    }
+    new
 }
 
 // SAFETY: blocks are unique and live until freed; `alloc` returns null on failure and never
@@ -367,49 +446,28 @@ fn alloc_miss(layout: Layout, zeroed: bool) -> *mut u8 {
 unsafe impl GlobalAlloc for Allocgator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the thread's own heap; a Layout's size rounded to its align fits isize.
-        let p = unsafe { thread_heap().alloc_fast(layout.size(), layout.align()) };
-        if p.is_null() {
-            return alloc_miss(layout, false);
-        }
-        p
+        // SAFETY: a `Layout`'s size rounded up to its alignment fits `isize`.
+        unsafe { alloc_block(layout.size(), layout.align(), false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        let p = unsafe { thread_heap().alloc_zeroed_fast(layout.size(), layout.align()) };
-        if p.is_null() {
-            return alloc_miss(layout, true);
-        }
-        p
+        // SAFETY: a `Layout`'s size rounded up to its alignment fits `isize`.
+        unsafe { alloc_block(layout.size(), layout.align(), true) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: `ptr` is a live block of ours (GlobalAlloc contract).
-        unsafe { thread_heap().free(ptr) }
+        // SAFETY: the GlobalAlloc contract: `ptr` is a live block of this allocator.
+        unsafe { free_block(ptr) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` is a live block we hold (GlobalAlloc contract); our own heap.
-        let same = unsafe { thread_heap().resize(ptr, new_size) };
-        if !same.is_null() {
-            return same;
-        }
-        // SAFETY: the contract guarantees `new_size` rounded to the align fits isize.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: a valid layout.
-        let new = unsafe { self.alloc(new_layout) };
-        if !new.is_null() {
-            // SAFETY: both blocks are live, distinct, and at least this long.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
-        }
-        new
+        // SAFETY: the GlobalAlloc contract: `ptr` is a live block of ours allocated with
+        // `layout` (so aligned to it), and `new_size` rounded up to `layout.align()` fits
+        // `isize`.
+        unsafe { realloc_block(ptr, layout.size(), new_size, layout.align()) }
     }
 }
 
@@ -427,9 +485,9 @@ impl RawAllocator for Allocgator {
     }
 
     #[inline]
-    unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the Allocator contract.
-        unsafe { self.dealloc(ptr, layout) }
+    unsafe fn raw_free(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: the Allocator contract: `ptr` is a live block of this allocator.
+        unsafe { free_block(ptr) }
     }
 
     #[inline]

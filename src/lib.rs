@@ -40,6 +40,11 @@
 //!   remote path (other threads' blocks, huge blocks) still check, at no cost to the fast
 //!   paths, that the segment header is allocgator's and that a huge block is freed at its
 //!   start.
+//! - `tls-initial-exec`: reach the thread's heap through an initial-exec thread-local (x86-64
+//!   Linux; elsewhere the feature changes nothing). For shared libraries loaded at start-up,
+//!   such as `liballocgator.so`, where a normal thread-local costs a `__tls_get_addr` call on
+//!   every allocation; a `dlopen` of such a library works only while the loader's spare static
+//!   TLS lasts. Executables do not need it.
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 // Nightlies from 1.100 on have `core::alloc::Allocator`, `Vec::new_in` and `Box::new_in`
 // stable and warn that the feature above is; it stays for older nightlies, which need it.
@@ -68,7 +73,7 @@ mod sync;
 pub use engine::map::{HeapInfo, HeapKind, HeapMap, PageStates, Region, RegionState, SegmentInfo};
 pub use engine::stats::{ClassStats, Stats};
 #[cfg(not(loom))]
-pub use global::{heap_map, stats, thread_stats, trim, Allocgator};
+pub use global::{heap_map, print_stats, raw, stats, thread_stats, trim, Allocgator};
 #[cfg(not(loom))]
 pub use local::{Arena, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]

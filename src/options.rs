@@ -208,7 +208,7 @@ mod environment {
     /// Reports a bad option value on stderr (once: the environment is read once).
     fn report_bad(name: &str, value: &[u8], expected: &str, default: u64) {
         use core::fmt::Write;
-        let mut out = StderrWriter::new();
+        let mut out = crate::os::stderr::Writer::new();
         let shown = &value[..value.len().min(64)];
         let _ = write!(out, "allocgator: ignoring {name}=");
         out.write_bytes(shown);
@@ -218,59 +218,7 @@ mod environment {
 
     /// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
     extern "C" fn print_stats_at_exit() {
-        use core::fmt::Write;
-        let mut out = StderrWriter::new();
-        let _ = writeln!(out, "allocgator: statistics at exit");
-        let _ = write!(out, "{}", crate::global::stats());
-        out.flush();
-    }
-
-    /// Writes to stderr through a stack buffer with `libc::write` (no allocation, no lock).
-    struct StderrWriter {
-        buf: [u8; 512],
-        len: usize,
-    }
-
-    impl StderrWriter {
-        const fn new() -> Self {
-            Self {
-                buf: [0; 512],
-                len: 0,
-            }
-        }
-
-        fn write_bytes(&mut self, mut s: &[u8]) {
-            while !s.is_empty() {
-                if self.len == self.buf.len() {
-                    self.flush();
-                }
-                let take = s.len().min(self.buf.len() - self.len);
-                self.buf[self.len..self.len + take].copy_from_slice(&s[..take]);
-                self.len += take;
-                s = &s[take..];
-            }
-        }
-
-        fn flush(&mut self) {
-            let mut done = 0;
-            while done < self.len {
-                // SAFETY: a valid buffer of `len - done` initialised bytes.
-                let n =
-                    unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
-                if n <= 0 {
-                    break; // stderr closed or broken: drop the message
-                }
-                done += n as usize;
-            }
-            self.len = 0;
-        }
-    }
-
-    impl core::fmt::Write for StderrWriter {
-        fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            self.write_bytes(s.as_bytes());
-            Ok(())
-        }
+        crate::global::print_stats("allocgator: statistics at exit");
     }
 
     #[cfg(test)]

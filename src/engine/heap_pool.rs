@@ -74,6 +74,21 @@ impl HeapPool {
         PoolGuard(self)
     }
 
+    /// Takes the lock with no guard, for a `fork()` handler: the lock stays held until
+    /// [`release_held`](Self::release_held).
+    pub(crate) fn hold(&self) {
+        core::mem::forget(self.lock());
+    }
+
+    /// Releases a lock taken by [`hold`](Self::hold).
+    ///
+    /// # Safety
+    /// The caller's thread took the lock with `hold` (in a forked child: the thread that
+    /// forked did), and nobody released it since.
+    pub(crate) unsafe fn release_held(&self) {
+        drop(PoolGuard(self));
+    }
+
     /// Abandons `heap` into the pool: collects it (retiring empty pages, keeping the rest for
     /// the next owner) and lists it.
     ///

@@ -14,6 +14,8 @@
 #[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) mod unix;
 
+#[cfg(all(unix, not(loom)))]
+pub(crate) mod stderr;
 pub(crate) mod system;
 
 /// The smallest unit the OS maps; every size and alignment given to [`OsMemory`] is a

@@ -1,6 +1,46 @@
 //! `mmap`-based OS layer for Unix.
+//!
+//! Every call here leaves `errno` as it found it: `free` must not change it (glibc's does not,
+//! and C programs read `errno` after a `free` that followed the failing call), and a failed
+//! `mremap` in place is an ordinary step of a successful `realloc`. Callers that report a
+//! failure set their own `errno` (the C ABI sets `ENOMEM`).
 
 use super::{OsMemory, OS_PAGE};
+
+/// Restores `errno` when dropped.
+struct KeepErrno(libc::c_int);
+
+impl KeepErrno {
+    #[inline]
+    fn new() -> Self {
+        // SAFETY: `__errno_location` returns the calling thread's `errno`, always valid.
+        Self(unsafe { *errno_location() })
+    }
+}
+
+impl Drop for KeepErrno {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *errno_location() = self.0 };
+    }
+}
+
+/// The calling thread's `errno`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+fn errno_location() -> *mut libc::c_int {
+    // SAFETY: no preconditions.
+    unsafe { libc::__errno_location() }
+}
+
+/// The calling thread's `errno`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[inline]
+fn errno_location() -> *mut libc::c_int {
+    // SAFETY: no preconditions.
+    unsafe { libc::__error() }
+}
 
 /// Address space straight from `mmap`.
 pub(crate) struct Unix;
@@ -45,6 +85,7 @@ impl OsMemory for Unix {
     const DECOMMIT_ZEROES: bool = true;
 
     unsafe fn map(size: usize, align: usize) -> *mut u8 {
+        let _errno = KeepErrno::new();
         if align <= OS_PAGE {
             return mmap_anywhere(size);
         }
@@ -68,11 +109,13 @@ impl OsMemory for Unix {
     }
 
     unsafe fn unmap(ptr: *mut u8, size: usize, _align: usize) {
+        let _errno = KeepErrno::new();
         // SAFETY: forwarded from the caller.
         unsafe { munmap(ptr, size) }
     }
 
     unsafe fn decommit(ptr: *mut u8, size: usize) {
+        let _errno = KeepErrno::new();
         // SAFETY: the caller guarantees the range is ours and its contents are dead.
         // MADV_DONTNEED (not MADV_FREE): RSS drops at once, and the range reads back as zeros,
         // which lets `alloc_zeroed` skip its memset on purged pages.
@@ -81,6 +124,7 @@ impl OsMemory for Unix {
 
     #[cfg(target_os = "linux")]
     unsafe fn remap(ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+        let _errno = KeepErrno::new();
         // First in place (always works for a shrink).
         // SAFETY: `ptr..ptr+old_size` is one of our mappings (caller); flags 0 never moves it.
         let same = unsafe { libc::mremap(ptr.cast(), old_size, new_size, 0) };
