@@ -40,3 +40,51 @@ fn c_semantics_static() {
     let out = run_ok(&exe, &[], &[]);
     assert!(out.contains("all semantics checks passed"), "{out}");
 }
+
+/// Runs `bad_free <mode>`: it must die of SIGABRT with `allocgator: <message> at <address>`,
+/// the address being the one the program printed before the free.
+fn aborts_naming_the_address(mode: &str, message: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = compile("bad_free.c", &["-ldl"]);
+    let out = common::run(&exe, &[mode], &[]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigabrt()),
+        "{mode}: expected an abort, got {}\nstdout: {printed}\nstderr: {stderr}",
+        out.status
+    );
+    let addr = printed.lines().next().unwrap_or_default().trim();
+    assert!(
+        stderr.contains(&format!("allocgator: {message}")) && stderr.contains(addr),
+        "{mode}: stderr does not name the problem ({message}) and the address {addr}:\n{stderr}"
+    );
+}
+
+/// SIGABRT's number on Linux.
+fn libc_sigabrt() -> i32 {
+    6
+}
+
+#[test]
+fn a_foreign_pointer_aborts_with_its_address() {
+    aborts_naming_the_address("foreign", "free of a pointer allocgator does not own");
+}
+
+#[test]
+fn an_interior_pointer_into_a_huge_block_aborts_with_its_address() {
+    aborts_naming_the_address("interior", "free of an interior pointer");
+}
+
+#[cfg(feature = "checked")]
+#[test]
+fn checked_a_glibc_block_aborts_with_its_address() {
+    aborts_naming_the_address("glibc", "free of a pointer allocgator does not own");
+}
+
+#[cfg(feature = "checked")]
+#[test]
+fn checked_a_double_free_aborts_with_its_address() {
+    aborts_naming_the_address("double", "double free");
+}

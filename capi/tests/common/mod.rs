@@ -64,8 +64,23 @@ pub fn compile(source: &str, libs: &[&str]) -> PathBuf {
     compile_with(source, stem, libs, true)
 }
 
-/// Builds `tests/c/<source>` into `<name>`, with `-lallocgator` if `shared`, then `libs`.
+/// Builds `tests/c/<source>` into `<name>`, with `-lallocgator` if `shared`, then `libs`;
+/// once per test binary (tests running side by side share the build).
 pub fn compile_with(source: &str, name: &str, libs: &[&str], shared: bool) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(exe) = built.get(name) {
+        return exe.clone();
+    }
+    let exe = build_program(source, name, libs, shared);
+    built.insert(name.to_string(), exe.clone());
+    exe
+}
+
+fn build_program(source: &str, name: &str, libs: &[&str], shared: bool) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = manifest.join("tests/c").join(source);
     let out = build_dir().join(name);
