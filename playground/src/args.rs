@@ -1,10 +1,15 @@
-//! Hand-written command-line parser for the `playground` driver.
+//! The `playground` command line, with `clap`: the built-in workloads (the default, with the
+//! flags below) and the `run` subcommand, which runs any program under each allocator.
 //!
-//! Errors are returned as [`UsageError`]; the driver prints them with the
-//! valid choices and exits with status 2 (never a panic).
+//! Names that clap cannot check by itself (workload filters, allocator names) are checked
+//! afterwards; every mistake is reported with the valid choices and exits with status 2,
+//! never a panic.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// How much work each run does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,10 +18,9 @@ pub enum Mode {
     Smoke,
     /// The default: counts scaled down about 10× from `Full`.
     Quick,
-    /// The counts of BENCHMARKS.md (each run well under ~3 s).
+    /// The full counts (each run well under ~3 s).
     Full,
 }
-
 impl Mode {
     /// Name as accepted by the worker's `--mode`.
     pub fn name(self) -> &'static str {
@@ -56,7 +60,135 @@ impl Mode {
     }
 }
 
-/// Parsed driver options.
+/// The command line as clap parses it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "playground",
+    about = "Allocator playground: allocgator and its peers side by side, on built-in \
+             workloads (the default) or on any program (`run`)",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A subcommand; without one, the built-in workloads run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The built-in workloads' options.
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs any program under each allocator (by LD_PRELOAD), interleaved, and compares wall,
+    /// user and system time, peak RSS and page faults.
+    Run(RunArgs),
+}
+
+/// Flags of the built-in workloads.
+#[derive(Args, Debug, Default)]
+pub struct BenchArgs {
+    /// Tiny work, 2 runs: checks that every workload × allocator runs (CI).
+    #[arg(long, conflicts_with_all = ["quick", "full"])]
+    pub smoke: bool,
+    /// The default: work scaled down ~10×, 3 interleaved runs per allocator.
+    #[arg(long, conflicts_with = "full")]
+    pub quick: bool,
+    /// The full work (each run < ~3 s), 5 runs.
+    #[arg(long)]
+    pub full: bool,
+    /// Workloads whose id contains any of these substrings (e.g. w1,l2).
+    #[arg(long, value_name = "W,..", value_delimiter = ',')]
+    pub filter: Vec<String>,
+    /// Allocators to run (system = glibc).
+    #[arg(long, value_name = "A,..", value_delimiter = ',')]
+    pub alloc: Vec<String>,
+    /// Interleaved runs per allocator.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub repeat: Option<u64>,
+    /// Per-run time limit in seconds; a slower run is reported as FAILED.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    pub timeout: Option<f64>,
+    /// Also write the tables as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write one CSV row per (workload, allocator).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also write a bar chart of throughput relative to glibc.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Instructions per malloc+free pair for W1 under valgrind --tool=callgrind.
+    #[arg(long)]
+    pub callgrind: bool,
+    /// Print the workloads with their work per run, and the allocators.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Flags of `run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Allocators to run the program under (default: every one whose library is found):
+    /// glibc, mimalloc, jemalloc, tcmalloc, allocgator.
+    #[arg(long, value_name = "A,..", value_delimiter = ',')]
+    pub alloc: Vec<String>,
+    /// Timed runs per allocator, interleaved (glibc, mimalloc, …, glibc, mimalloc, …).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub repeat: u64,
+    /// Untimed runs per allocator before the timed ones (warms the page cache).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub warmup: u64,
+    /// Per-run time limit in seconds; a slower run is killed and reported.
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    pub timeout: Option<f64>,
+    /// Use this shared library for an allocator (repeatable): NAME=PATH, e.g.
+    /// mimalloc=/opt/lib/libmimalloc.so. A new NAME adds an allocator.
+    #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
+    pub libs: Vec<(String, PathBuf)>,
+    /// Show the program's own output (hidden by default).
+    #[arg(long)]
+    pub show_output: bool,
+    /// Also write the table as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write one CSV row per allocator.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also write a bar chart of wall time and peak RSS relative to glibc.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// The program and its arguments (after `--` if they start with `-`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD ARGS"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// A positive, finite number of seconds.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+/// `NAME=PATH`.
+fn name_and_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim().to_ascii_lowercase(), PathBuf::from(path)))
+        }
+        _ => Err(format!("`{s}` is not NAME=PATH")),
+    }
+}
+
+/// Resolved options of the built-in workloads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     /// Work size.
@@ -77,8 +209,6 @@ pub struct Options {
     pub timeout: Option<f64>,
     /// Count instructions per W1 pair with callgrind instead of timing.
     pub callgrind: bool,
-    /// Print the usage text.
-    pub help: bool,
     /// Print the workloads and allocators and exit.
     pub list: bool,
 }
@@ -95,7 +225,6 @@ impl Default for Options {
             repeat: None,
             timeout: None,
             callgrind: false,
-            help: false,
             list: false,
         }
     }
@@ -138,118 +267,64 @@ pub const ALLOC_ALIASES: &[(&str, &str)] = &[
     ("bump_scope", "bump-scope"),
 ];
 
-/// Parses the driver's arguments (without the program name).
-///
-/// `workloads` are the valid workload ids, `allocs` the canonical allocator
-/// names; they are used to validate `--filter` and `--alloc`.
-pub fn parse<I>(args: I, workloads: &[&str], allocs: &[&str]) -> Result<Options, UsageError>
-where
-    I: IntoIterator<Item = String>,
-{
-    let mut o = Options::default();
-    let mut mode_flag: Option<&'static str> = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, UsageError> {
-            match inline.clone().or_else(|| it.next()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(UsageError(format!("{name} needs a value"))),
-            }
-        };
-        let mut set_mode = |m: Mode, f: &'static str| -> Result<(), UsageError> {
-            if let Some(prev) = mode_flag {
-                if prev != f {
-                    return Err(UsageError(format!(
-                        "{prev} and {f} cannot be combined: pick one of --smoke, --quick, --full"
-                    )));
-                }
-            }
-            mode_flag = Some(f);
-            o.mode = m;
-            Ok(())
-        };
-        match flag.as_str() {
-            "-h" | "--help" => o.help = true,
-            "--list" => o.list = true,
-            "--smoke" => set_mode(Mode::Smoke, "--smoke")?,
-            "--quick" => set_mode(Mode::Quick, "--quick")?,
-            "--full" => set_mode(Mode::Full, "--full")?,
-            "--callgrind" => o.callgrind = true,
-            "--filter" => {
-                let v = value("--filter")?;
-                for f in split_list(&v) {
-                    if !workloads
-                        .iter()
-                        .any(|w| w.to_ascii_lowercase().contains(&f))
-                    {
-                        return Err(UsageError(format!(
-                            "--filter: `{f}` matches no workload; valid workloads: {}",
-                            workloads.join(", ")
-                        )));
-                    }
-                    o.filter.push(f);
-                }
-            }
-            "--alloc" => {
-                let v = value("--alloc")?;
-                for a in split_list(&v) {
-                    let canon = ALLOC_ALIASES
-                        .iter()
-                        .find(|(alias, _)| *alias == a)
-                        .map(|(_, c)| c.to_string())
-                        .unwrap_or(a);
-                    if !allocs.contains(&canon.as_str()) {
-                        return Err(UsageError(format!(
-                            "--alloc: unknown allocator `{canon}`; valid allocators: {} \
-                             (aliases: system = glibc)",
-                            allocs.join(", ")
-                        )));
-                    }
-                    if !o.allocs.contains(&canon) {
-                        o.allocs.push(canon);
-                    }
-                }
-            }
-            "--markdown" => o.markdown = Some(PathBuf::from(value("--markdown")?)),
-            "--csv" => o.csv = Some(PathBuf::from(value("--csv")?)),
-            "--svg" => o.svg = Some(PathBuf::from(value("--svg")?)),
-            "--repeat" => {
-                let v = value("--repeat")?;
-                match v.parse::<usize>() {
-                    Ok(n) if (1..=1000).contains(&n) => o.repeat = Some(n),
-                    _ => {
-                        return Err(UsageError(format!(
-                            "--repeat: `{v}` is not a whole number from 1 to 1000"
-                        )))
-                    }
-                }
-            }
-            "--timeout" => {
-                let v = value("--timeout")?;
-                match v.parse::<f64>() {
-                    Ok(t) if t.is_finite() && t > 0.0 => o.timeout = Some(t),
-                    _ => {
-                        return Err(UsageError(format!(
-                            "--timeout: `{v}` is not a positive number of seconds"
-                        )))
-                    }
-                }
-            }
-            other => {
-                return Err(UsageError(format!(
-                    "unknown argument `{other}`; valid flags: --quick (default), --full, --smoke, \
-                     --filter <workloads>, --alloc <allocators>, --repeat N, --timeout SECS, \
-                     --markdown FILE, --csv FILE, --svg FILE, --callgrind, --list, --help"
-                )))
-            }
+/// Resolves the built-in workloads' flags: checks `--filter` against the workload ids and
+/// `--alloc` against the canonical allocator names (aliases accepted).
+pub fn resolve(b: BenchArgs, workloads: &[&str], allocs: &[&str]) -> Result<Options, UsageError> {
+    let mode = if b.smoke {
+        Mode::Smoke
+    } else if b.full {
+        Mode::Full
+    } else {
+        Mode::Quick
+    };
+    let mut o = Options {
+        mode,
+        markdown: b.markdown,
+        csv: b.csv,
+        svg: b.svg,
+        repeat: b.repeat.map(|n| n as usize),
+        timeout: b.timeout,
+        callgrind: b.callgrind,
+        list: b.list,
+        ..Options::default()
+    };
+    for f in b.filter.iter().flat_map(|v| split_list(v)) {
+        if !workloads
+            .iter()
+            .any(|w| w.to_ascii_lowercase().contains(&f))
+        {
+            return Err(UsageError(format!(
+                "--filter: `{f}` matches no workload; valid workloads: {}",
+                workloads.join(", ")
+            )));
+        }
+        o.filter.push(f);
+    }
+    o.allocs = canonical_allocs(&b.alloc, allocs)?;
+    Ok(o)
+}
+
+/// Canonical names for `--alloc` values (aliases mapped, duplicates dropped), each checked
+/// against `allocs`.
+pub fn canonical_allocs(given: &[String], allocs: &[&str]) -> Result<Vec<String>, UsageError> {
+    let mut out: Vec<String> = Vec::new();
+    for a in given.iter().flat_map(|v| split_list(v)) {
+        let canon = ALLOC_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == a)
+            .map(|(_, c)| c.to_string())
+            .unwrap_or(a);
+        if !allocs.contains(&canon.as_str()) {
+            return Err(UsageError(format!(
+                "--alloc: unknown allocator `{canon}`; valid allocators: {} (aliases: system = glibc)",
+                allocs.join(", ")
+            )));
+        }
+        if !out.contains(&canon) {
+            out.push(canon);
         }
     }
-    Ok(o)
+    Ok(out)
 }
 
 /// Splits `a,b, c` into lower-case non-empty items.
@@ -267,8 +342,25 @@ mod tests {
     const W: &[&str] = &["w1-16", "w1-64", "w2-a", "w2-b", "l1-reset"];
     const A: &[&str] = &["glibc", "mimalloc", "jemalloc", "bumpalo", "bump-scope"];
 
+    /// Parses like the driver: clap first, then the name checks.
     fn p(args: &[&str]) -> Result<Options, UsageError> {
-        parse(args.iter().map(|s| s.to_string()), W, A)
+        let cli = Cli::try_parse_from(std::iter::once("playground").chain(args.iter().copied()))
+            .map_err(|e| UsageError(e.to_string()))?;
+        assert!(cli.command.is_none());
+        resolve(cli.bench, W, A)
+    }
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, String> {
+        let cli = Cli::try_parse_from(
+            ["playground", "run"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
+        match cli.command {
+            Some(Command::Run(r)) => Ok(r),
+            None => Err("no subcommand".into()),
+        }
     }
 
     #[test]
@@ -278,7 +370,7 @@ mod tests {
         assert_eq!(o.repeat(), 3);
         assert!(o.filter.is_empty() && o.allocs.is_empty());
         assert!(o.selects_workload("w2-b") && o.selects_alloc("jemalloc"));
-        assert!(!o.callgrind && !o.help);
+        assert!(!o.callgrind && !o.list);
     }
 
     #[test]
@@ -289,12 +381,14 @@ mod tests {
         assert_eq!(p(&["--smoke", "--repeat", "7"]).unwrap().repeat(), 7);
         assert_eq!(p(&["--repeat=4"]).unwrap().repeat(), 4);
         assert!(p(&["--smoke", "--full"]).is_err());
-        assert!(p(&["--quick", "--quick"]).is_ok());
-        for bad in ["0", "-1", "x", "1.5", "1001"] {
+        assert!(p(&["--quick", "--full"]).is_err());
+        for bad in ["0", "x", "1.5", "1001"] {
             let e = p(&["--repeat", bad]).unwrap_err();
             assert!(e.0.contains("--repeat"), "{e}");
         }
-        assert!(p(&["--repeat"]).unwrap_err().0.contains("needs a value"));
+        // `-1` reads as a flag, not a value: refused too.
+        assert!(p(&["--repeat", "-1"]).is_err());
+        assert!(p(&["--repeat"]).unwrap_err().0.contains("--repeat"));
     }
 
     #[test]
@@ -340,5 +434,41 @@ mod tests {
         assert!(p(&["w1"]).is_err());
         assert!(p(&["--timeout", "0"]).is_err());
         assert_eq!(p(&["--timeout", "2.5"]).unwrap().timeout, Some(2.5));
+    }
+
+    #[test]
+    fn run_subcommand() {
+        let r = run_args(&[
+            "--alloc",
+            "glibc,allocgator",
+            "--repeat",
+            "3",
+            "--",
+            "python3",
+            "-c",
+            "print(1)",
+        ])
+        .unwrap();
+        assert_eq!(r.alloc, vec!["glibc", "allocgator"]);
+        assert_eq!(r.repeat, 3);
+        assert_eq!(r.warmup, 1);
+        assert_eq!(r.command, vec!["python3", "-c", "print(1)"]);
+        // Without `--`, everything from the program on is the program's.
+        let r = run_args(&["sqlite3", "-batch", "--repeat", "9"]).unwrap();
+        assert_eq!(r.command, vec!["sqlite3", "-batch", "--repeat", "9"]);
+        assert_eq!(r.repeat, 5);
+        let r = run_args(&["--lib", "mimalloc=/x/libmimalloc.so", "true"]).unwrap();
+        assert_eq!(
+            r.libs,
+            vec![("mimalloc".to_string(), PathBuf::from("/x/libmimalloc.so"))]
+        );
+        assert!(run_args(&[]).unwrap_err().contains("CMD"));
+        assert!(run_args(&["--repeat", "0", "true"]).is_err());
+        assert!(run_args(&["--lib", "nopath", "true"])
+            .unwrap_err()
+            .contains("NAME=PATH"));
+        assert!(run_args(&["--timeout", "-1", "true"]).is_err());
+        // The workloads' flags do not mix with a subcommand.
+        assert!(Cli::try_parse_from(["playground", "--smoke", "run", "true"]).is_err());
     }
 }

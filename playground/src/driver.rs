@@ -397,54 +397,38 @@ pub fn run_all(o: &Options, dir: &Path) -> Vec<WorkloadResult> {
     results
 }
 
-/// Usage text.
-pub fn usage() -> String {
+/// What `--help` prints after the flags: how ratios read, the allocators, the workloads.
+pub fn after_help() -> String {
     let mut s = String::from(
-        "playground — allocator benchmark harness for allocgator and its peers
+        "Examples:
+    playground                       every workload × allocator, quick (the default)
+    playground --smoke               seconds: checks that everything runs
+    playground --filter w1,l2 --alloc glibc,mimalloc,allocgator --repeat 7 --markdown r.md
+    playground --callgrind           instructions per malloc+free pair (W1)
+    playground run -- python3 -c 'print(sum(range(10**7)))'
 
-USAGE:
-    playground [--quick | --full | --smoke] [--filter W,..] [--alloc A,..] [--repeat N]
-               [--markdown FILE] [--csv FILE] [--svg FILE] [--timeout SECS]
-    playground --callgrind [--quick | --full | --smoke] [--filter w1-16,..] [--alloc A,..]
-    playground --list | --help
-
-MODES:
-    --quick       default: work scaled down ~10×, 3 interleaved runs per allocator
-    --full        the work of BENCHMARKS.md (each run < ~3 s), 5 runs
-    --smoke       tiny work, 2 runs: checks that every workload × allocator runs (CI)
-    --callgrind   instructions per malloc+free pair for W1 under valgrind --tool=callgrind
-
-OPTIONS:
-    --filter W,.. workloads whose id contains any of these substrings (e.g. w1,l2)
-    --alloc A,..  allocators to run (system = glibc)
-    --repeat N    interleaved runs per allocator (1..1000)
-    --timeout S   per-run time limit in seconds; a slower run is reported as FAILED
-    --markdown F  also write the tables as Markdown
-    --csv F       also write one CSV row per (workload, allocator)
-    --svg F       also write a bar chart of throughput relative to glibc
-
-Ratios: `vs glibc` / `vs mimalloc` = this row's time per operation divided by
-glibc's / mimalloc's, computed per repetition (runs are interleaved) and shown as
-median (min–max). Below 1 is faster.
+Ratios: `vs glibc` / `vs mimalloc` = this row's time per operation divided by glibc's /
+mimalloc's, computed per repetition (runs are interleaved) and shown as median (min–max).
+Below 1 is faster.
 
 ",
     );
-    s.push_str("ALLOCATORS:\n    ");
+    s.push_str("Allocators:\n    ");
     s.push_str(&ALLOC_NAMES.join(", "));
-    s.push_str("\n\nWORKLOADS:\n");
+    s.push_str("\n\nWorkloads:\n");
     for w in WORKLOADS {
         s.push_str(&format!("    {:<18}{}\n", w.id, w.title));
     }
     s
 }
 
-fn usage_error(e: &UsageError) -> ! {
+pub(crate) fn usage_error(e: &UsageError) -> ! {
     eprintln!("playground: error: {e}");
     eprintln!("run `playground --help` for the usage");
     exit(2);
 }
 
-fn write_file(path: &Path, what: &str, contents: &str) {
+pub(crate) fn write_file(path: &Path, what: &str, contents: &str) {
     match std::fs::write(path, contents) {
         Ok(()) => eprintln!("wrote {what} to {}", path.display()),
         Err(e) => {
@@ -476,17 +460,35 @@ fn build_workers_under_cargo() {
     }
 }
 
+/// The directory of the running executable, where the workers and libraries are.
+pub fn exe_dir() -> PathBuf {
+    match std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        Some(d) => d,
+        None => {
+            eprintln!("playground: cannot find the directory of the running executable");
+            exit(1);
+        }
+    }
+}
+
 /// Entry point of the `playground` binary.
 pub fn main() {
+    use clap::{CommandFactory, FromArgMatches};
+    // clap prints `--help` and its own usage errors (status 2) and exits.
+    let matches = args::Cli::command().after_help(after_help()).get_matches();
+    let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(args::Command::Run(run)) = cli.command {
+        crate::run::main(run, &exe_dir());
+        return;
+    }
     let ids: Vec<&str> = WORKLOADS.iter().map(|w| w.id).collect();
-    let o = match args::parse(std::env::args().skip(1), &ids, ALLOC_NAMES) {
+    let o = match args::resolve(cli.bench, &ids, ALLOC_NAMES) {
         Ok(o) => o,
         Err(e) => usage_error(&e),
     };
-    if o.help {
-        print!("{}", usage());
-        return;
-    }
     if o.list {
         for w in WORKLOADS {
             let locals: Vec<&str> = w.locals.iter().map(|l: &Local| l.label()).collect();
@@ -518,16 +520,7 @@ pub fn main() {
             )));
         }
     }
-    let dir = match std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        Some(d) => d,
-        None => {
-            eprintln!("playground: cannot find the directory of the running executable");
-            exit(1);
-        }
-    };
+    let dir = exe_dir();
     build_workers_under_cargo();
     if o.callgrind {
         crate::callgrind::run(&o, &dir);

@@ -11,6 +11,7 @@ pub mod callgrind;
 pub mod driver;
 pub mod locals;
 pub mod report;
+pub mod run;
 pub mod stats;
 pub mod sys;
 pub mod worker;

@@ -309,7 +309,7 @@ fn extra_cells(
 }
 
 /// Renders aligned columns: first left-aligned, the others right-aligned.
-fn render_text(head: &[String], body: &[Vec<String>], indent: &str) -> String {
+pub(crate) fn render_text(head: &[String], body: &[Vec<String>], indent: &str) -> String {
     let cols = head.len();
     let mut w = vec![0; cols];
     for r in std::iter::once(head).chain(body.iter().map(|r| r.as_slice())) {
@@ -339,7 +339,7 @@ fn render_text(head: &[String], body: &[Vec<String>], indent: &str) -> String {
     out
 }
 
-fn render_markdown_table(head: &[String], body: &[Vec<String>]) -> String {
+pub(crate) fn render_markdown_table(head: &[String], body: &[Vec<String>]) -> String {
     let mut s = format!("| {} |\n", head.join(" | "));
     s.push('|');
     for i in 0..head.len() {
