@@ -36,6 +36,14 @@ cargo test --release -p allocgator
 step "cargo test --release --features checked (bad frees abort; valid programs never trip a check)"
 cargo test --release -p allocgator --features checked --target-dir target/checked
 
+# The C ABI: the library's C and C++ test programs, bad frees, and programs no one here wrote
+# (sqlite3, git, cargo, python3 with its own test suite) under LD_PRELOAD, compared with glibc.
+step "liballocgator (release): C/C++ semantics, real programs, CPython's test suite"
+cargo test --release -p allocgator-capi -- --include-ignored
+
+step "liballocgator --features checked: every bad free aborts naming the address"
+cargo test --release -p allocgator-capi --features checked --target-dir target/checked --test c_programs
+
 step "nightly: core::alloc::Allocator impls (feature nightly)"
 cargo +nightly test --release -p allocgator --features nightly --test local_contract --target-dir target/nightly
 cargo +nightly run --release -p allocgator --features nightly --example nightly_vec --target-dir target/nightly
@@ -99,6 +107,10 @@ fi
 if [ -d playground ]; then
   step "playground smoke run"
   cargo run -p playground --release -- --smoke
+  step "playground run mode: a real program under every allocator"
+  cargo run -p playground --release -- run --repeat 2 --warmup 0 -- \
+    sqlite3 :memory: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+                      SELECT count(*), sum(length(printf('%0100d', x))) FROM c;"
 fi
 
 step "done"
