@@ -355,22 +355,28 @@ pub struct Allocgator;
 /// Everything the global fast path does not do, in one cold function so the fast path can
 /// tail-call it (and needs no stack frame): refilling, large and huge blocks, failures, and a
 /// thread's first allocation (the sentinel heap returns null; the thread then takes a heap and
-/// retries).
+/// retries). `extern "C"`: it cannot unwind, so the C ABI's `malloc` can tail-call it too (see
+/// `Heap::free_local_slow`).
 #[cold]
 #[inline(never)]
-fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+extern "C" fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     let heap = thread_heap();
     // SAFETY: the calling thread's own heap (or the sentinel); `size` and `align` form a valid
     // layout (callers of `alloc_block`).
-    let p = unsafe { heap.alloc_slow(size, align, zeroed) };
-    if !p.is_null() || !heap.is_sentinel() {
-        return p; // a block, or out of memory / a layout the engine cannot serve
+    let mut p = unsafe { heap.alloc_slow(size, align, zeroed) };
+    if p.is_null() && heap.is_sentinel() {
+        // The thread's first allocation: take a heap and retry.
+        if let Some(heap) = adopt_thread_heap() {
+            // SAFETY: the heap is now this thread's; a valid layout as above.
+            p = unsafe { heap.alloc_slow(size, align, zeroed) };
+        }
     }
-    match adopt_thread_heap() {
-        // SAFETY: the heap is now this thread's; a valid layout as above.
-        Some(heap) => unsafe { heap.alloc_slow(size, align, zeroed) },
-        None => ptr::null_mut(),
+    if p.is_null() {
+        // Out of memory, or a layout the engine cannot serve: C's `malloc` says so in `errno`.
+        #[cfg(unix)]
+        crate::os::errno::set_enomem();
     }
+    p
 }
 
 /// Allocates from the calling thread's heap: the fast path inline, the rest in `alloc_miss`.

@@ -41,7 +41,8 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    or_enomem(raw::alloc(c_size(size), 8))
+    // The engine sets `errno = ENOMEM` itself when it finds no memory.
+    raw::alloc(c_size(size), 8).cast()
 }
 
 /// `calloc`: `n * size` zeroed bytes; `NULL` with `ENOMEM` if the product overflows.
@@ -58,7 +59,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    or_enomem(raw::alloc_zeroed(c_size(total), 8))
+    raw::alloc_zeroed(c_size(total), 8).cast()
 }
 
 /// `free`: gives a block back (from any thread); `free(NULL)` does nothing; `errno` is kept.

@@ -628,9 +628,13 @@ impl Heap {
     }
 
     /// A local free hit a full page or emptied a page that is not first in its queue.
+    ///
+    /// `extern "C"` (here and on the other slow paths the fast paths call) declares it
+    /// cannot unwind, which it cannot: a caller that must not unwind either — a C `free` —
+    /// then needs no abort-on-unwind landing pad around the call and can make it a tail call.
     #[cold]
     #[inline(never)]
-    unsafe fn free_local_slow(&self, page: &Page) {
+    unsafe extern "C" fn free_local_slow(&self, page: &Page) {
         let class = page.class() as usize;
         // SAFETY: owner (caller). Each `page.local()` borrow ends before the next call that
         // borrows the page again (queue and retire operations do).
@@ -668,7 +672,7 @@ impl Heap {
     /// As for [`free`](Self::free); `seg` is `segment_of(p)`.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn free_remote(&self, p: *mut u8, seg: *mut Segment) {
+    pub(crate) unsafe extern "C" fn free_remote(&self, p: *mut u8, seg: *mut Segment) {
         // SAFETY: `p` is live, so its header is valid (caller).
         unsafe {
             // Checks that cost nothing on the fast path (on by default): a header that is not

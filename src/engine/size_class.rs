@@ -97,10 +97,14 @@ pub(crate) const fn direct_slot(size: usize) -> usize {
 
 /// The range of direct-table slots that map to `class` (empty for classes above
 /// `DIRECT_MAX`).
+///
+/// Slot 0 belongs to no class: only a zero-size request reaches it, and it stays on the empty
+/// page, so such a request takes the slow path, which serves it as one byte rounded up to its
+/// alignment. (Filled like slot 1, it would hand out an 8-byte block whatever the alignment.)
 pub(crate) const fn direct_slots_of(class: usize) -> (usize, usize) {
     let mut first = DIRECT_SLOTS;
     let mut end = DIRECT_SLOTS;
-    let mut slot = 0;
+    let mut slot = 1;
     while slot < DIRECT_SLOTS {
         if DIRECT_CLASS[slot] as usize == class {
             if first == DIRECT_SLOTS {

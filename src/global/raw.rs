@@ -8,7 +8,9 @@
 //!
 //! Every function here is safe to call with any size and alignment: a request that no block
 //! can satisfy (an alignment that is not a power of two, a size that does not fit `isize`
-//! once rounded up, memory the OS refuses) returns null.
+//! once rounded up, memory the OS refuses) returns null. When the engine itself finds no
+//! memory it also sets `errno` to `ENOMEM`, as C's `malloc` does, and freeing never changes
+//! `errno`.
 //!
 //! ```
 //! use allocgator::raw;

@@ -15,6 +15,8 @@
 pub(crate) mod unix;
 
 #[cfg(all(unix, not(loom)))]
+pub(crate) mod errno;
+#[cfg(all(unix, not(loom)))]
 pub(crate) mod stderr;
 pub(crate) mod system;
 

@@ -1,46 +1,10 @@
 //! `mmap`-based OS layer for Unix.
 //!
-//! Every call here leaves `errno` as it found it: `free` must not change it (glibc's does not,
-//! and C programs read `errno` after a `free` that followed the failing call), and a failed
-//! `mremap` in place is an ordinary step of a successful `realloc`. Callers that report a
-//! failure set their own `errno` (the C ABI sets `ENOMEM`).
+//! Every call here leaves `errno` as it found it (see [`super::errno`]): `free` must not
+//! change it, and a failed `mremap` in place is an ordinary step of a successful `realloc`.
 
+use super::errno::KeepErrno;
 use super::{OsMemory, OS_PAGE};
-
-/// Restores `errno` when dropped.
-struct KeepErrno(libc::c_int);
-
-impl KeepErrno {
-    #[inline]
-    fn new() -> Self {
-        // SAFETY: `__errno_location` returns the calling thread's `errno`, always valid.
-        Self(unsafe { *errno_location() })
-    }
-}
-
-impl Drop for KeepErrno {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: as in `new`.
-        unsafe { *errno_location() = self.0 };
-    }
-}
-
-/// The calling thread's `errno`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[inline]
-fn errno_location() -> *mut libc::c_int {
-    // SAFETY: no preconditions.
-    unsafe { libc::__errno_location() }
-}
-
-/// The calling thread's `errno`.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-#[inline]
-fn errno_location() -> *mut libc::c_int {
-    // SAFETY: no preconditions.
-    unsafe { libc::__error() }
-}
 
 /// Address space straight from `mmap`.
 pub(crate) struct Unix;

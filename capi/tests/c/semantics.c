@@ -169,7 +169,7 @@ static void aligned_functions(void) {
     CHECK(posix_memalign(&p, 64, v((size_t)1 << 48)) == ENOMEM && p == (void *)0x1234);
     size_t aligns[] = {8, 16, 32, 64, 256, 4096, 65536, 1 << 20, 4 << 20, 16 << 20};
     for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
-        size_t sizes[] = {1, 24, 100, 5000, 100000, 3 << 20};
+        size_t sizes[] = {0, 1, 24, 100, 5000, 100000, 3 << 20};
         for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
             void *q = NULL;
             CHECK(posix_memalign(&q, v(aligns[i]), sizes[j]) == 0);
