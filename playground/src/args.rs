@@ -83,6 +83,9 @@ pub enum Command {
     /// Runs any program under each allocator (by LD_PRELOAD), interleaved, and compares wall,
     /// user and system time, peak RSS and page faults.
     Run(RunArgs),
+    /// Runs the C/C++ programs of a mimalloc-bench checkout (built there with its own
+    /// tooling) under each allocator, interleaved, with mimalloc-bench's own arguments.
+    Suite(SuiteArgs),
 }
 
 /// Flags of the built-in workloads.
@@ -168,6 +171,44 @@ pub struct RunArgs {
         value_name = "CMD ARGS"
     )]
     pub command: Vec<OsString>,
+}
+
+/// Flags of `suite`.
+#[derive(Args, Debug, Clone)]
+pub struct SuiteArgs {
+    /// A mimalloc-bench checkout (git clone https://github.com/daanx/mimalloc-bench).
+    #[arg(long, value_name = "DIR")]
+    pub mimalloc_bench: PathBuf,
+    /// Where its programs are built (default: DIR/out/bench, where its
+    /// `./build-bench-env.sh bench` puts them).
+    #[arg(long, value_name = "DIR")]
+    pub bin: Option<PathBuf>,
+    /// Programs whose name contains any of these substrings (e.g. larson,xmalloc).
+    #[arg(long, value_name = "P,..", value_delimiter = ',')]
+    pub filter: Vec<String>,
+    /// Allocators (default: every one whose library is found): glibc, mimalloc, jemalloc,
+    /// tcmalloc, allocgator.
+    #[arg(long, value_name = "A,..", value_delimiter = ',')]
+    pub alloc: Vec<String>,
+    /// Runs per program and allocator, interleaved.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub repeat: u64,
+    /// Per-run time limit in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_seconds)]
+    pub timeout: f64,
+    /// Use this shared library for an allocator (repeatable): NAME=PATH.
+    #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
+    pub libs: Vec<(String, PathBuf)>,
+    /// Also write the tables as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write one CSV row per (program, allocator, round).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also write a bar chart of each program's time relative to mimalloc.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 /// A positive, finite number of seconds.
@@ -359,7 +400,7 @@ mod tests {
         .map_err(|e| e.to_string())?;
         match cli.command {
             Some(Command::Run(r)) => Ok(r),
-            None => Err("no subcommand".into()),
+            _ => Err("not run".into()),
         }
     }
 

@@ -406,6 +406,7 @@ pub fn after_help() -> String {
     playground --filter w1,l2 --alloc glibc,mimalloc,allocgator --repeat 7 --markdown r.md
     playground --callgrind           instructions per malloc+free pair (W1)
     playground run -- python3 -c 'print(sum(range(10**7)))'
+    playground suite --mimalloc-bench ~/mimalloc-bench --markdown suite.md
 
 Ratios: `vs glibc` / `vs mimalloc` = this row's time per operation divided by glibc's /
 mimalloc's, computed per repetition (runs are interleaved) and shown as median (min–max).
@@ -480,9 +481,10 @@ pub fn main() {
     // clap prints `--help` and its own usage errors (status 2) and exits.
     let matches = args::Cli::command().after_help(after_help()).get_matches();
     let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let Some(args::Command::Run(run)) = cli.command {
-        crate::run::main(run, &exe_dir());
-        return;
+    match cli.command {
+        Some(args::Command::Run(run)) => return crate::run::main(run, &exe_dir()),
+        Some(args::Command::Suite(suite)) => return crate::suite::main(suite, &exe_dir()),
+        None => {}
     }
     let ids: Vec<&str> = WORKLOADS.iter().map(|w| w.id).collect();
     let o = match args::resolve(cli.bench, &ids, ALLOC_NAMES) {

@@ -13,6 +13,7 @@ pub mod locals;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod suite;
 pub mod sys;
 pub mod worker;
 pub mod workloads;

@@ -100,18 +100,18 @@ pub struct Row {
 
 /// Finds the allocators to run: the selected ones (all by default) whose library exists.
 /// Missing ones are named on stderr with the package or command that provides them.
-pub fn contenders(args: &RunArgs, exe_dir: &Path) -> Vec<Contender> {
+pub fn contenders(alloc: &[String], libs: &[(String, PathBuf)], exe_dir: &Path) -> Vec<Contender> {
     let mut names: Vec<String> = RUN_ALLOCS.iter().map(|s| s.to_string()).collect();
-    for (name, _) in &args.libs {
+    for (name, _) in libs {
         if !names.contains(name) {
             names.push(name.clone());
         }
     }
-    let selected = if args.alloc.is_empty() {
+    let selected = if alloc.is_empty() {
         names.clone()
     } else {
         let valid: Vec<&str> = names.iter().map(String::as_str).collect();
-        match crate::args::canonical_allocs(&args.alloc, &valid) {
+        match crate::args::canonical_allocs(alloc, &valid) {
             Ok(v) => v,
             Err(e) => usage_error(&UsageError(format!(
                 "{e}, or one named with --lib NAME=PATH"
@@ -120,7 +120,7 @@ pub fn contenders(args: &RunArgs, exe_dir: &Path) -> Vec<Contender> {
     };
     let mut out = Vec::new();
     for name in names.into_iter().filter(|n| selected.contains(n)) {
-        if let Some((_, path)) = args.libs.iter().rev().find(|(n, _)| *n == name) {
+        if let Some((_, path)) = libs.iter().rev().find(|(n, _)| *n == name) {
             if !path.is_file() {
                 usage_error(&UsageError(format!(
                     "--lib {name}={}: no such file",
@@ -185,21 +185,65 @@ fn preload_value(lib: &Path) -> OsString {
     v
 }
 
+/// What to do with the program's output.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Discard it.
+    Hide,
+    /// Let it through to the terminal.
+    Show,
+    /// Write stdout to this file (stderr discarded).
+    Capture(PathBuf),
+}
+
+/// One program to run: its command line, and where it runs.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+    /// Its working directory (the driver's if `None`).
+    pub cwd: Option<PathBuf>,
+    /// Its standard input (`/dev/null` if `None`).
+    pub stdin: Option<PathBuf>,
+    /// Its output.
+    pub output: Output,
+    /// A per-run time limit.
+    pub timeout: Option<Duration>,
+}
+
 /// Runs the program once under `c`.
-pub fn run_once(
-    c: &Contender,
-    command: &[OsString],
-    show_output: bool,
-    timeout: Option<Duration>,
-) -> Result<Sample, String> {
+pub fn run_once(c: &Contender, job: &Job) -> Result<Sample, String> {
+    let command = &job.command;
+    let timeout = job.timeout;
     let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..]).stdin(Stdio::null());
+    cmd.args(&command[1..]);
+    match &job.stdin {
+        Some(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            cmd.stdin(f);
+        }
+        None => {
+            cmd.stdin(Stdio::null());
+        }
+    }
+    if let Some(dir) = &job.cwd {
+        cmd.current_dir(dir);
+    }
     match &c.lib {
         Some(lib) => cmd.env("LD_PRELOAD", preload_value(lib)),
         None => cmd.env_remove("LD_PRELOAD"),
     };
-    if !show_output {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    match &job.output {
+        Output::Hide => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        Output::Show => {}
+        Output::Capture(path) => {
+            let f = std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            cmd.stdout(f).stderr(Stdio::null());
+        }
     }
     let started = Instant::now();
     let child = cmd
@@ -377,7 +421,7 @@ fn cells(f: &RowFigures) -> Vec<String> {
 }
 
 /// The command as a shell would show it.
-fn shown(command: &[OsString]) -> String {
+pub(crate) fn shown(command: &[OsString]) -> String {
     command
         .iter()
         .map(|a| {
@@ -533,7 +577,7 @@ pub fn svg_chart(command: &[OsString], rows: &[Row]) -> String {
 }
 
 /// Builds `liballocgator.so` next to the driver when started by `cargo run`.
-fn build_library_under_cargo() {
+pub(crate) fn build_library_under_cargo() {
     let Some(cargo) = std::env::var_os("CARGO") else {
         return;
     };
@@ -568,13 +612,23 @@ pub fn main(args: RunArgs, exe_dir: &Path) {
     if args.alloc.is_empty() || args.alloc.iter().any(|a| a.contains("allocgator")) {
         build_library_under_cargo();
     }
-    let contenders = contenders(&args, exe_dir);
+    let contenders = contenders(&args.alloc, &args.libs, exe_dir);
     if contenders.is_empty() {
         eprintln!("playground: no allocator to run under");
         exit(1);
     }
     let repeat = args.repeat as usize;
-    let timeout = args.timeout.map(Duration::from_secs_f64);
+    let job = Job {
+        command: args.command.clone(),
+        cwd: None,
+        stdin: None,
+        output: if args.show_output {
+            Output::Show
+        } else {
+            Output::Hide
+        },
+        timeout: args.timeout.map(Duration::from_secs_f64),
+    };
     let mut rows: Vec<Row> = contenders
         .iter()
         .map(|c| Row {
@@ -600,7 +654,7 @@ pub fn main(args: RunArgs, exe_dir: &Path) {
                 round,
                 args.warmup as usize + repeat,
             );
-            let result = run_once(&row.contender, &args.command, args.show_output, timeout);
+            let result = run_once(&row.contender, &job);
             if let Err(e) = &result {
                 progress.note(&format!("playground: {}: {e}", row.contender.name));
             }
@@ -658,33 +712,54 @@ mod tests {
 
     #[test]
     fn a_run_reports_times_rss_and_exit_status() {
-        let sh = |script: &str| -> Vec<OsString> {
-            ["sh", "-c", script].iter().map(OsString::from).collect()
+        let sh = |script: &str| Job {
+            command: ["sh", "-c", script].iter().map(OsString::from).collect(),
+            cwd: None,
+            stdin: None,
+            output: Output::Hide,
+            timeout: None,
         };
-        let ok = run_once(&glibc(), &sh("exit 0"), false, None).unwrap();
+        let ok = run_once(&glibc(), &sh("exit 0")).unwrap();
         assert_eq!(ok.failure, None);
         assert!(
             ok.wall > 0.0 && ok.maxrss_kib > 0.0 && ok.minor_faults > 0.0,
             "{ok:?}"
         );
-        let bad = run_once(&glibc(), &sh("exit 3"), false, None).unwrap();
+        let bad = run_once(&glibc(), &sh("exit 3")).unwrap();
         assert_eq!(bad.failure.as_deref(), Some("exit 3"));
-        let killed = run_once(&glibc(), &sh("kill -9 $$"), false, None).unwrap();
+        let killed = run_once(&glibc(), &sh("kill -9 $$")).unwrap();
         assert_eq!(killed.failure.as_deref(), Some("signal 9"));
-        let slow = run_once(
-            &glibc(),
-            &sh("sleep 5"),
-            false,
-            Some(Duration::from_millis(200)),
-        )
-        .unwrap();
+        let mut slow = sh("sleep 5");
+        slow.timeout = Some(Duration::from_millis(200));
+        let slow = run_once(&glibc(), &slow).unwrap();
         assert!(
             slow.failure.as_deref().unwrap().starts_with("killed"),
             "{slow:?}"
         );
         assert!(slow.wall < 4.0);
-        let missing = run_once(&glibc(), &[OsString::from("/no/such/program")], false, None);
-        assert!(missing.unwrap_err().contains("/no/such/program"));
+        let mut missing = sh("");
+        missing.command = vec![OsString::from("/no/such/program")];
+        assert!(run_once(&glibc(), &missing)
+            .unwrap_err()
+            .contains("/no/such/program"));
+        // Captured output, standard input and working directory.
+        let dir = std::env::temp_dir().join(format!("pg-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("in.txt"), "from stdin\n").unwrap();
+        let mut cat = sh("cat; pwd");
+        cat.stdin = Some(dir.join("in.txt"));
+        cat.cwd = Some(dir.clone());
+        cat.output = Output::Capture(dir.join("out.txt"));
+        assert_eq!(run_once(&glibc(), &cat).unwrap().failure, None);
+        let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+        assert!(
+            out.starts_with("from stdin\n")
+                && out
+                    .trim_end()
+                    .ends_with(dir.file_name().unwrap().to_str().unwrap()),
+            "{out}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -740,12 +815,12 @@ mod tests {
     fn unknown_allocators_and_missing_libraries() {
         let mut a = args(&["true"]);
         a.alloc = vec!["glibc".into()];
-        let c = contenders(&a, Path::new("/nonexistent"));
+        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
         assert_eq!(c.len(), 1);
         assert!(c[0].lib.is_none());
         // allocgator's library is looked for next to the driver: absent here, so skipped.
         a.alloc = vec!["allocgator".into(), "glibc".into()];
-        let c = contenders(&a, Path::new("/nonexistent"));
+        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
         assert_eq!(
             c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["glibc"]
@@ -753,7 +828,7 @@ mod tests {
         // --lib adds a name.
         a.alloc = vec!["mine".into()];
         a.libs = vec![("mine".into(), PathBuf::from("/bin/sh"))];
-        let c = contenders(&a, Path::new("/nonexistent"));
+        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
         assert_eq!(c[0].lib.as_deref(), Some(Path::new("/bin/sh")));
     }
 

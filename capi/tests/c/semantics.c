@@ -46,7 +46,17 @@ static int all_bytes(const unsigned char *p, size_t n, unsigned char b) {
     return 1;
 }
 
+/* Allocation before main, from a constructor (as other libraries' constructors do). */
+static void *from_constructor;
+__attribute__((constructor(101))) static void before_main(void) {
+    void *p = malloc(1000);
+    free(malloc(20));
+    from_constructor = realloc(p, 5000);
+}
+
 static void served_by_allocgator(void) {
+    CHECK(from_constructor != NULL && malloc_usable_size(from_constructor) >= 5000);
+    free(from_constructor);
     /* A 33-byte block has allocgator's size class (48; glibc's chunk would give 40). */
     void *p = malloc(v(33));
     CHECK(malloc_usable_size(p) == 48);
