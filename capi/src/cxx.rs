@@ -22,20 +22,28 @@ mod runtime {
     /// What `std::get_new_handler()` returns.
     pub(super) type NewHandler = Option<unsafe extern "C-unwind" fn()>;
 
+    /// The address of a symbol referenced weakly: 0 when nothing in the process defines it.
+    macro_rules! weak_address {
+        ($sym:literal) => {{
+            let f: usize;
+            // SAFETY: loads the symbol's GOT entry. `.weak` in the same block applies to the
+            // object file the block lands in, so the linker and loader leave the entry 0
+            // when nothing defines the symbol, instead of failing.
+            unsafe {
+                core::arch::asm!(
+                    concat!(".weak ", $sym),
+                    concat!("mov {f}, qword ptr [rip + ", $sym, "@GOTPCREL]"),
+                    f = out(reg) f,
+                    options(nostack, readonly, preserves_flags, pure),
+                );
+            }
+            f
+        }};
+    }
+
     /// `std::get_new_handler`, if the program has it.
     pub(super) fn get_new_handler() -> Option<unsafe extern "C" fn() -> NewHandler> {
-        let f: usize;
-        // SAFETY: loads the GOT entry of a weak symbol declared above (0 when undefined).
-        unsafe {
-            // `.weak` in the same block: it applies to the object file the block lands in, and
-            // leaves the GOT entry null when nothing defines the symbol.
-            core::arch::asm!(
-                ".weak _ZSt15get_new_handlerv",
-                "mov {f}, qword ptr [rip + _ZSt15get_new_handlerv@GOTPCREL]",
-                f = out(reg) f,
-                options(nostack, readonly, preserves_flags, pure),
-            );
-        }
+        let f = weak_address!("_ZSt15get_new_handlerv");
         // SAFETY: a non-zero entry is libstdc++'s `std::get_new_handler()`, which takes no
         // arguments and returns a function pointer (the C ABI's convention for it).
         (f != 0).then(|| unsafe {
@@ -46,16 +54,7 @@ mod runtime {
     /// `std::__throw_bad_alloc` (libstdc++'s thrower of `std::bad_alloc`), if the program
     /// has it.
     pub(super) fn throw_bad_alloc() -> Option<unsafe extern "C-unwind" fn() -> !> {
-        let f: usize;
-        // SAFETY: as in `get_new_handler`.
-        unsafe {
-            core::arch::asm!(
-                ".weak _ZSt17__throw_bad_allocv",
-                "mov {f}, qword ptr [rip + _ZSt17__throw_bad_allocv@GOTPCREL]",
-                f = out(reg) f,
-                options(nostack, readonly, preserves_flags, pure),
-            );
-        }
+        let f = weak_address!("_ZSt17__throw_bad_allocv");
         // SAFETY: a non-zero entry is libstdc++'s `std::__throw_bad_alloc()`, which takes no
         // arguments and never returns (it throws).
         (f != 0).then(|| unsafe {

@@ -129,13 +129,25 @@ pub struct BenchArgs {
     pub list: bool,
 }
 
+/// Which allocators `run` and `suite` preload.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Preloads {
+    /// Allocators to run under (default: every one whose library is found): glibc,
+    /// mimalloc, jemalloc, tcmalloc, allocgator.
+    #[arg(long, value_name = "A,..", value_delimiter = ',')]
+    pub alloc: Vec<String>,
+    /// Use this shared library for an allocator (repeatable): NAME=PATH, e.g.
+    /// mimalloc=/opt/lib/libmimalloc.so. A new NAME adds an allocator.
+    #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
+    pub libs: Vec<(String, PathBuf)>,
+}
+
 /// Flags of `run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Allocators to run the program under (default: every one whose library is found):
-    /// glibc, mimalloc, jemalloc, tcmalloc, allocgator.
-    #[arg(long, value_name = "A,..", value_delimiter = ',')]
-    pub alloc: Vec<String>,
+    /// The allocators.
+    #[command(flatten)]
+    pub preloads: Preloads,
     /// Timed runs per allocator, interleaved (glibc, mimalloc, …, glibc, mimalloc, …).
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -147,10 +159,6 @@ pub struct RunArgs {
     /// Per-run time limit in seconds; a slower run is killed and reported.
     #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
     pub timeout: Option<f64>,
-    /// Use this shared library for an allocator (repeatable): NAME=PATH, e.g.
-    /// mimalloc=/opt/lib/libmimalloc.so. A new NAME adds an allocator.
-    #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
-    pub libs: Vec<(String, PathBuf)>,
     /// Show the program's own output (hidden by default).
     #[arg(long)]
     pub show_output: bool,
@@ -186,10 +194,9 @@ pub struct SuiteArgs {
     /// Programs whose name contains any of these substrings (e.g. larson,xmalloc).
     #[arg(long, value_name = "P,..", value_delimiter = ',')]
     pub filter: Vec<String>,
-    /// Allocators (default: every one whose library is found): glibc, mimalloc, jemalloc,
-    /// tcmalloc, allocgator.
-    #[arg(long, value_name = "A,..", value_delimiter = ',')]
-    pub alloc: Vec<String>,
+    /// The allocators.
+    #[command(flatten)]
+    pub preloads: Preloads,
     /// Runs per program and allocator, interleaved.
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -197,9 +204,6 @@ pub struct SuiteArgs {
     /// Per-run time limit in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = positive_seconds)]
     pub timeout: f64,
-    /// Use this shared library for an allocator (repeatable): NAME=PATH.
-    #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
-    pub libs: Vec<(String, PathBuf)>,
     /// Also write the tables as Markdown.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
@@ -490,7 +494,7 @@ mod tests {
             "print(1)",
         ])
         .unwrap();
-        assert_eq!(r.alloc, vec!["glibc", "allocgator"]);
+        assert_eq!(r.preloads.alloc, vec!["glibc", "allocgator"]);
         assert_eq!(r.repeat, 3);
         assert_eq!(r.warmup, 1);
         assert_eq!(r.command, vec!["python3", "-c", "print(1)"]);
@@ -500,7 +504,7 @@ mod tests {
         assert_eq!(r.repeat, 5);
         let r = run_args(&["--lib", "mimalloc=/x/libmimalloc.so", "true"]).unwrap();
         assert_eq!(
-            r.libs,
+            r.preloads.libs,
             vec![("mimalloc".to_string(), PathBuf::from("/x/libmimalloc.so"))]
         );
         assert!(run_args(&[]).unwrap_err().contains("CMD"));

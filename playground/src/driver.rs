@@ -429,6 +429,24 @@ pub(crate) fn usage_error(e: &UsageError) -> ! {
     exit(2);
 }
 
+/// Exits with a usage error unless every output file's directory exists (checked before any
+/// work, so a typo does not cost a whole run).
+pub(crate) fn check_output_dirs(files: &[&Option<PathBuf>]) {
+    for p in files.iter().copied().flatten() {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            usage_error(&UsageError(format!(
+                "cannot write {}: directory {} does not exist",
+                p.display(),
+                parent.display()
+            )));
+        }
+    }
+}
+
 pub(crate) fn write_file(path: &Path, what: &str, contents: &str) {
     match std::fs::write(path, contents) {
         Ok(()) => eprintln!("wrote {what} to {}", path.display()),
@@ -509,19 +527,7 @@ pub fn main() {
         }
         return;
     }
-    for p in [&o.markdown, &o.csv, &o.svg].into_iter().flatten() {
-        let parent = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            usage_error(&UsageError(format!(
-                "cannot write {}: directory {} does not exist",
-                p.display(),
-                parent.display()
-            )));
-        }
-    }
+    check_output_dirs(&[&o.markdown, &o.csv, &o.svg]);
     let dir = exe_dir();
     build_workers_under_cargo();
     if o.callgrind {

@@ -15,8 +15,8 @@ use std::process::{exit, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::args::{RunArgs, UsageError};
-use crate::driver::{usage_error, write_file, Progress};
+use crate::args::{Preloads, RunArgs, UsageError};
+use crate::driver::{check_output_dirs, usage_error, write_file, Progress};
 use crate::report::{fmt_kib, fmt_ratio, fmt_time, render_markdown_table, render_text};
 use crate::stats::{paired_ratios, Summary};
 
@@ -100,7 +100,8 @@ pub struct Row {
 
 /// Finds the allocators to run: the selected ones (all by default) whose library exists.
 /// Missing ones are named on stderr with the package or command that provides them.
-pub fn contenders(alloc: &[String], libs: &[(String, PathBuf)], exe_dir: &Path) -> Vec<Contender> {
+pub fn contenders(preloads: &Preloads, exe_dir: &Path) -> Vec<Contender> {
+    let (alloc, libs) = (&preloads.alloc, &preloads.libs);
     let mut names: Vec<String> = RUN_ALLOCS.iter().map(|s| s.to_string()).collect();
     for (name, _) in libs {
         if !names.contains(name) {
@@ -596,23 +597,13 @@ pub(crate) fn build_library_under_cargo() {
 
 /// Entry point of `playground run`.
 pub fn main(args: RunArgs, exe_dir: &Path) {
-    for p in [&args.markdown, &args.csv, &args.svg].into_iter().flatten() {
-        let parent = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            usage_error(&UsageError(format!(
-                "cannot write {}: directory {} does not exist",
-                p.display(),
-                parent.display()
-            )));
-        }
-    }
-    if args.alloc.is_empty() || args.alloc.iter().any(|a| a.contains("allocgator")) {
+    check_output_dirs(&[&args.markdown, &args.csv, &args.svg]);
+    if args.preloads.alloc.is_empty()
+        || args.preloads.alloc.iter().any(|a| a.contains("allocgator"))
+    {
         build_library_under_cargo();
     }
-    let contenders = contenders(&args.alloc, &args.libs, exe_dir);
+    let contenders = contenders(&args.preloads, exe_dir);
     if contenders.is_empty() {
         eprintln!("playground: no allocator to run under");
         exit(1);
@@ -690,11 +681,10 @@ mod tests {
 
     fn args(command: &[&str]) -> RunArgs {
         RunArgs {
-            alloc: vec![],
+            preloads: Preloads::default(),
             repeat: 1,
             warmup: 0,
             timeout: None,
-            libs: vec![],
             show_output: false,
             markdown: None,
             csv: None,
@@ -814,21 +804,21 @@ mod tests {
     #[test]
     fn unknown_allocators_and_missing_libraries() {
         let mut a = args(&["true"]);
-        a.alloc = vec!["glibc".into()];
-        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
+        a.preloads.alloc = vec!["glibc".into()];
+        let c = contenders(&a.preloads, Path::new("/nonexistent"));
         assert_eq!(c.len(), 1);
         assert!(c[0].lib.is_none());
         // allocgator's library is looked for next to the driver: absent here, so skipped.
-        a.alloc = vec!["allocgator".into(), "glibc".into()];
-        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
+        a.preloads.alloc = vec!["allocgator".into(), "glibc".into()];
+        let c = contenders(&a.preloads, Path::new("/nonexistent"));
         assert_eq!(
             c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["glibc"]
         );
         // --lib adds a name.
-        a.alloc = vec!["mine".into()];
-        a.libs = vec![("mine".into(), PathBuf::from("/bin/sh"))];
-        let c = contenders(&a.alloc, &a.libs, Path::new("/nonexistent"));
+        a.preloads.alloc = vec!["mine".into()];
+        a.preloads.libs = vec![("mine".into(), PathBuf::from("/bin/sh"))];
+        let c = contenders(&a.preloads, Path::new("/nonexistent"));
         assert_eq!(c[0].lib.as_deref(), Some(Path::new("/bin/sh")));
     }
 

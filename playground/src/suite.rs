@@ -20,7 +20,7 @@ use std::process::exit;
 use std::time::Duration;
 
 use crate::args::{SuiteArgs, UsageError};
-use crate::driver::{usage_error, write_file, Progress};
+use crate::driver::{check_output_dirs, usage_error, write_file, Progress};
 use crate::report::{fmt_kib, fmt_ratio, render_markdown_table, render_text};
 use crate::run::{contenders, run_once, Contender, Job, Output, Sample};
 use crate::stats::{paired_ratios, Summary};
@@ -490,23 +490,13 @@ pub fn main(args: SuiteArgs, exe_dir: &Path) {
         );
         exit(1);
     }
-    for p in [&args.markdown, &args.csv, &args.svg].into_iter().flatten() {
-        let parent = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            usage_error(&UsageError(format!(
-                "cannot write {}: directory {} does not exist",
-                p.display(),
-                parent.display()
-            )));
-        }
-    }
-    if args.alloc.is_empty() || args.alloc.iter().any(|a| a.contains("allocgator")) {
+    check_output_dirs(&[&args.markdown, &args.csv, &args.svg]);
+    if args.preloads.alloc.is_empty()
+        || args.preloads.alloc.iter().any(|a| a.contains("allocgator"))
+    {
         crate::run::build_library_under_cargo();
     }
-    let contenders = contenders(&args.alloc, &args.libs, exe_dir);
+    let contenders = contenders(&args.preloads, exe_dir);
     if contenders.is_empty() {
         eprintln!("playground: no allocator to run under");
         exit(1);
