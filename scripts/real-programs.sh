@@ -16,11 +16,11 @@ cargo build --quiet --release -p playground --bins
 cargo build --quiet --release -p allocgator-capi
 run() { target/release/playground run --repeat "$repeat" --markdown "$work/part.md" "$@"; cat "$work/part.md" >> "$work/all.md"; }
 
-# sqlite3: a million rows inserted, indexed, grouped, joined, updated and deleted.
+# sqlite3: half a million rows inserted, indexed, grouped, joined, updated and deleted.
 cat > "$work/script.sql" <<'SQL'
 CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, payload BLOB);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
-  INSERT INTO t SELECT x, printf('name-%08d', (x * 7919) % 1000003), x % 1009, zeroblob(x % 200) FROM c;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500000)
+  INSERT INTO t SELECT x, printf('name-%08d', (x * 7919) % 500009), x % 1009, zeroblob(x % 200) FROM c;
 CREATE INDEX t_name ON t(name);
 CREATE INDEX t_grp ON t(grp, name);
 SELECT grp, count(*), max(name) FROM t GROUP BY grp ORDER BY 2 DESC LIMIT 3;
@@ -41,14 +41,18 @@ git init -q -b main "$work/repo"
   done
 )
 
-# python3: byte-compile its standard library (PYTHONMALLOC=malloc: every object through malloc).
+# python3: byte-compile a dozen of its standard library's packages (PYTHONMALLOC=malloc: every
+# object through malloc).
 pystd=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 : > "$work/all.md"
 run -- sqlite3 :memory: ".read $work/script.sql"
 run -- git -C "$work/repo" repack -adfq --window=50 --depth=50
-run -- env PYTHONMALLOC=malloc PYTHONPYCACHEPREFIX="$work/pyc" "$python" -m compileall -q -f -j1 -x '/test/|lib2to3' "$pystd"
+packages="asyncio email xml http unittest multiprocessing importlib logging urllib json concurrent ctypes"
+# shellcheck disable=SC2086 # one argument per package
+run -- env PYTHONMALLOC=malloc PYTHONPYCACHEPREFIX="$work/pyc" "$python" -m compileall -q -f -j1 \
+  $(for p in $packages; do printf '%s/%s ' "$pystd" "$p"; done)
 run -- g++ -std=c++17 -O2 -c capi/tests/c/cxx_new_delete.cpp -o "$work/x.o"
 # redis: the server and its benchmark client on loopback, both under the allocator.
 run -- sh -c "redis-server --port 7799 --save '' --appendonly no >/dev/null & \
