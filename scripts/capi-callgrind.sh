@@ -19,8 +19,11 @@ libs=(
   "allocgator=$target/release/liballocgator.so"
 )
 # A preload that fails to load is only warned about by the loader: check that this one works.
-ALLOCGATOR_VERBOSE=1 LD_PRELOAD=$target/release/liballocgator.so "$out/hot_pair" 1 16 2>&1 >/dev/null |
-  grep -q "allocgator: statistics at exit" || { echo "liballocgator.so did not load" >&2; exit 1; }
+check=$(ALLOCGATOR_VERBOSE=1 LD_PRELOAD=$target/release/liballocgator.so "$out/hot_pair" 1 16 2>&1 >/dev/null)
+case "$check" in
+  *"allocgator: statistics at exit"*) ;;
+  *) echo "liballocgator.so did not load" >&2; exit 1 ;;
+esac
 for pair in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
   name=${pair%%:*} file=${pair#*:}
   path=$(ls /usr/lib/*-linux-gnu/"$file" 2>/dev/null | head -n 1 || true)

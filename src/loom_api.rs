@@ -39,8 +39,11 @@ impl ModelHeap {
     /// Frees any engine block from the calling thread, which owns this heap: blocks of other
     /// heaps take the remote path.
     pub unsafe fn free(&self, p: *mut u8) {
-        // SAFETY: forwarded.
-        unsafe { self.heap().free(p) }
+        // SAFETY: a live engine block, not used again (caller); the calling thread owns this
+        // heap.
+        unsafe {
+            self.heap().free(p);
+        }
     }
 
     /// Collects remote frees and pending pages, retires empty pages (no OS calls).

@@ -111,6 +111,49 @@ fn a_thread_whose_first_operation_is_a_free() {
     assert_eq!(again[999][7], 999);
 }
 
+/// What `only_frees` reports back: the thread's own remote-free count after its frees.
+struct FreeOnly {
+    blocks: Vec<*mut [u64; 4]>,
+    remote_frees_counted: usize,
+}
+
+extern "C" fn only_frees(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // A consumer that never allocates: it only frees what the spawning thread allocated.
+    // SAFETY: `arg` is the spawner's `FreeOnly`, which it does not touch until the join.
+    let job = unsafe { &mut *arg.cast::<FreeOnly>() };
+    for &b in &job.blocks {
+        // SAFETY: each is a leaked Box, freed once here.
+        drop(unsafe { Box::from_raw(b) });
+    }
+    job.remote_frees_counted = allocgator::thread_stats().remote_frees();
+    std::ptr::null_mut()
+}
+
+#[test]
+fn a_thread_that_only_frees_gets_a_heap_to_count_its_frees() {
+    // Its first free finds no heap (counted process-wide, in counters every heapless thread
+    // shares); the thread then takes a heap, and its later frees count there, uncontended.
+    let mut job = FreeOnly {
+        blocks: (0..1000).map(|i| Box::into_raw(Box::new([i; 4]))).collect(),
+        remote_frees_counted: 0,
+    };
+    let mut tid: libc::pthread_t = 0;
+    // SAFETY: a valid start routine and argument, which outlives the thread (joined below).
+    unsafe {
+        assert_eq!(
+            libc::pthread_create(
+                &mut tid,
+                std::ptr::null(),
+                only_frees,
+                (&raw mut job).cast()
+            ),
+            0
+        );
+        assert_eq!(libc::pthread_join(tid, std::ptr::null_mut()), 0);
+    }
+    assert_eq!(job.remote_frees_counted, 999);
+}
+
 #[allow(clippy::disallowed_types)]
 static TLS_DTORS_RAN: AtomicUsize = AtomicUsize::new(0);
 

@@ -38,6 +38,10 @@ use crate::options::purge_delay_ms;
 /// Class id of single-block (large) pages; also their counter index.
 pub(crate) const LARGE: usize = LARGE_INDEX;
 
+/// The remote half of a free (see [`Heap::free_via`]): the heap freeing, the block, its
+/// segment; returns whether the heap was the sentinel.
+pub(crate) type RemoteFree = unsafe extern "C" fn(&Heap, *mut u8, *mut Segment) -> bool;
+
 /// Direct-table slots per class, precomputed.
 const DIRECT_RANGES: [(u8, u8); CLASS_COUNT] = {
     let mut t = [(0u8, 0u8); CLASS_COUNT];
@@ -312,13 +316,28 @@ impl Heap {
     }
 
     /// Frees a block, from any heap: local blocks go on their page's `local_free`, others to
-    /// their owner's `thread_free`.
+    /// their owner's `thread_free`. Returns whether this heap is the sentinel (the free was
+    /// counted in the process-wide heapless counters, which every heapless thread shares: the
+    /// caller may give the thread a heap of its own).
     ///
     /// # Safety
     /// `p` is a live block of this engine (any heap, any thread) and is not used afterwards.
     /// The caller owns this heap (or it is the sentinel).
     #[inline(always)]
-    pub(crate) unsafe fn free(&self, p: *mut u8) {
+    pub(crate) unsafe fn free(&self, p: *mut u8) -> bool {
+        // SAFETY: forwarded (caller).
+        unsafe { self.free_via(p, Heap::free_remote) }
+    }
+
+    /// As [`free`](Self::free), with `remote` in place of [`free_remote`](Self::free_remote)
+    /// for blocks of other heaps: a caller with more to do on that path (the global path
+    /// gives a heapless thread a heap) passes a function that calls `free_remote` and does
+    /// it, and the fast path still ends in a jump, with no stack frame of its own.
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free); `remote` frees `p` as `free_remote` does.
+    #[inline(always)]
+    pub(crate) unsafe fn free_via(&self, p: *mut u8, remote: RemoteFree) -> bool {
         #[cfg(feature = "checked")]
         // SAFETY: the check reads only memory it has proved is ours.
         unsafe {
@@ -350,9 +369,11 @@ impl Heap {
                     self.free_local_slow(page);
                 }
             }
+            false
         } else {
-            // SAFETY: forwarded.
-            unsafe { self.free_remote(p, seg) };
+            // SAFETY: a live block of another heap (caller); `seg` is its segment; `remote`
+            // frees it as `free_remote` does (caller).
+            unsafe { remote(self, p, seg) }
         }
     }
 
@@ -668,11 +689,13 @@ impl Heap {
     /// Frees a block this heap does not own: huge blocks are unmapped, others pushed on their
     /// page's `thread_free` (notifying the owner if the page was full).
     ///
+    /// Returns whether this heap is the sentinel (see [`free`](Self::free)).
+    ///
     /// # Safety
     /// As for [`free`](Self::free); `seg` is `segment_of(p)`.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe extern "C" fn free_remote(&self, p: *mut u8, seg: *mut Segment) {
+    pub(crate) unsafe extern "C" fn free_remote(&self, p: *mut u8, seg: *mut Segment) -> bool {
         // SAFETY: `p` is live, so its header is valid (caller).
         unsafe {
             // Checks that cost nothing on the fast path (on by default): a header that is not
@@ -687,7 +710,7 @@ impl Heap {
                     );
                 }
                 huge::free(seg);
-                return;
+                return false;
             }
             if kind != SegmentKind::Pages as u8 {
                 super::checked::report(
@@ -709,17 +732,23 @@ impl Heap {
                 (*owner).push_pending(page);
             }
             if self.is_sentinel() {
+                // Shared by every thread without a heap: contended when several such threads
+                // free at once, so the caller gives a thread that frees a heap of its own.
                 let c = counters();
                 // Relaxed: statistics.
                 c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
-                c.heapless_large_bytes
-                    .fetch_add(large_bytes, Ordering::Relaxed);
+                if large_bytes != 0 {
+                    c.heapless_large_bytes
+                        .fetch_add(large_bytes, Ordering::Relaxed);
+                }
                 c.live_bytes.fetch_sub(block_size, Ordering::Relaxed);
+                true
             } else {
                 // In range: `class <= CLASS_COUNT` (a size class or LARGE).
                 owner_add(self.counters.live.get_unchecked(class), usize::MAX);
                 owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
                 self.counters.note_remote_free(block_size);
+                false
             }
         }
     }

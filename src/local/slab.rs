@@ -371,7 +371,9 @@ impl RawAllocator for &Slab {
             unsafe { self.free_maybe_huge(ptr) }
         } else {
             // SAFETY: a live block of ours; we own the heap.
-            unsafe { self.heap().free(ptr) }
+            unsafe {
+                self.heap().free(ptr);
+            }
         }
     }
 
