@@ -469,7 +469,9 @@ impl Heap {
                 let class = class_of(rounded);
                 if let Some(page) = self.local().queues[class].first.as_ref() {
                     self.fold(page);
-                    if page.take_local_free() {
+                    // Or a few more never-used blocks carved from it (a page is carved about
+                    // 4 KiB at a time, so a fresh page is not made resident all at once).
+                    if page.take_local_free() || page.extend() {
                         return self.pop_counted(page, class, zero);
                     }
                 }
