@@ -433,7 +433,8 @@ pub(crate) unsafe fn free_block(p: *mut u8) {
 #[cold]
 #[inline(never)]
 unsafe extern "C" fn free_elsewhere(heap: &Heap, p: *mut u8, seg: *mut Segment) -> bool {
-    // SAFETY: forwarded from `free_via`'s contract (caller).
+    // SAFETY: `free_via` passes a live block of another heap, not used afterwards, with its
+    // segment, and `heap` is the calling thread's own (or the sentinel).
     let heapless = unsafe { heap.free_remote(p, seg) };
     if heapless && ptr::eq(heap, &raw const SENTINEL) {
         let _ = adopt_thread_heap();

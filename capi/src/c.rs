@@ -98,7 +98,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
-        // SAFETY: as for `realloc` (caller).
+        // SAFETY: `p` is null or a live block from this library (caller); `total` is the
+        // product, checked for overflow.
         Some(total) => unsafe { realloc(p, total) },
         None => {
             set_errno(libc::ENOMEM);
@@ -204,7 +205,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 /// As for [`free`].
 #[no_mangle]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
-    // SAFETY: as for `free` (caller).
+    // SAFETY: `p` is null or a live block from this library, not used afterwards (caller).
     unsafe { free(p) }
 }
 
@@ -214,7 +215,7 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 /// As for [`free`]; C23 also asks that `size` be the size the block was allocated with.
 #[no_mangle]
 pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
-    // SAFETY: as for `free` (caller).
+    // SAFETY: `p` is null or a live block from this library, not used afterwards (caller).
     unsafe { free(p) }
 }
 
@@ -224,7 +225,7 @@ pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
 /// As for [`free`]; C23 also asks that both be those the block was allocated with.
 #[no_mangle]
 pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
-    // SAFETY: as for `free` (caller).
+    // SAFETY: `p` is null or a live block from this library, not used afterwards (caller).
     unsafe { free(p) }
 }
 

@@ -1,6 +1,6 @@
 //! The allocgator playground: a benchmark harness comparing allocgator with
 //! glibc, mimalloc, jemalloc, snmalloc, bumpalo and bump-scope on the
-//! workloads of `BENCHMARKS.md`.
+//! workloads described in `playground/README.md`.
 //!
 //! The `playground` binary is the driver ([`driver::main`]); each
 //! `pg-<allocator>` binary is a worker process with that allocator as its

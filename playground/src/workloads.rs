@@ -1,4 +1,4 @@
-//! The workloads of BENCHMARKS.md (W1–W7, L1–L3) and their registry.
+//! The workloads (W1–W7, L1–L3; described in `playground/README.md`) and their registry.
 //!
 //! Every workload does a fixed amount of work `n` (its unit is in
 //! [`Workload::unit`]) so all allocators do identical work and times compare

@@ -325,7 +325,8 @@ impl Heap {
     /// The caller owns this heap (or it is the sentinel).
     #[inline(always)]
     pub(crate) unsafe fn free(&self, p: *mut u8) -> bool {
-        // SAFETY: forwarded (caller).
+        // SAFETY: `p` is a live engine block, not used afterwards, and the caller owns this heap
+        // (or it is the sentinel); `free_remote` is the remote half `free_via` expects.
         unsafe { self.free_via(p, Heap::free_remote) }
     }
 

@@ -15,7 +15,7 @@
 //! live == used - |thread_free|                 (blocks the program still holds)
 //! ```
 //!
-//! (DESIGN.md wrote this as `used - |thread_free| == capacity - |free| - |local_free|`; with
+//! (It is tempting to write this as `used - |thread_free| == capacity - |free| - |local_free|`; with
 //! `used` counting remote-freed blocks until they are collected, as in mimalloc, the left side
 //! is the live count and the equation above is the one that holds.)
 //!

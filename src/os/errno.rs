@@ -29,7 +29,7 @@ impl Drop for KeepErrno {
     #[inline]
     fn drop(&mut self) {
         #[cfg(not(miri))]
-        // SAFETY: as in `new`.
+        // SAFETY: `errno_location` returns the calling thread's `errno`, always valid.
         unsafe {
             *errno_location() = self.0
         };
@@ -40,7 +40,7 @@ impl Drop for KeepErrno {
 #[cold]
 pub(crate) fn set_enomem() {
     #[cfg(not(miri))]
-    // SAFETY: as in `KeepErrno::new`.
+    // SAFETY: `errno_location` returns the calling thread's `errno`, always valid.
     unsafe {
         *errno_location() = libc::ENOMEM
     };
