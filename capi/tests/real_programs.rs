@@ -298,7 +298,9 @@ fn python_standard_library_test_suite() {
     let (system, ours) = both(
         || {
             let mut c = Command::new(&python);
-            c.args(["-m", "test", "-j2"])
+            // `--timeout`: a test file that hangs fails (and is reported) instead of stalling
+            // the run.
+            c.args(["-m", "test", "-j2", "--timeout", "300"])
                 .args(PYTHON_TEST_MODULES)
                 // Fails on this machine's Python with any allocator: its start-up imports
                 // `threading`, which the test asserts is not imported yet.
