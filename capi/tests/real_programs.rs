@@ -25,10 +25,22 @@ fn program(name: &str, package: &str) -> PathBuf {
     found.unwrap_or_else(|| panic!("`{name}` is not installed (Debian package {package})"))
 }
 
-/// Runs `cmd` once on the system allocator and once under allocgator (with `extra_env`, and
+/// Runs `cmd` once on the system allocator and once under allocgator (with
 /// `ALLOCGATOR_VERBOSE=1` when `verbose`); returns both outputs after checking that the exit
 /// statuses are the same.
-fn both(mut make: impl FnMut() -> Command, verbose: bool) -> (Output, Output) {
+fn both(make: impl FnMut() -> Command, verbose: bool) -> (Output, Output) {
+    let (system, ours) = both_runs(make, verbose);
+    assert_eq!(
+        system.status.code(),
+        ours.status.code(),
+        "exit status differs (glibc, allocgator)\nallocgator's stderr:\n{}",
+        tail(&ours.stderr)
+    );
+    (system, ours)
+}
+
+/// As [`both`], without comparing the exit statuses.
+fn both_runs(mut make: impl FnMut() -> Command, verbose: bool) -> (Output, Output) {
     let system = make()
         .env_remove("LD_PRELOAD")
         .output()
@@ -39,12 +51,6 @@ fn both(mut make: impl FnMut() -> Command, verbose: bool) -> (Output, Output) {
         cmd.env("ALLOCGATOR_VERBOSE", "1");
     }
     let ours = cmd.output().expect("run under allocgator");
-    assert_eq!(
-        system.status.code(),
-        ours.status.code(),
-        "exit status differs (glibc, allocgator)\nallocgator's stderr:\n{}",
-        tail(&ours.stderr)
-    );
     (system, ours)
 }
 
@@ -291,43 +297,56 @@ const PYTHON_TEST_MODULES: &[&str] = &[
     "test_zipfile",
 ];
 
+/// The test files regrtest reported as passed (`[ n/64] test_x passed`).
+fn passed_files(out: &Output) -> std::collections::BTreeSet<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("] ")? + 2..];
+            let name = rest
+                .strip_suffix(" passed")
+                .or_else(|| rest.split_once(" passed -- running").map(|(name, _)| name))?;
+            Some(name.trim().to_string())
+        })
+        .collect()
+}
+
 #[test]
 #[ignore = "minutes: scripts/test.sh runs it on the release library"]
 fn python_standard_library_test_suite() {
     let python = python_with_test_suite();
-    let (system, ours) = both(
+    let (system, ours) = both_runs(
         || {
             let mut c = Command::new(&python);
             // `--timeout`: a test file that hangs fails (and is reported) instead of stalling
             // the run.
             c.args(["-m", "test", "-j2", "--timeout", "300"])
                 .args(PYTHON_TEST_MODULES)
-                // Fails on this machine's Python with any allocator: its start-up imports
-                // `threading`, which the test asserts is not imported yet.
+                // Fail on this machine's Python with any allocator, glibc's included: its
+                // start-up imports `threading`, which the first test asserts is not imported
+                // yet; `test_asyncio.test_runners` now and then loops, growing to 12 GB, until
+                // the timeout kills it (seen under glibc and under allocgator alike).
                 .args(["-i", "test_import_from_another_thread"])
+                .args(["-i", "test_runners"])
                 .env("PYTHONMALLOC", "malloc");
             c
         },
         false,
     );
-    let totals = |out: &Output| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with("Total tests:") || l.starts_with("Result:"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    // The same totals (tests run, failures, skips) and result as on glibc: a module that
-    // fails on this machine's Python whatever the allocator fails on both.
-    assert_eq!(
-        totals(&system),
-        totals(&ours),
-        "the suite's totals differ (left glibc, right allocgator); allocgator's run ended:\n{}",
-        tail(&ours.stdout)
-    );
+    // Every test file that passes on glibc passes under allocgator (a file that fails on this
+    // machine whatever the allocator is not the allocator's).
+    let on_glibc = passed_files(&system);
+    let under_allocgator = passed_files(&ours);
     assert!(
-        totals(&ours).contains("Total tests: run="),
-        "{}",
+        on_glibc.len() >= 50,
+        "only {} test files passed on glibc: {}",
+        on_glibc.len(),
+        tail(&system.stdout)
+    );
+    let lost: Vec<&String> = on_glibc.difference(&under_allocgator).collect();
+    assert!(
+        lost.is_empty(),
+        "test files that pass on glibc but not under allocgator: {lost:?}\n{}",
         tail(&ours.stdout)
     );
 }
