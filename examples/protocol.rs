@@ -15,7 +15,7 @@
 //! 5,000,000 and 7, all three).
 use allocgator::allocator_api2::alloc::{Allocator, Global};
 use allocgator::allocator_api2::boxed::Box;
-use allocgator::{Allocgator, Pool};
+use allocgator::{Allocgator, Pool, SyncPool};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -135,6 +135,18 @@ fn main() {
         data: &p_data,
         blob: &p_blob,
     };
+    let (s_ping, s_ack, s_data, s_blob) = (
+        SyncPool::for_type::<Ping>(),
+        SyncPool::for_type::<Ack>(),
+        SyncPool::for_type::<Data>(),
+        SyncPool::for_type::<Blob>(),
+    );
+    let sync = Allocs {
+        ping: &s_ping,
+        ack: &s_ack,
+        data: &s_data,
+        blob: &s_blob,
+    };
     let global = Allocs {
         ping: Global,
         ack: Global,
@@ -148,7 +160,7 @@ fn main() {
         blob: Allocgator,
     };
 
-    let (mut g, mut p, mut e) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut g, mut p, mut s, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let seed = 0x9E37_79B9_7F4A_7C15 ^ round as u64;
         // Interleaved (A B C A B C ...), each on the same random sequence.
@@ -162,18 +174,29 @@ fn main() {
         } else {
             run(&pools, ops, seed)
         });
+        s.push(if skip("sync") {
+            f64::NAN
+        } else {
+            run(&sync, ops, seed)
+        });
         e.push(if skip("engine") {
             f64::NAN
         } else {
             run(&engine, ops, seed)
         });
     }
-    let (g, p, e) = (median(&mut g), median(&mut p), median(&mut e));
+    let (g, p, s, e) = (
+        median(&mut g),
+        median(&mut p),
+        median(&mut s),
+        median(&mut e),
+    );
     println!(
         "{ops} replacements in a window of {WINDOW} messages, median of {rounds} interleaved rounds"
     );
     println!("  Box<T> (global allocator: the system's here)  {g:7.2} ns/op");
     println!("  Box<T, &Pool> (one pool per message type)     {p:7.2} ns/op");
+    println!("  Box<T, &SyncPool> (one shared pool per type)  {s:7.2} ns/op");
     println!("  Box<T, Allocgator> (the engine's heap)        {e:7.2} ns/op");
     println!(
         "ratio: pools are {:.2}x as fast as the global allocator, {:.2}x as fast as the engine",

@@ -689,6 +689,67 @@ fn pools_are_lifo() {
     assert_eq!(sp.stats().live_blocks(), 0);
 }
 
+/// A pool's free path tells pool blocks from fallback blocks without the layout while fallback
+/// blocks are live: every kind (small, page-sized, aligned, huge) freed in a shuffled order
+/// among pool blocks, with the counts and LIFO reuse checked after every free.
+#[test]
+fn pools_tell_their_blocks_from_fallback_blocks() {
+    let l = layout(64, 8);
+    let pool = Pool::new(l);
+    let sp = SyncPool::new(l);
+    let fallback_layouts = [
+        layout(65, 8),
+        layout(64, 16),
+        layout(4096, 4096),
+        layout(100_000, 8),
+        layout(scaled(3 << 20, 300_000), 64),
+    ];
+    let run = |a: &dyn Allocator, stats: &dyn Fn() -> (usize, usize)| {
+        let mut live: Vec<(NonNull<u8>, Layout, usize)> = Vec::new();
+        for round in 0..scaled(20, 4) {
+            for (i, x) in [l, fallback_layouts[round % fallback_layouts.len()], l]
+                .into_iter()
+                .enumerate()
+            {
+                let p = a.allocate(x).unwrap().cast::<u8>();
+                fill(p.as_ptr(), x.size(), 3 * round + i);
+                live.push((p, x, 3 * round + i));
+            }
+        }
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        while !live.is_empty() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let (p, pl, seed) = live.swap_remove(rng as usize % live.len());
+            check(p.as_ptr(), pl.size(), seed);
+            // SAFETY: live, allocated with `pl`.
+            unsafe { a.deallocate(p, pl) };
+            let pool_live = live.iter().filter(|(_, x, _)| *x == l).count();
+            let fallback_live = live.len() - pool_live;
+            assert_eq!(stats(), (pool_live + fallback_live, fallback_live));
+            if pl == l {
+                // A pool block went back to the free list (not to the engine): it comes next.
+                let q = a.allocate(l).unwrap().cast::<u8>();
+                assert_eq!(
+                    q, p,
+                    "a pool block freed among fallback blocks is reused first"
+                );
+                // SAFETY: live, allocated with `l`.
+                unsafe { a.deallocate(q, l) };
+            }
+        }
+    };
+    run(&&pool, &|| {
+        let s = pool.stats();
+        (s.live_blocks(), s.fallback_live_blocks())
+    });
+    run(&&sp, &|| {
+        let s = sp.stats();
+        (s.live_blocks(), s.fallback_live_blocks())
+    });
+}
+
 /// SyncPool blocks allocated on one thread and freed on another, through handles moved into a
 /// spawned thread.
 #[test]

@@ -1048,6 +1048,36 @@ impl Heap {
         }
     }
 
+    /// Whether `p`, a pointer into a live block of this engine, is that block's first byte
+    /// (the local allocators tell their own blocks, which sit inside engine blocks, from
+    /// engine blocks they handed on this way).
+    ///
+    /// ```text
+    /// engine block:  [ chunk header | pool block | pool block | ... ]
+    ///                ^ true           ^ false      ^ false
+    /// ```
+    ///
+    /// # Safety
+    /// `p` points into a live block of this engine that the caller holds.
+    // Feature `checked` builds tell the kinds apart by layout and check that claim instead.
+    #[cfg_attr(feature = "checked", allow(dead_code))]
+    pub(crate) unsafe fn is_block_start(p: *mut u8) -> bool {
+        let seg = segment_of(p);
+        // SAFETY: `p` is in a live block, so its segment header is valid; a huge header's
+        // fields are written before the block is handed out, and a page's slice map and block
+        // size before any of its blocks exists (see `Segment::page_of`).
+        unsafe {
+            if (*seg).kind == SegmentKind::Huge {
+                return p == (*seg).map_base.wrapping_add((*seg).block_offset);
+            }
+            let offset = p as usize - seg as usize;
+            let head = (*seg).head_of[offset >> super::SLICE_SHIFT].with(|h| *h) as usize;
+            let block_size = (*seg).pages[head].block_size();
+            // Blocks start at multiples of the block size from their page's first slice.
+            (offset - head * SLICE_SIZE) % block_size == 0
+        }
+    }
+
     /// Resizes `p` to `new_size` without moving its contents: returns `p` if the block already
     /// fits (and would not waste more than half), a new address for a huge block whose pages
     /// were moved, or null if the caller must allocate, copy and free.

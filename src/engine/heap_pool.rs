@@ -75,7 +75,8 @@ impl HeapPool {
     }
 
     /// Takes the lock with no guard, for a `fork()` handler: the lock stays held until
-    /// [`release_held`](Self::release_held).
+    /// [`release_held`](Self::release_held). (Not built for Miri, which has no `fork`.)
+    #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn hold(&self) {
         core::mem::forget(self.lock());
     }
@@ -85,6 +86,7 @@ impl HeapPool {
     /// # Safety
     /// The caller's thread took the lock with `hold` (in a forked child: the thread that
     /// forked did), and nobody released it since.
+    #[cfg_attr(miri, allow(dead_code))]
     pub(crate) unsafe fn release_held(&self) {
         drop(PoolGuard(self));
     }

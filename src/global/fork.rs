@@ -12,6 +12,7 @@
 //! its page's remote list, as any cross-thread free does (that heap's memory stays with it: the
 //! child has no thread to own it, as with every per-thread allocator).
 
+#[cfg(all(unix, not(miri)))]
 use super::POOL;
 use crate::sync::{AtomicBool, Ordering};
 

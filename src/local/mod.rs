@@ -92,6 +92,18 @@ unsafe fn engine_free(p: *mut u8, layout: Layout) {
 }
 
 #[cfg(not(loom))]
+/// Gives a live engine block back; the engine needs no layout (unlike `engine_free`'s
+/// `Allocator`-style signature), so callers whose layout varies by type share one code path.
+///
+/// # Safety
+/// `p` is a live engine block the caller holds, given back once.
+#[inline]
+unsafe fn engine_free_block(p: *mut u8) {
+    // SAFETY: a live block of the engine, given back once (caller).
+    unsafe { crate::global::free_block(p) }
+}
+
+#[cfg(not(loom))]
 /// Usable bytes of a live engine block.
 ///
 /// # Safety

@@ -24,7 +24,9 @@
 use super::chunk_table::{first_index, ChunkTable, MAX_CHUNKS};
 use super::free_stack::{LinkTable, ShardedStack, NIL, SHARDS};
 use super::pool::Geometry;
-use super::{engine_alloc, engine_free, engine_usable, ChunkInfo, LocalMap, LocalStats};
+use super::{
+    engine_alloc, engine_free, engine_free_block, engine_usable, ChunkInfo, LocalMap, LocalStats,
+};
 use crate::api::{self, RawAllocator};
 use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
@@ -282,24 +284,28 @@ impl Shared {
     /// `p` is a live block of this pool fitting `layout`.
     #[inline]
     unsafe fn free(&self, p: *mut u8, layout: Layout) {
-        if self.geometry.fits(layout) {
-            if let Some(index) = self.index_of(p) {
+        // The block's kind comes from its address, never from `layout`: code that differs by
+        // layout would make the `match` that drops an enum of boxes (each type in its own
+        // pool) a branch on the type, mispredicted when types arrive in random order (see
+        // `Pool`'s `raw_free`).
+        match self.index_of(p) {
+            Some(index) => {
+                #[cfg(feature = "checked")]
+                if !self.geometry.fits(layout) {
+                    crate::engine::checked::report(
+                        "deallocate to a SyncPool with the wrong size or alignment (a pool \
+                         block given back with a layout that does not fit the pool's blocks)",
+                        p as usize,
+                    );
+                }
                 // SAFETY: a live pool block (caller).
-                unsafe { self.push(index) };
-                return;
+                unsafe { self.push(index) }
             }
-        } else {
-            #[cfg(feature = "checked")]
-            if self.index_of(p).is_some() {
-                crate::engine::checked::report(
-                    "deallocate to a SyncPool with the wrong size or alignment (a pool block \
-                     given back with a layout that does not fit the pool's blocks)",
-                    p as usize,
-                );
-            }
+            // SAFETY: a live block of ours outside the chunks: a fallback block (caller).
+            None => unsafe { self.fallback_free(p) },
         }
-        // SAFETY: a live fallback block (caller).
-        unsafe { self.fallback_free(p, layout) }
+        #[cfg(not(feature = "checked"))]
+        let _ = layout;
     }
 
     #[cold]
@@ -317,17 +323,16 @@ impl Shared {
     }
 
     /// # Safety
-    /// `p` is a live fallback block fitting `layout`.
+    /// `p` is a live fallback block.
     #[cold]
-    unsafe fn fallback_free(&self, p: *mut u8, layout: Layout) {
-        // SAFETY: a live engine block (caller), freed once.
-        unsafe {
-            let len = engine_usable(p);
-            // Relaxed: statistics.
-            self.fallback_live.fetch_sub(1, Ordering::Relaxed);
-            self.fallback_bytes.fetch_sub(len, Ordering::Relaxed);
-            engine_free(p, layout);
-        }
+    unsafe fn fallback_free(&self, p: *mut u8) {
+        // SAFETY: a live engine block (caller).
+        let len = unsafe { engine_usable(p) };
+        // Relaxed: statistics.
+        self.fallback_live.fetch_sub(1, Ordering::Relaxed);
+        self.fallback_bytes.fetch_sub(len, Ordering::Relaxed);
+        // SAFETY: a live engine block (caller), given back once.
+        unsafe { engine_free_block(p) };
     }
 
     /// # Safety

@@ -10,9 +10,11 @@
 //!
 //! Under Miri there is no `errno` to keep: both are no-ops.
 
-/// Restores `errno` when dropped.
+/// Restores `errno` when dropped. (Unused under Miri, whose OS layer is `std`'s allocator.)
+#[cfg_attr(miri, allow(dead_code))]
 pub(crate) struct KeepErrno(#[cfg(not(miri))] libc::c_int);
 
+#[cfg_attr(miri, allow(dead_code))]
 impl KeepErrno {
     /// Saves the calling thread's `errno`.
     #[inline]
