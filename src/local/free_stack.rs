@@ -107,6 +107,14 @@ impl FreeStack {
         }
     }
 
+    /// The top index a moment ago ([`NIL`] if empty), for walking the stack in statistics.
+    /// Every link below it that was written before is visible to the caller.
+    pub(crate) fn top(&self) -> u32 {
+        // Acquire: as for `pop`; every change of the head is a Release RMW, so this
+        // synchronises with the pushes of every index on the chain and their links.
+        self.head.load(Ordering::Acquire) as u32
+    }
+
     /// Whether the stack looked empty a moment ago (a hint for skipping it, nothing more).
     #[inline]
     pub(crate) fn looks_empty(&self) -> bool {
@@ -223,14 +231,11 @@ pub(crate) const SHARDS: usize = 16;
 #[cfg(loom)]
 pub(crate) const SHARDS: usize = 3;
 
-/// One shard: a free stack and the statistic its users keep, alone on a cache line.
+/// One shard: a free stack alone on a cache line.
 #[repr(align(64))]
 pub(crate) struct Shard {
     /// The shard's blocks.
     pub(crate) free: FreeStack,
-    /// Blocks taken minus blocks given back by the threads of this shard (wrapping: a block
-    /// taken on one shard may come back on another; the sum over shards is exact).
-    pub(crate) live: AtomicUsize,
 }
 
 /// [`SHARDS`] free stacks, one per group of threads (each thread has a *home* shard).
@@ -250,7 +255,6 @@ impl ShardedStack {
         ShardedStack {
             shards: core::array::from_fn(|_| Shard {
                 free: FreeStack::new(),
-                live: AtomicUsize::new(0),
             }),
         }
     }

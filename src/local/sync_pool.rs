@@ -52,6 +52,8 @@ struct Shared {
     fallback_live: AtomicUsize,
     /// Engine bytes in live fallback blocks.
     fallback_bytes: AtomicUsize,
+    /// Fresh indices whose chunk the engine refused (never blocks).
+    lost: AtomicUsize,
     geometry: Geometry,
     /// Chunks that may be taken (`first_index(max_chunks) <= limit`).
     max_chunks: usize,
@@ -89,6 +91,7 @@ impl Shared {
             fallback_total: AtomicUsize::new(0),
             fallback_live: AtomicUsize::new(0),
             fallback_bytes: AtomicUsize::new(0),
+            lost: AtomicUsize::new(0),
             geometry,
             max_chunks,
             limit,
@@ -115,11 +118,9 @@ impl Shared {
             Some(index) => {
                 #[cfg(feature = "checked")]
                 self.check_popped(index);
-                // Relaxed: a statistic (on the home shard's line, which the pop just wrote).
-                self.free.shard(home).live.fetch_add(1, Ordering::Relaxed);
                 self.addr(index as usize)
             }
-            None => self.fresh(home),
+            None => self.fresh(),
         }
     }
 
@@ -141,15 +142,13 @@ impl Shared {
                 self.addr(index as usize) as usize,
             );
         }
-        // Relaxed: a statistic.
-        self.free.shard(home).live.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A never-used block; null once the pool has reached its size limit (or the engine
     /// refuses a chunk).
     #[cold]
     #[inline(never)]
-    fn fresh(&self, home: usize) -> *mut u8 {
+    fn fresh(&self) -> *mut u8 {
         let Some(i) = self.table.take_fresh(self.limit) else {
             return ptr::null_mut();
         };
@@ -163,10 +162,10 @@ impl Shared {
             |mine| unsafe { engine_free(mine, layout) },
         );
         if base.is_null() {
-            return ptr::null_mut(); // the engine refused: index `i` is lost
+            // The engine refused: index `i` is lost. Relaxed: a statistic.
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            return ptr::null_mut();
         }
-        // Relaxed: a statistic.
-        self.free.shard(home).live.fetch_add(1, Ordering::Relaxed);
         base.wrapping_add(off * self.geometry.size)
     }
 
@@ -368,23 +367,20 @@ impl Shared {
                 chunks += 1;
             }
         }
-        // Relaxed: statistics (exact when other threads are quiet). A block may be taken on
-        // one shard and given back on another, so only the sum means something.
-        let live = self.free.shards().iter().fold(0usize, |sum, s| {
-            sum.wrapping_add(s.live.load(Ordering::Relaxed))
-        });
-        let fallback_live = self.fallback_live.load(Ordering::Relaxed);
-        let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
         // Every index handed out was carved once; the pool reuses freed blocks before
         // carving, so that is its peak of live pool blocks.
-        let carved = self.table.taken(self.limit);
+        // Relaxed: a statistic.
+        let carved = self.table.taken(self.limit) - self.lost.load(Ordering::Relaxed);
+        // The pool keeps no live counter (a locked RMW on every allocation and free would
+        // double their cost): live blocks are the carved ones minus those on the stacks.
+        let live = carved - self.free_blocks(carved);
+        let fallback_live = self.fallback_live.load(Ordering::Relaxed);
+        let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
         LocalStats {
             kind: "SyncPool",
             peak_live_bytes: carved * self.geometry.size,
-            live_blocks: live.wrapping_add(fallback_live),
-            live_bytes: live
-                .wrapping_mul(self.geometry.size)
-                .wrapping_add(fallback_bytes),
+            live_blocks: live + fallback_live,
+            live_bytes: live * self.geometry.size + fallback_bytes,
             committed: bytes + fallback_bytes,
             reserved: bytes + fallback_bytes,
             capacity_blocks: capacity,
@@ -392,6 +388,32 @@ impl Shared {
             fallback_allocs: self.fallback_total.load(Ordering::Relaxed),
             fallback_live,
         }
+    }
+}
+
+impl Shared {
+    /// Blocks on the free stacks, walked (exact when no other thread is using the pool; while
+    /// others pop and push, a walk may miss or double-count blocks, and it stops after `bound`
+    /// blocks or at an index whose chunk it does not see installed).
+    fn free_blocks(&self, bound: usize) -> usize {
+        let mut count = 0;
+        for shard in self.free.shards() {
+            let mut index = shard.free.top();
+            while index != NIL && count < bound {
+                if index as usize >= self.limit {
+                    break;
+                }
+                let (k, _) = self.table.decode(index as usize);
+                // Relaxed: a statistic; a pushed index's chunk was installed before the push.
+                if self.table.chunk_relaxed(k).is_null() {
+                    break;
+                }
+                count += 1;
+                // Relaxed: ordered by `top`'s Acquire (or a statistic's race, see above).
+                index = self.link(index).load(Ordering::Relaxed);
+            }
+        }
+        count
     }
 }
 
