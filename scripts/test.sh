@@ -56,16 +56,35 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
   exit 1
 fi
 # `miri_box_free`: boxes freed through the engine and a pool (see docs/miri.md).
-step "Miri: unit tests + local contract suite, strict provenance, Stacked Borrows"
+# Miri interprets on one core: the Stacked Borrows and Tree Borrows runs go side by side (each
+# in its own build directory, since cargo locks one for the whole run), and their output is
+# printed after both finish.
+step "Miri: unit tests + local contract suite, strict provenance, Stacked Borrows and Tree Borrows side by side"
+miri_log="$(mktemp -d)"
 MIRIFLAGS="-Zmiri-strict-provenance" \
-  cargo +nightly miri test --lib --test local_contract --test miri_box_free --target-dir "$miri_target"
-
-# Tree Borrows: everything, except the two slowest unit tests (single-threaded raw-pointer
-# tests, run under Stacked Borrows above), to keep Miri within its time budget.
-step "Miri: unit tests + local contract suite, strict provenance, Tree Borrows"
-MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-tree-borrows" \
   cargo +nightly miri test --lib --test local_contract --test miri_box_free --target-dir "$miri_target" \
-  -- --skip large_blocks_grow_and_shrink_in_place --skip remote_frees_into_full_pages_are_collected
+  >"$miri_log/stacked" 2>&1 &
+stacked=$!
+# Tree Borrows: everything, except the two slowest unit tests (single-threaded raw-pointer
+# tests, run under Stacked Borrows), to keep Miri within its time budget.
+MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-tree-borrows" \
+  cargo +nightly miri test --lib --test local_contract --test miri_box_free --target-dir "$miri_target-tb" \
+  -- --skip large_blocks_grow_and_shrink_in_place --skip remote_frees_into_full_pages_are_collected \
+  >"$miri_log/tree" 2>&1 &
+tree=$!
+stacked_rc=0 tree_rc=0
+wait "$stacked" || stacked_rc=$?
+wait "$tree" || tree_rc=$?
+for model in stacked tree; do
+  echo "--- Miri, ${model} borrows:"
+  grep -E "^test |test result|error|panicked|Undefined|^ +at " "$miri_log/$model" || true
+done
+if [ "$stacked_rc" -ne 0 ] || [ "$tree_rc" -ne 0 ]; then
+  echo "Miri failed (stacked: exit $stacked_rc, tree: exit $tree_rc); full logs:" >&2
+  cat "$miri_log/stacked" "$miri_log/tree" >&2
+  exit 1
+fi
+rm -rf "$miri_log"
 
 step "Miri: engine blocks freed across threads, scheduler seeds 0..4"
 MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..4" \
