@@ -2,19 +2,27 @@
 //!
 //! A server keeps a window of live messages of a `Protocol` enum whose variants box their
 //! payloads (`Ping`, `Ack`, `Data`, `Blob`: 8 to 200 bytes), and replaces random ones, as a
-//! connection handler does. The same workload runs three ways, interleaved and repeated, and
+//! connection handler does. The same workload runs five ways, interleaved and repeated, and
 //! the medians are compared:
 //!
 //! - `global`: `Box<T>` from the process's global allocator. This example does **not**
 //!   install a `#[global_allocator]`, so that is the system allocator (glibc malloc on Linux);
 //! - `pools`: one `allocgator::Pool` per message type, `Box<T, &Pool>`;
 //! - `sync`: one `allocgator::SyncPool` per message type, `Box<T, &SyncPool>`;
+//! - `static`: one `allocgator::static_pool!` per message type, `Box<T, PingPool>` and so on:
+//!   a zero-sized allocator, so the box is one word (the enum two, as with `Box<T>`);
 //! - `engine`: `Box<T, allocgator::Allocgator>`, the allocgator engine used as an
 //!   `Allocator` (what the global path would give if it were installed).
 //!
-//! `cargo run --release --example protocol [ops] [rounds] [global|pools|sync|engine]`
-//! (defaults: 5,000,000 and 7, all four). The last line answers the question from the
-//! measured ratios.
+//! Then the same messages cross threads: one thread makes them, in batches of 1024, and
+//! another drops them (a server's reader and worker), for the allocators a second thread can
+//! free into: the system's, `&SyncPool`, the zero-sized static pools and the engine (whose
+//! frees then take its remote-free path).
+//!
+//! `cargo run --release --example protocol [ops] [rounds] [VARIANT]` runs one variant only
+//! (`global`, `pools`, `sync`, `static`, `engine`, or a two-thread one: `global2`, `sync2`,
+//! `static2`, `engine2`); defaults: 5,000,000 and 7, all. The last line answers the question
+//! from the measured ratios.
 //!
 //! # What made the pools slower than the engine, and what fixed it
 //!
@@ -60,73 +68,178 @@ struct Blob {
     bytes: [u8; 192],
 }
 
-/// A protocol message: each variant boxes its payload in the allocator `A`.
-#[allow(dead_code)]
-enum Protocol<A: Allocator> {
-    Ping(Box<Ping, A>),
-    Ack(Box<Ack, A>),
-    Data(Box<Data, A>),
-    Blob(Box<Blob, A>),
+// One static pool per message type, each named by a zero-sized allocator.
+allocgator::static_pool!(PingPool, Ping);
+allocgator::static_pool!(AckPool, Ack);
+allocgator::static_pool!(DataPool, Data);
+allocgator::static_pool!(BlobPool, Blob);
+
+/// Where each message type is allocated: an allocator (type) per message type.
+trait Allocs {
+    type Ping: Allocator;
+    type Ack: Allocator;
+    type Data: Allocator;
+    type Blob: Allocator;
+    fn ping(&self) -> Self::Ping;
+    fn ack(&self) -> Self::Ack;
+    fn data(&self) -> Self::Data;
+    fn blob(&self) -> Self::Blob;
 }
 
-/// Where each message type is allocated.
-struct Allocs<A> {
+/// A protocol message: each variant boxes its payload in its type's allocator.
+#[allow(dead_code)]
+enum Protocol<F: Allocs> {
+    Ping(Box<Ping, F::Ping>),
+    Ack(Box<Ack, F::Ack>),
+    Data(Box<Data, F::Data>),
+    Blob(Box<Blob, F::Blob>),
+}
+
+/// An allocator value per message type, of one type `A` (`Global`, `&Pool`, ...).
+struct Each<A> {
     ping: A,
     ack: A,
     data: A,
     blob: A,
 }
 
-impl<A: Allocator + Clone> Allocs<A> {
-    #[inline(always)]
-    fn make(&self, r: u64) -> Protocol<A> {
-        match r % 8 {
-            0..=2 => Protocol::Ping(Box::new_in(Ping { seq: r }, self.ping.clone())),
-            3..=4 => Protocol::Ack(Box::new_in(Ack { id: r, ts: r >> 3 }, self.ack.clone())),
-            5..=6 => Protocol::Data(Box::new_in(
-                Data {
-                    id: r,
-                    body: [r; 6],
-                },
-                self.data.clone(),
-            )),
-            _ => Protocol::Blob(Box::new_in(
-                Blob {
-                    id: r,
-                    bytes: [r as u8; 192],
-                },
-                self.blob.clone(),
-            )),
-        }
+impl<A: Allocator + Clone> Allocs for Each<A> {
+    type Ping = A;
+    type Ack = A;
+    type Data = A;
+    type Blob = A;
+    fn ping(&self) -> A {
+        self.ping.clone()
+    }
+    fn ack(&self) -> A {
+        self.ack.clone()
+    }
+    fn data(&self) -> A {
+        self.data.clone()
+    }
+    fn blob(&self) -> A {
+        self.blob.clone()
+    }
+}
+
+/// The zero-sized handles of the static pools.
+struct Statics;
+
+impl Allocs for Statics {
+    type Ping = PingPool;
+    type Ack = AckPool;
+    type Data = DataPool;
+    type Blob = BlobPool;
+    fn ping(&self) -> PingPool {
+        PingPool
+    }
+    fn ack(&self) -> AckPool {
+        AckPool
+    }
+    fn data(&self) -> DataPool {
+        DataPool
+    }
+    fn blob(&self) -> BlobPool {
+        BlobPool
+    }
+}
+
+/// The message for random number `r`: 3/8 pings, 2/8 acks, 2/8 data, 1/8 blobs.
+#[inline(always)]
+fn make<F: Allocs>(f: &F, r: u64) -> Protocol<F> {
+    match r % 8 {
+        0..=2 => Protocol::Ping(Box::new_in(Ping { seq: r }, f.ping())),
+        3..=4 => Protocol::Ack(Box::new_in(Ack { id: r, ts: r >> 3 }, f.ack())),
+        5..=6 => Protocol::Data(Box::new_in(
+            Data {
+                id: r,
+                body: [r; 6],
+            },
+            f.data(),
+        )),
+        _ => Protocol::Blob(Box::new_in(
+            Blob {
+                id: r,
+                bytes: [r as u8; 192],
+            },
+            f.blob(),
+        )),
     }
 }
 
 const WINDOW: usize = 4096;
 
+/// A xorshift generator.
+fn rng(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// Replaces random messages of a window `ops` times; returns ns per replacement.
-fn run<A: Allocator + Clone>(allocs: &Allocs<A>, ops: u64, seed: u64) -> f64 {
-    let mut rng = seed;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let mut window: Vec<Protocol<A>> = (0..WINDOW).map(|_| allocs.make(next())).collect();
+fn run<F: Allocs>(allocs: &F, ops: u64, seed: u64) -> f64 {
+    let mut next = rng(seed);
+    let mut window: Vec<Protocol<F>> = (0..WINDOW).map(|_| make(allocs, next())).collect();
     let start = Instant::now();
     for _ in 0..ops {
         let r = next();
         let slot = (r >> 40) as usize % WINDOW;
-        window[slot] = black_box(allocs.make(r));
+        window[slot] = black_box(make(allocs, r));
     }
     let ns = start.elapsed().as_nanos() as f64 / ops as f64;
     drop(black_box(window));
     ns
 }
 
+/// Messages per batch handed from the making thread to the dropping one.
+const BATCH: usize = 1024;
+
+/// One thread makes `ops` messages in batches, another drops them; returns ns per message
+/// (wall time, both threads running).
+fn run_two_threads<F: Allocs + Sync>(allocs: &F, ops: u64, seed: u64) -> f64
+where
+    Protocol<F>: Send,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Protocol<F>>>(4);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for batch in rx {
+                drop(black_box(batch));
+            }
+        });
+        let mut next = rng(seed);
+        let mut made = 0;
+        while made < ops {
+            let n = BATCH.min((ops - made) as usize);
+            let batch: Vec<Protocol<F>> = (0..n).map(|_| make(allocs, next())).collect();
+            made += n as u64;
+            tx.send(black_box(batch)).unwrap();
+        }
+        drop(tx);
+    });
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// Per-round ratios `num / den`, summarised: (median, min, max).
+fn ratio(num: &[f64], den: &[f64]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = num.iter().zip(den).map(|(a, b)| a / b).collect();
+    let (lo, hi) = r
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    (median(&mut r), lo, hi)
+}
+
+fn show((m, lo, hi): (f64, f64, f64)) -> String {
+    format!("{m:.2}x ({lo:.2}-{hi:.2})")
 }
 
 fn main() {
@@ -136,9 +249,11 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(5_000_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
-    // Optional: run one variant only (for profiling): `global`, `pools` or `engine`.
+    // Optional: run one variant only (for profiling).
     let only = args.next().unwrap_or_default();
-    let skip = |name: &str| !only.is_empty() && only != name;
+    let on = |name: &str| only.is_empty() || only == name;
+    // The two-thread variants are named with a `2`: `global2`, `sync2`, `static2`, `engine2`.
+    let on2 = |name: &str| only.is_empty() || only.strip_suffix('2') == Some(name);
 
     let (p_ping, p_ack, p_data, p_blob) = (
         Pool::for_type::<Ping>(),
@@ -146,7 +261,7 @@ fn main() {
         Pool::for_type::<Data>(),
         Pool::for_type::<Blob>(),
     );
-    let pools = Allocs {
+    let pools = Each {
         ping: &p_ping,
         ack: &p_ack,
         data: &p_data,
@@ -158,83 +273,124 @@ fn main() {
         SyncPool::for_type::<Data>(),
         SyncPool::for_type::<Blob>(),
     );
-    let sync = Allocs {
+    let sync = Each {
         ping: &s_ping,
         ack: &s_ack,
         data: &s_data,
         blob: &s_blob,
     };
-    let global = Allocs {
+    let global = Each {
         ping: Global,
         ack: Global,
         data: Global,
         blob: Global,
     };
-    let engine = Allocs {
+    let engine = Each {
         ping: Allocgator,
         ack: Allocgator,
         data: Allocgator,
         blob: Allocgator,
     };
 
-    let (mut g, mut p, mut s, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // [global, pools, sync, static, engine] x rounds, single thread; then the two-thread
+    // variants [global, sync, static, engine].
+    let mut one: [Vec<f64>; 5] = Default::default();
+    let mut two: [Vec<f64>; 4] = Default::default();
+    let nan = f64::NAN;
     for round in 0..rounds {
         let seed = 0x9E37_79B9_7F4A_7C15 ^ round as u64;
-        // Interleaved (A B C A B C ...), each on the same random sequence.
-        g.push(if skip("global") {
-            f64::NAN
-        } else {
+        // Interleaved (A B C D E A B C D E ...), each on the same random sequence.
+        one[0].push(if on("global") {
             run(&global, ops, seed)
-        });
-        p.push(if skip("pools") {
-            f64::NAN
         } else {
+            nan
+        });
+        one[1].push(if on("pools") {
             run(&pools, ops, seed)
-        });
-        s.push(if skip("sync") {
-            f64::NAN
         } else {
+            nan
+        });
+        one[2].push(if on("sync") {
             run(&sync, ops, seed)
-        });
-        e.push(if skip("engine") {
-            f64::NAN
         } else {
+            nan
+        });
+        one[3].push(if on("static") {
+            run(&Statics, ops, seed)
+        } else {
+            nan
+        });
+        one[4].push(if on("engine") {
             run(&engine, ops, seed)
+        } else {
+            nan
         });
     }
-    // Ratios are paired within a round (the machine's speed drifts between rounds), then
-    // summarised by their median and range.
-    let ratio = |num: &[f64], den: &[f64]| -> (f64, f64, f64) {
-        let mut r: Vec<f64> = num.iter().zip(den).map(|(a, b)| a / b).collect();
-        let (lo, hi) = r
-            .iter()
-            .fold((f64::INFINITY, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        (median(&mut r), lo, hi)
-    };
-    let (pg, pe, se) = (ratio(&g, &p), ratio(&e, &p), ratio(&e, &s));
-    let (g, p, s, e) = (
-        median(&mut g.clone()),
-        median(&mut p.clone()),
-        median(&mut s.clone()),
-        median(&mut e.clone()),
-    );
+    for round in 0..rounds {
+        let seed = 0x2545_F491_4F6C_DD1D ^ round as u64;
+        two[0].push(if on2("global") {
+            run_two_threads(&global, ops, seed)
+        } else {
+            nan
+        });
+        two[1].push(if on2("sync") {
+            run_two_threads(&sync, ops, seed)
+        } else {
+            nan
+        });
+        two[2].push(if on2("static") {
+            run_two_threads(&Statics, ops, seed)
+        } else {
+            nan
+        });
+        two[3].push(if on2("engine") {
+            run_two_threads(&engine, ops, seed)
+        } else {
+            nan
+        });
+    }
+    let med = |v: &[f64]| median(&mut v.to_vec());
     println!(
         "{ops} replacements in a window of {WINDOW} messages, median of {rounds} interleaved rounds"
     );
-    println!("  Box<T> (global allocator: the system's here)  {g:7.2} ns/op");
-    println!("  Box<T, &Pool> (one pool per message type)     {p:7.2} ns/op");
-    println!("  Box<T, &SyncPool> (one shared pool per type)  {s:7.2} ns/op");
-    println!("  Box<T, Allocgator> (the engine's heap)        {e:7.2} ns/op");
-    let show = |(m, lo, hi): (f64, f64, f64)| format!("{m:.2}x ({lo:.2}-{hi:.2})");
+    let names = [
+        "Box<T> (global allocator: the system's here)",
+        "Box<T, &Pool> (one pool per message type)",
+        "Box<T, &SyncPool> (one shared pool per type)",
+        "Box<T, PingPool> (static_pool!, zero-sized)",
+        "Box<T, Allocgator> (the engine's heap)",
+    ];
+    for (name, v) in names.iter().zip(&one) {
+        println!("  {name:<46}{:7.2} ns/op", med(v));
+    }
+    let (pg, pe) = (ratio(&one[0], &one[1]), ratio(&one[4], &one[1]));
+    let (ze, se) = (ratio(&one[4], &one[3]), ratio(&one[4], &one[2]));
     println!(
-        "ratio: pools are {} as fast as the global allocator, {} as fast as the engine; a \
-         SyncPool is {} as fast as the engine",
+        "ratio: pools are {} as fast as the global allocator, {} as fast as the engine; the \
+         zero-sized static pools {}, SyncPools {} as fast as the engine",
         show(pg),
         show(pe),
+        show(ze),
         show(se)
     );
+    println!("{ops} messages made on one thread and dropped on another, batches of {BATCH}");
+    let names2 = [
+        "Box<T> (the system's)",
+        "Box<T, &SyncPool>",
+        "Box<T, PingPool> (static_pool!)",
+        "Box<T, Allocgator> (remote frees)",
+    ];
+    for (name, v) in names2.iter().zip(&two) {
+        println!("  {name:<46}{:7.2} ns/msg", med(v));
+    }
+    let (ze2, se2) = (ratio(&two[3], &two[2]), ratio(&two[3], &two[1]));
+    println!(
+        "ratio: the zero-sized static pools are {}, SyncPools {} as fast as the engine",
+        show(ze2),
+        show(se2)
+    );
     if !(pg.0.is_nan() || pe.0.is_nan()) {
-        println!("answer: {}", answer(pg.0, pe.0, se.0));
+        println!("answer: {}", answer(pg.0, pe.0, ze.0, ze2.0));
     }
     for (name, pool) in [
         ("Ping", &p_ping),
@@ -253,30 +409,35 @@ fn main() {
     }
 }
 
-/// The question of this example, answered from the measured ratios (pools ÷ system, pools ÷
-/// engine, SyncPool ÷ engine, each "times as fast").
-fn answer(vs_system: f64, vs_engine: f64, sync_vs_engine: f64) -> String {
-    let verdict = |r: f64| {
-        if r >= 1.05 {
-            "faster than"
-        } else if r > 0.95 {
-            "level with"
-        } else {
-            "slower than"
-        }
-    };
+/// "faster than", "level with" or "slower than", for a "times as fast" ratio.
+fn verdict(r: f64) -> &'static str {
+    if r >= 1.05 {
+        "faster than"
+    } else if r > 0.95 {
+        "level with"
+    } else {
+        "slower than"
+    }
+}
+
+/// The question of this example, answered from the measured ratios ("times as fast"): pools
+/// against the system and the engine, the static pools against the engine on one thread and
+/// across two.
+fn answer(vs_system: f64, vs_engine: f64, static_one: f64, static_two: f64) -> String {
     let mut s = format!(
         "one Pool per message type is {} the system allocator ({vs_system:.2}x) and {} \
          allocgator's own engine ({vs_engine:.2}x)",
         verdict(vs_system),
         verdict(vs_engine)
     );
-    if !sync_vs_engine.is_nan() {
+    if !static_one.is_nan() {
         s += &format!(
-            "; a SyncPool, shared between threads, is {} the engine ({sync_vs_engine:.2}x): each \
-             of its allocations and frees is a locked compare-and-swap (a full barrier on x86), \
-             where the engine and a Pool use plain loads and stores",
-            verdict(sync_vs_engine)
+            "; the thread-safe pools (SyncPool, static_pool!) are {} the engine on one thread \
+             ({static_one:.2}x) and {} it across two ({static_two:.2}x): each of their \
+             allocations and frees is a locked compare-and-swap, where the engine's own \
+             thread uses plain loads and stores",
+            verdict(static_one),
+            verdict(static_two)
         );
     }
     s

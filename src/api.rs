@@ -181,16 +181,21 @@ pub(crate) unsafe fn shrink_impl<A: RawAllocator + ?Sized>(
 /// Implements allocator-api2's `Allocator` (and, with `nightly`, core's) for a type that
 /// implements [`RawAllocator`].
 macro_rules! impl_allocator {
-    ($ty:ty) => {
-        $crate::api::impl_allocator!(@one $ty, ::allocator_api2::alloc::Allocator, ::allocator_api2::alloc::AllocError);
+    (impl [$($g:tt)*] $ty:ty) => {
+        $crate::api::impl_allocator!(@one [$($g)*] $ty, ::allocator_api2::alloc::Allocator, ::allocator_api2::alloc::AllocError);
         #[cfg(feature = "nightly")]
-        $crate::api::impl_allocator!(@one $ty, ::core::alloc::Allocator, ::core::alloc::AllocError);
+        $crate::api::impl_allocator!(@one [$($g)*] $ty, ::core::alloc::Allocator, ::core::alloc::AllocError);
     };
-    (@one $ty:ty, $trait:path, $err:path) => {
+    ($ty:ty) => {
+        $crate::api::impl_allocator!(@one [] $ty, ::allocator_api2::alloc::Allocator, ::allocator_api2::alloc::AllocError);
+        #[cfg(feature = "nightly")]
+        $crate::api::impl_allocator!(@one [] $ty, ::core::alloc::Allocator, ::core::alloc::AllocError);
+    };
+    (@one [$($g:tt)*] $ty:ty, $trait:path, $err:path) => {
         // SAFETY: blocks stay valid until freed and while the allocator lives (moving it does
         // not matter: blocks live in the engine, not in the value); every method keeps the
         // trait's contract through the shared helpers in `api`.
-        unsafe impl $trait for $ty {
+        unsafe impl<$($g)*> $trait for $ty {
             #[inline]
             fn allocate(&self, layout: ::core::alloc::Layout) -> Result<::core::ptr::NonNull<[u8]>, $err> {
                 $crate::api::allocate_impl(self, layout, false).map_err(|_| $err)

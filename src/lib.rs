@@ -77,7 +77,7 @@ pub use global::{heap_map, print_stats, raw, stats, thread_stats, trim, Allocgat
 #[cfg(not(loom))]
 pub use local::{Arena, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]
-pub use local::{SyncPool, SyncPoolHandle};
+pub use local::{HasStaticPool, StaticPool, StaticPoolHandle, SyncPool, SyncPoolHandle};
 #[cfg(not(loom))]
 pub use options::{options, Options};
 

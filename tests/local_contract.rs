@@ -110,6 +110,25 @@ impl Subject for Slab {
     }
 }
 
+/// A 64-byte message with a pool of its own (`static_pool!`), used through its zero-sized
+/// handle. The suite's tests run in parallel on the one static pool: no live count.
+#[allow(dead_code)]
+struct Msg64([u8; 64]);
+allocgator::static_pool!(Msg64Pool, Msg64);
+struct Static64;
+impl Subject for Static64 {
+    type A<'a> = Msg64Pool;
+    fn new() -> Self {
+        Static64
+    }
+    fn alloc(&self) -> Msg64Pool {
+        Msg64Pool
+    }
+    fn live(&self) -> Option<usize> {
+        None
+    }
+}
+
 struct Global;
 impl Subject for Global {
     type A<'a> = Allocgator;
@@ -655,6 +674,7 @@ contract_suite! {
     pool_page: PoolPage,
     sync_pool: Sync48,
     sync_pool_handle: Handle64,
+    static_pool: Static64,
     slab: Slab,
     global_path: Global,
 }
@@ -748,6 +768,73 @@ fn pools_tell_their_blocks_from_fallback_blocks() {
         let s = sp.stats();
         (s.live_blocks(), s.fallback_live_blocks())
     });
+    #[allow(dead_code)]
+    struct Tell64([u64; 8]);
+    allocgator::static_pool!(Tell64Pool, Tell64);
+    run(&Tell64Pool, &|| {
+        let s = Tell64Pool::pool().stats();
+        (s.live_blocks(), s.fallback_live_blocks())
+    });
+}
+
+/// `static_pool!`: a one-word box (an enum of them two words, as with `Box<T>`), allocated on
+/// one thread and freed on others, with the pool's counts exact afterwards.
+#[test]
+fn static_pool_boxes_are_one_word_and_free_anywhere() {
+    #[allow(dead_code)]
+    struct Ping(u64);
+    #[allow(dead_code)]
+    struct Blob([u8; 200]);
+    allocgator::static_pool!(PingPool, Ping);
+    allocgator::static_pool!(BlobPool, Blob);
+    #[allow(dead_code)]
+    enum Msg {
+        Ping(ABox<Ping, PingPool>),
+        Blob(ABox<Blob, BlobPool>),
+    }
+    assert_eq!(size_of::<ABox<Ping, PingPool>>(), size_of::<usize>());
+    assert_eq!(size_of::<Msg>(), 2 * size_of::<usize>());
+    assert_eq!(
+        (PingPool::pool().block_size(), BlobPool::pool().block_size()),
+        (8, 200)
+    );
+    let n = scaled(20_000, 200) as u64;
+    let msgs: Vec<Msg> = (0..n)
+        .map(|i| match i % 3 {
+            0 => Msg::Blob(ABox::new_in(Blob([i as u8; 200]), BlobPool)),
+            _ => Msg::Ping(ABox::new_in(Ping(i), PingPool)),
+        })
+        .collect();
+    assert_eq!(
+        PingPool::pool().stats().live_blocks() + BlobPool::pool().stats().live_blocks(),
+        n as usize
+    );
+    let (evens, odds): (Vec<_>, Vec<_>) =
+        msgs.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let sum = |v: Vec<(usize, Msg)>| {
+        std::thread::spawn(move || {
+            v.into_iter()
+                .map(|(i, m)| match m {
+                    Msg::Ping(p) => p.0,
+                    Msg::Blob(b) => {
+                        assert!(b.0.iter().all(|&x| x == i as u8));
+                        i as u64
+                    }
+                })
+                .sum::<u64>()
+        })
+    };
+    let (a, b) = (sum(evens), sum(odds));
+    assert_eq!(a.join().unwrap() + b.join().unwrap(), n * (n - 1) / 2);
+    assert_eq!(PingPool::pool().stats().live_blocks(), 0);
+    assert_eq!(BlobPool::pool().stats().live_blocks(), 0);
+    // The freed blocks are reused: the pool did not grow for a second round.
+    let chunks = BlobPool::pool().stats().chunks();
+    let again: Vec<_> = (0..n / 3)
+        .map(|_| ABox::new_in(Blob([1; 200]), BlobPool))
+        .collect();
+    assert_eq!(BlobPool::pool().stats().chunks(), chunks);
+    drop(again);
 }
 
 /// SyncPool blocks allocated on one thread and freed on another, through handles moved into a
@@ -1000,4 +1087,115 @@ fn stats_display() {
     let text = slab.stats().to_string();
     assert!(text.contains("live"), "{text}");
     drop(v);
+}
+
+/// Static pools' thread caches: a thread's cache goes back to the pool when the thread exits
+/// (blocks reused, counts exact), more threads than a pool has caches and more pools than a
+/// thread can cache still work (through the shared stacks), and a producer/consumer pair hands
+/// blocks over in batches without losing one.
+#[test]
+fn static_pool_thread_caches() {
+    #[allow(dead_code)]
+    struct Cached([u64; 4]);
+    allocgator::static_pool!(CachedPool, Cached);
+    let pool = CachedPool::pool();
+    let n = scaled(5000, 100);
+    // Each thread frees into its own cache, then exits: everything comes back. (Joined by
+    // hand: a scope's implicit join can return before a thread's thread-local destructors,
+    // which give its caches back, have run.)
+    let threads: Vec<_> = (0..scaled(80, 6))
+        .map(|t| {
+            std::thread::spawn(move || {
+                let v: Vec<_> = (0..n)
+                    .map(|i| ABox::new_in(Cached([(t * n + i) as u64; 4]), CachedPool))
+                    .collect();
+                for (i, b) in v.iter().enumerate() {
+                    assert_eq!(b.0, [(t * n + i) as u64; 4]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = pool.stats();
+    assert_eq!(s.live_blocks(), 0, "{s}");
+    let capacity = s.capacity_blocks();
+    // What the exited threads gave back serves this thread (which has a cache of its own):
+    // all of the pool's blocks, and it does not grow.
+    let again: Vec<_> = (0..capacity)
+        .map(|_| ABox::new_in(Cached([2; 4]), CachedPool))
+        .collect();
+    assert_eq!(pool.stats().capacity_blocks(), capacity);
+    assert_eq!(pool.stats().live_blocks(), capacity);
+    drop(again);
+    // A second wave reuses what the first gave back.
+    let wave: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                drop(
+                    (0..n)
+                        .map(|_| ABox::new_in(Cached([1; 4]), CachedPool))
+                        .collect::<Vec<_>>(),
+                )
+            })
+        })
+        .collect();
+    for t in wave {
+        t.join().unwrap();
+    }
+    assert_eq!(pool.stats().capacity_blocks(), capacity);
+    // Producer/consumer: boxes made on one thread, dropped on another.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ABox<Cached, CachedPool>>>(2);
+    let consumer = std::thread::spawn(move || {
+        for batch in rx {
+            for (i, b) in batch.iter().enumerate() {
+                assert_eq!(b.0, [i as u64; 4]);
+            }
+        }
+    });
+    for _ in 0..scaled(200, 5) {
+        tx.send(
+            (0..256)
+                .map(|i| ABox::new_in(Cached([i; 4]), CachedPool))
+                .collect(),
+        )
+        .unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    assert_eq!(pool.stats().live_blocks(), 0);
+}
+
+/// More static pools than a thread's table holds: the pools past it work uncached.
+#[test]
+fn many_static_pools() {
+    macro_rules! pools {
+        ($($ty:ident $pool:ident),*) => {
+            $(
+                #[allow(dead_code)]
+                struct $ty(u64);
+                allocgator::static_pool!($pool, $ty);
+            )*
+            let mut live = Vec::new();
+            for round in 0..3u64 {
+                $(
+                    for i in 0..100 {
+                        live.push(Box::new(ABox::new_in($ty(round * 100 + i), $pool)) as Box<dyn std::any::Any>);
+                    }
+                )*
+                live.truncate(live.len() / 2);
+            }
+            drop(live);
+            $(assert_eq!($pool::pool().stats().live_blocks(), 0, stringify!($pool));)*
+        };
+    }
+    pools!(
+        A0 P0, A1 P1, A2 P2, A3 P3, A4 P4, A5 P5, A6 P6, A7 P7, A8 P8, A9 P9, B0 Q0, B1 Q1, B2 Q2,
+        B3 Q3, B4 Q4, B5 Q5, B6 Q6, B7 Q7, B8 Q8, B9 Q9, C0 R0, C1 R1, C2 R2, C3 R3, C4 R4, C5 R5,
+        C6 R6, C7 R7, C8 R8, C9 R9, D0 S0, D1 S1, D2 S2, D3 S3, D4 S4, D5 S5, D6 S6, D7 S7, D8 S8,
+        D9 S9, E0 T0, E1 T1, E2 T2, E3 T3, E4 T4, E5 T5, E6 T6, E7 T7, E8 T8, E9 T9, F0 U0, F1 U1,
+        F2 U2, F3 U3, F4 U4, F5 U5, F6 U6, F7 U7, F8 U8, F9 U9, G0 V0, G1 V1, G2 V2, G3 V3, G4 V4,
+        G5 V5, G6 V6, G7 V7, G8 V8, G9 V9
+    );
 }

@@ -15,7 +15,7 @@ pub(crate) const MAX_CHUNKS: usize = 32;
 
 /// The first index of chunk `k` of a table with chunks of `1 << base_shift` blocks and up.
 #[inline(always)]
-pub(crate) fn first_index(base_shift: u32, k: usize) -> usize {
+pub(crate) const fn first_index(base_shift: u32, k: usize) -> usize {
     (1usize << (base_shift as usize + k)) - (1 << base_shift)
 }
 
@@ -35,6 +35,17 @@ pub(crate) struct ChunkTable {
 
 impl ChunkTable {
     /// An empty table whose chunk 0 holds `1 << base_shift` blocks.
+    #[cfg(not(loom))]
+    pub(crate) const fn new(base_shift: u32) -> ChunkTable {
+        ChunkTable {
+            fresh: Line(AtomicUsize::new(0)),
+            chunks: [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CHUNKS],
+            base_shift,
+        }
+    }
+
+    /// An empty table whose chunk 0 holds `1 << base_shift` blocks.
+    #[cfg(loom)]
     pub(crate) fn new(base_shift: u32) -> ChunkTable {
         ChunkTable {
             fresh: Line(AtomicUsize::new(0)),

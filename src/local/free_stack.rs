@@ -251,6 +251,19 @@ pub(crate) struct ShardedStack {
 
 impl ShardedStack {
     /// Empty shards.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> ShardedStack {
+        ShardedStack {
+            shards: [const {
+                Shard {
+                    free: FreeStack::new(),
+                }
+            }; SHARDS],
+        }
+    }
+
+    /// Empty shards.
+    #[cfg(loom)]
     pub(crate) fn new() -> ShardedStack {
         ShardedStack {
             shards: core::array::from_fn(|_| Shard {

@@ -1,5 +1,5 @@
 //! Local allocators on the engine: [`Slab`], [`Pool`], [`SyncPool`] (and its
-//! [`SyncPoolHandle`]) and [`Arena`].
+//! [`SyncPoolHandle`]), [`StaticPool`] (and its zero-sized [`StaticPoolHandle`]) and [`Arena`].
 //!
 //! Where their memory comes from:
 //!
@@ -29,10 +29,14 @@ pub(crate) mod free_stack;
 mod pool;
 #[cfg(not(loom))]
 mod slab;
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+mod static_pool;
 #[cfg(not(loom))]
 mod stats;
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 mod sync_pool;
+#[cfg(all(not(loom), not(feature = "checked"), target_pointer_width = "64"))]
+mod thread_cache;
 
 #[cfg(not(loom))]
 pub use arena::Arena;
@@ -40,6 +44,8 @@ pub use arena::Arena;
 pub use pool::Pool;
 #[cfg(not(loom))]
 pub use slab::Slab;
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+pub use static_pool::{HasStaticPool, StaticPool, StaticPoolHandle};
 #[cfg(not(loom))]
 pub use stats::{ChunkInfo, LocalMap, LocalStats};
 #[cfg(all(not(loom), target_pointer_width = "64"))]

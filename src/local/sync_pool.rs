@@ -38,8 +38,9 @@ const CHUNK_BYTES_MAX: usize = 1 << 30;
 /// Target bytes of the first chunk.
 const FIRST_CHUNK: usize = 4096;
 
-/// The state every `SyncPool` / handle shares; an engine block, freed by the last owner.
-struct Shared {
+/// The state every `SyncPool` / handle shares; an engine block, freed by the last owner (or,
+/// for a [`StaticPool`](crate::StaticPool), a `static`).
+pub(super) struct Shared {
     /// The free blocks, and the live count, per shard.
     free: ShardedStack,
     /// Never-used block indices and the chunks they fall in.
@@ -65,19 +66,25 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(layout: Layout) -> Shared {
+    /// The state of a pool for `layout` (`const`: a [`StaticPool`] holds one in a `static`).
+    pub(super) const fn new(layout: Layout) -> Shared {
         let geometry = Geometry::of(layout);
         let size = geometry.size;
-        let per_first = (FIRST_CHUNK / size).max(1);
+        let per_first = if FIRST_CHUNK / size > 1 {
+            FIRST_CHUNK / size
+        } else {
+            1
+        };
         let base_shift = usize::BITS - 1 - per_first.leading_zeros();
         let mut max_chunks = 0;
         while max_chunks < MAX_CHUNKS {
             let k = max_chunks;
             let blocks = 1usize << (base_shift as usize + k);
             let end_index = first_index(base_shift, k + 1);
-            let fits = blocks
-                .checked_mul(size)
-                .is_some_and(|b| b <= CHUNK_BYTES_MAX);
+            let fits = match blocks.checked_mul(size) {
+                Some(bytes) => bytes <= CHUNK_BYTES_MAX,
+                None => false,
+            };
             if !fits || end_index >= NIL as usize {
                 break;
             }
@@ -99,9 +106,14 @@ impl Shared {
         }
     }
 
+    /// The block geometry.
+    pub(super) const fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
     /// Address of pool block `i` (its chunk is installed).
     #[inline(always)]
-    fn addr(&self, i: usize) -> *mut u8 {
+    pub(super) fn addr(&self, i: usize) -> *mut u8 {
         let (k, off) = self.table.decode(i);
         // Acquire (in `chunk`), though the pointer value is all we need: the head's Acquire
         // already orders the installation in the pop path.
@@ -112,7 +124,7 @@ impl Shared {
 
     /// Pops a free block, or takes a never-used one; null if the pool cannot grow.
     #[inline]
-    fn pop(&self) -> *mut u8 {
+    pub(super) fn pop(&self) -> *mut u8 {
         let home = home_shard();
         match self.free.pop(home, self) {
             Some(index) => {
@@ -148,7 +160,7 @@ impl Shared {
     /// refuses a chunk).
     #[cold]
     #[inline(never)]
-    fn fresh(&self) -> *mut u8 {
+    pub(super) fn fresh(&self) -> *mut u8 {
         let Some(i) = self.table.take_fresh(self.limit) else {
             return ptr::null_mut();
         };
@@ -232,7 +244,7 @@ impl Shared {
 
     /// The index of pool block `p`, or `None` if `p` is not in a chunk (a fallback block).
     #[inline]
-    fn index_of(&self, p: *mut u8) -> Option<u32> {
+    pub(super) fn index_of(&self, p: *mut u8) -> Option<u32> {
         // Relaxed: the allocation of `p` (a fetch_add) happened before this free (the block
         // was handed to us), so we read at least its index + 1.
         let top = self.table.taken(self.limit);
@@ -259,7 +271,7 @@ impl Shared {
     }
 
     #[inline]
-    fn alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+    pub(super) fn alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         if self.geometry.fits(layout) {
             let p = self.pop();
             if !p.is_null() {
@@ -282,7 +294,7 @@ impl Shared {
     /// # Safety
     /// `p` is a live block of this pool fitting `layout`.
     #[inline]
-    unsafe fn free(&self, p: *mut u8, layout: Layout) {
+    pub(super) unsafe fn free(&self, p: *mut u8, layout: Layout) {
         // The block's kind comes from its address, never from `layout`: code that differs by
         // layout would make the `match` that drops an enum of boxes (each type in its own
         // pool) a branch on the type, mispredicted when types arrive in random order (see
@@ -308,7 +320,7 @@ impl Shared {
     }
 
     #[cold]
-    fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+    pub(super) fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         let p = engine_alloc(layout, zeroed);
         if !p.is_null() {
             // SAFETY: a live engine block.
@@ -324,7 +336,7 @@ impl Shared {
     /// # Safety
     /// `p` is a live fallback block.
     #[cold]
-    unsafe fn fallback_free(&self, p: *mut u8) {
+    pub(super) unsafe fn fallback_free(&self, p: *mut u8) {
         // SAFETY: a live engine block (caller).
         let len = unsafe { engine_usable(p) };
         // Relaxed: statistics.
@@ -337,14 +349,19 @@ impl Shared {
     /// # Safety
     /// `p` is a live block of this pool allocated with `layout`'s alignment and fitting it.
     #[inline]
-    unsafe fn usable(&self, p: *mut u8, layout: Layout) -> usize {
+    pub(super) unsafe fn usable(&self, p: *mut u8, layout: Layout) -> usize {
         // SAFETY: forwarded (caller).
         unsafe { self.geometry.usable(p, layout) }
     }
 
     /// # Safety
     /// `p` is a live block of this pool fitting `old`.
-    unsafe fn resize_in_place(&self, p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+    pub(super) unsafe fn resize_in_place(
+        &self,
+        p: *mut u8,
+        old: Layout,
+        new_size: usize,
+    ) -> *mut u8 {
         // SAFETY: forwarded (caller).
         match unsafe { self.geometry.resize_fallback(p, old, new_size) } {
             Some((q, old_len, new_len)) => {
@@ -357,7 +374,13 @@ impl Shared {
         }
     }
 
-    fn stats(&self) -> LocalStats {
+    pub(super) fn stats(&self) -> LocalStats {
+        self.stats_with(None)
+    }
+
+    /// Statistics; `live` pool blocks if the caller counts them (a [`StaticPool`], whose free
+    /// blocks are mostly in thread caches), else counted from the free stacks.
+    pub(super) fn stats_with(&self, live: Option<usize>) -> LocalStats {
         let (mut capacity, mut bytes, mut chunks) = (0, 0, 0);
         for k in 0..self.max_chunks {
             // Relaxed: statistics.
@@ -373,7 +396,7 @@ impl Shared {
         let carved = self.table.taken(self.limit) - self.lost.load(Ordering::Relaxed);
         // The pool keeps no live counter (a locked RMW on every allocation and free would
         // double their cost): live blocks are the carved ones minus those on the stacks.
-        let live = carved - self.free_blocks(carved);
+        let live = live.unwrap_or_else(|| carved - self.free_blocks(carved));
         let fallback_live = self.fallback_live.load(Ordering::Relaxed);
         let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
         LocalStats {
@@ -417,6 +440,35 @@ impl Shared {
     }
 }
 
+/// What a static pool's thread caches use (`thread_cache`); feature `checked` builds have
+/// no caches.
+#[cfg(not(feature = "checked"))]
+impl Shared {
+    /// Gives back pool block `p` to the shared stacks.
+    ///
+    /// # Safety
+    /// `p` is a live pool block of this pool (not a fallback block), given back once.
+    pub(super) unsafe fn push_block(&self, p: *mut u8) {
+        match self.index_of(p) {
+            // SAFETY: a live pool block (caller).
+            Some(index) => unsafe { self.push(index) },
+            None => crate::engine::checked::report(
+                "deallocate to a static pool of a block it did not hand out",
+                p as usize,
+            ),
+        }
+    }
+
+    /// Whether no fallback block is live: then every live block of the pool is a pool block.
+    /// Sound for a caller that holds a block: a live fallback block's allocation counted it
+    /// before the block was handed to the caller, and only its own free uncounts it.
+    #[inline(always)]
+    pub(super) fn no_fallback_live(&self) -> bool {
+        // Relaxed: see above (coherence with the increment that happened before).
+        self.fallback_live.load(Ordering::Relaxed) == 0
+    }
+}
+
 impl LinkTable for Shared {
     /// The link of block `index`, in the table after its chunk's blocks.
     #[inline(always)]
@@ -434,7 +486,7 @@ impl LinkTable for Shared {
 }
 
 impl Shared {
-    fn map(&self) -> LocalMap {
+    pub(super) fn map(&self) -> LocalMap {
         let mut chunks = Vec::with_capacity(self.max_chunks);
         let carved = self.table.taken(self.limit);
         for k in (0..self.max_chunks).rev() {
