@@ -35,6 +35,8 @@ mutations=(
   retire_notified_page     # retire an empty page even while a remote freer holds its notification
   huge_cache_put_relaxed   # huge-block cache: the slot-filling CAS Release -> Relaxed
   huge_cache_take_not_atomic # huge-block cache: a slot taken by a load and a store, not a swap
+  cache_claim_relaxed      # static pool cache slot claimed with a Relaxed CAS (Acquire)
+  cache_release_relaxed    # static pool cache slot released with a Relaxed store (Release)
 )
 for mutation in "${mutations[@]}"; do
   echo "==> mutation $mutation (must be caught)"

@@ -414,3 +414,43 @@ pub mod huge {
         counters().huge_blocks.load(Ordering::Relaxed)
     }
 }
+
+/// A static pool's cache-slot hand-over ([`Claimable`](crate::local::claimable::Claimable)):
+/// a counter that a thread may touch only between a successful claim and its release.
+pub struct ModelClaimable(crate::local::claimable::Claimable<usize>);
+
+impl ModelClaimable {
+    /// An unowned counter at 0.
+    pub fn new() -> Self {
+        Self(crate::local::claimable::Claimable::new(0))
+    }
+
+    /// Claims the counter; true if the caller now owns it.
+    pub fn try_claim(&self) -> bool {
+        self.0.try_claim()
+    }
+
+    /// The owner adds one (a plain read and write) and returns the new value.
+    pub fn bump(&self) -> usize {
+        // SAFETY: the models call this only between a successful `try_claim` and `release`;
+        // loom reports any two threads touching the value without ordering.
+        unsafe {
+            self.0.with_mut(|v| {
+                *v += 1;
+                *v
+            })
+        }
+    }
+
+    /// The owner gives the counter up.
+    pub fn release(&self) {
+        // SAFETY: as for `bump`.
+        unsafe { self.0.release() }
+    }
+}
+
+impl Default for ModelClaimable {
+    fn default() -> Self {
+        Self::new()
+    }
+}

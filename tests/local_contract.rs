@@ -1121,28 +1121,31 @@ fn static_pool_thread_caches() {
     let s = pool.stats();
     assert_eq!(s.live_blocks(), 0, "{s}");
     let capacity = s.capacity_blocks();
-    // What the exited threads gave back serves this thread (which has a cache of its own):
-    // all of the pool's blocks, and it does not grow.
-    let again: Vec<_> = (0..capacity)
-        .map(|_| ABox::new_in(Cached([2; 4]), CachedPool))
-        .collect();
-    assert_eq!(pool.stats().capacity_blocks(), capacity);
-    assert_eq!(pool.stats().live_blocks(), capacity);
-    drop(again);
-    // A second wave reuses what the first gave back.
-    let wave: Vec<_> = (0..4)
-        .map(|_| {
-            std::thread::spawn(move || {
-                drop(
-                    (0..n)
-                        .map(|_| ABox::new_in(Cached([1; 4]), CachedPool))
-                        .collect::<Vec<_>>(),
-                )
-            })
+    // What the exited threads gave back serves another thread (with a cache of its own): all
+    // of the pool's blocks, and the pool does not grow.
+    std::thread::spawn(move || {
+        let again: Vec<_> = (0..capacity)
+            .map(|_| ABox::new_in(Cached([2; 4]), CachedPool))
+            .collect();
+        assert_eq!(pool.stats().capacity_blocks(), capacity);
+        assert_eq!(pool.stats().live_blocks(), capacity);
+        drop(again);
+    })
+    .join()
+    .unwrap();
+    // Threads that come and go one after another (a churning thread pool) reuse what the
+    // ones before them gave back. (At once, each would take a chain of its own: a cache holds
+    // up to 32 KiB of blocks that other threads do not see.)
+    for _ in 0..4 {
+        std::thread::spawn(move || {
+            drop(
+                (0..n)
+                    .map(|_| ABox::new_in(Cached([1; 4]), CachedPool))
+                    .collect::<Vec<_>>(),
+            )
         })
-        .collect();
-    for t in wave {
-        t.join().unwrap();
+        .join()
+        .unwrap();
     }
     assert_eq!(pool.stats().capacity_blocks(), capacity);
     // Producer/consumer: boxes made on one thread, dropped on another.
@@ -1180,8 +1183,8 @@ fn many_static_pools() {
             let mut live = Vec::new();
             for round in 0..3u64 {
                 $(
-                    for i in 0..100 {
-                        live.push(Box::new(ABox::new_in($ty(round * 100 + i), $pool)) as Box<dyn std::any::Any>);
+                    for i in 0..scaled(100, 3) as u64 {
+                        live.push(Box::new(ABox::new_in($ty(round * 1000 + i), $pool)) as Box<dyn std::any::Any>);
                     }
                 )*
                 live.truncate(live.len() / 2);

@@ -23,6 +23,8 @@
 mod arena;
 #[cfg(target_pointer_width = "64")]
 pub(crate) mod chunk_table;
+#[cfg(any(loom, not(feature = "checked")))]
+pub(crate) mod claimable;
 #[cfg(target_pointer_width = "64")]
 pub(crate) mod free_stack;
 #[cfg(not(loom))]

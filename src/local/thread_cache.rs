@@ -24,9 +24,10 @@
 //! empty. Every pool block is free in exactly one place, a cache, a chain or the `SyncPool`
 //! stacks, or in the program's hands.
 
+use super::claimable::Claimable;
 use super::free_stack::FreeStack;
 use super::sync_pool::Shared;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicUsize, Ordering};
 use core::cell::Cell;
 use core::ptr;
 
@@ -46,14 +47,16 @@ struct CacheLocal {
     count: isize,
 }
 
+// SAFETY: the blocks a cache lists are free pool blocks, which any thread may use (they are
+// the pool's, not the thread's); the list moves with the cache's ownership.
+unsafe impl Send for CacheLocal {}
+
 /// One thread's cache of one pool.
 #[repr(align(64))]
 struct CacheSlot {
-    /// Claimed by a thread (Acquire on claim, Release on give-back: the next owner sees the
-    /// cache emptied and its counters folded).
-    owner: AtomicBool,
-    /// Only the owner touches it.
-    local: UnsafeCell<CacheLocal>,
+    /// Claimed by a thread on first use, released at its exit (the next owner finds it
+    /// emptied and its counters folded); only the owner touches it.
+    local: Claimable<CacheLocal>,
     /// Blocks allocated through this cache: written by the owner only (load + store, no
     /// RMW), read by statistics.
     allocs: AtomicUsize,
@@ -61,15 +64,10 @@ struct CacheSlot {
     frees: AtomicUsize,
 }
 
-// SAFETY: `local` is touched only by the thread that claimed the cache (`owner`, with
-// Acquire/Release hand-over between owners; `NO_CACHE`'s is never written); the rest is atomic.
-unsafe impl Sync for CacheSlot {}
-
 impl CacheSlot {
     const fn new() -> CacheSlot {
         CacheSlot {
-            owner: AtomicBool::new(false),
-            local: UnsafeCell::new(CacheLocal {
+            local: Claimable::new(CacheLocal {
                 head: ptr::null_mut(),
                 count: 0,
             }),
@@ -89,8 +87,7 @@ impl CacheSlot {
 /// Where a thread with no cache of a pool is pointed: it holds nothing and always looks full,
 /// so both fast paths fall through to their slow paths, which see it is not a cache.
 static NO_CACHE: CacheSlot = CacheSlot {
-    owner: AtomicBool::new(true),
-    local: UnsafeCell::new(CacheLocal {
+    local: Claimable::owned(CacheLocal {
         head: ptr::null_mut(),
         count: isize::MAX,
     }),
@@ -216,14 +213,8 @@ impl PoolCaches {
         let Some(entry) = t.caches.get(id - 1) else {
             return &NO_CACHE;
         };
-        let mine = self.slots.iter().find(|s| {
-            // Relaxed probe; Acquire on the claim: the previous owner emptied the cache and
-            // folded its counters before its Release give-back.
-            !s.owner.load(Ordering::Relaxed)
-                && s.owner
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-        });
+        // The previous owner of a slot emptied it and folded its counters before releasing it.
+        let mine = self.slots.iter().find(|s| s.local.try_claim());
         let slot = mine.unwrap_or(&NO_CACHE);
         entry.set(slot);
         t.pools[id - 1].set((self, shared));
@@ -235,23 +226,21 @@ impl PoolCaches {
     #[inline(always)]
     pub(super) fn alloc(&'static self, shared: &'static Shared) -> *mut u8 {
         let slot = self.mine(shared);
-        let head = slot.local.with(|l| {
-            // SAFETY: only the owner touches `local` (`NO_CACHE`'s is never written).
-            unsafe { (*l).head }
-        });
+        // SAFETY: the calling thread owns `slot`, or it is `NO_CACHE` (never written).
+        let head = unsafe { slot.local.with(|l| (*l).head) };
         if head.is_null() {
             return self.refill(slot, shared);
         }
         // SAFETY: a free block on our cache: its first word links the next one (written when
         // it was cached or pushed, and ours since).
         let next = unsafe { head.cast::<*mut u8>().read() };
-        slot.local.with_mut(|l| {
-            // SAFETY: as above; `head` is not null, so this is a real cache, not `NO_CACHE`.
-            unsafe {
+        // SAFETY: as above; `head` is not null, so this is a real cache, not `NO_CACHE`.
+        unsafe {
+            slot.local.with_mut(|l| {
                 (*l).head = next;
                 (*l).count -= 1;
-            }
-        });
+            })
+        };
         CacheSlot::bump(&slot.allocs);
         head
     }
@@ -263,8 +252,9 @@ impl PoolCaches {
     #[inline(always)]
     pub(super) unsafe fn free(&'static self, shared: &'static Shared, p: *mut u8) {
         let slot = self.mine(shared);
-        // SAFETY: only the owner touches `local` (`NO_CACHE` reads as full).
-        let (head, count) = slot.local.with(|l| unsafe { ((*l).head, (*l).count) });
+        // SAFETY: the calling thread owns `slot`, or it is `NO_CACHE` (never written, reads
+        // as full).
+        let (head, count) = unsafe { slot.local.with(|l| ((*l).head, (*l).count)) };
         if count >= self.cap {
             // SAFETY: a live pool block (caller).
             return unsafe { self.free_full(slot, shared, p) };
@@ -277,13 +267,13 @@ impl PoolCaches {
         }
         // SAFETY: the block is ours again, at least a pointer long and aligned.
         unsafe { p.cast::<*mut u8>().write(head) };
-        slot.local.with_mut(|l| {
-            // SAFETY: a real cache (not full), ours.
-            unsafe {
+        // SAFETY: a real cache (not full), ours.
+        unsafe {
+            slot.local.with_mut(|l| {
                 (*l).head = p;
                 (*l).count = count + 1;
-            }
-        });
+            })
+        };
         CacheSlot::bump(&slot.frees);
     }
 
@@ -310,13 +300,13 @@ impl PoolCaches {
                 let first = shared.addr(index as usize);
                 // SAFETY: we hold the chain (popped); each block's first word links the next.
                 let rest = unsafe { first.cast::<*mut u8>().read() };
-                slot.local.with_mut(|l| {
-                    // SAFETY: our cache (a real one, checked above), empty: only we touch it.
-                    unsafe {
+                // SAFETY: our cache (a real one, checked above), empty.
+                unsafe {
+                    slot.local.with_mut(|l| {
                         (*l).head = rest;
                         (*l).count = 0;
-                    }
-                });
+                    })
+                };
                 first
             }
         };
@@ -390,8 +380,8 @@ impl PoolCaches {
     /// # Safety
     /// The calling thread owns `slot`, a cache of this pool (whose state is `shared`).
     unsafe fn give_back(&self, slot: &CacheSlot, shared: &Shared, n: usize) {
-        // SAFETY: only the owner (the caller) touches `local`.
-        let first = slot.local.with(|l| unsafe { (*l).head });
+        // SAFETY: the caller owns `slot`.
+        let first = unsafe { slot.local.with(|l| (*l).head) };
         if first.is_null() || n == 0 {
             return;
         }
@@ -406,17 +396,17 @@ impl PoolCaches {
         }
         // SAFETY: `last` is a cached block, ours: it ends the chain.
         unsafe { last.cast::<*mut u8>().write(ptr::null_mut()) };
-        slot.local.with_mut(|l| {
-            // SAFETY: only the owner touches `local`.
-            unsafe {
+        // SAFETY: the caller owns `slot`.
+        unsafe {
+            slot.local.with_mut(|l| {
                 (*l).head = rest;
                 (*l).count = if rest.is_null() {
                     0
                 } else {
                     (*l).count - moved as isize
                 };
-            }
-        });
+            })
+        };
         // SAFETY: the chain from `first` is ours (cut off the cache), its last link null.
         unsafe { self.push_chain(shared, first) };
     }
@@ -438,7 +428,8 @@ impl PoolCaches {
         self.direct_frees.fetch_add(frees, Ordering::Relaxed);
         slot.allocs.store(0, Ordering::Relaxed);
         slot.frees.store(0, Ordering::Relaxed);
-        // Release: the next owner sees the cache emptied and its counters reset.
-        slot.owner.store(false, Ordering::Release);
+        // SAFETY: ours (caller), not touched again: the next owner finds it emptied, and its
+        // counters reset.
+        unsafe { slot.local.release() };
     }
 }
