@@ -118,7 +118,7 @@ if [ -n "${FUZZ_SMOKE:-}" ]; then
   # for FUZZ_SMOKE seconds. The fixed-input replay of the same bodies runs in `cargo test`.
   step "fuzz smoke: every target for ${FUZZ_SMOKE}s"
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-  for target in engine arena pool sync_pool slab; do
+  for target in engine arena pool sync_pool static_pool slab; do
     cargo +nightly fuzz run -s none -a "$target" -- -max_total_time="$FUZZ_SMOKE"
   done
 fi

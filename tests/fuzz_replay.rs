@@ -75,6 +75,11 @@ fn sync_pool() {
 }
 
 #[test]
+fn static_pool() {
+    replay("static_pool");
+}
+
+#[test]
 fn slab() {
     replay("slab");
 }

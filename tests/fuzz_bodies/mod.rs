@@ -13,7 +13,7 @@
 #![allow(clippy::disallowed_types)] // plain std atomics in a test (the facade rule is for the library)
 
 use allocgator::allocator_api2::alloc::Allocator;
-use allocgator::{Allocgator, Arena, Pool, Slab, SyncPool};
+use allocgator::{Allocgator, Arena, LocalStats, Pool, Slab, SyncPool};
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
@@ -434,6 +434,141 @@ pub fn sync_pool(data: &[u8]) {
     assert_eq!(pool.stats().live_blocks(), 0);
 }
 
+/// Message types with pools of their own, for `static_pool` (a static pool's block is fixed at
+/// compile time, so the input picks one of these).
+#[allow(dead_code)]
+mod statics {
+    pub struct B8(u64);
+    pub struct B24([u64; 3]);
+    #[repr(align(16))]
+    pub struct B48([u8; 48]);
+    pub struct B200([u8; 200]);
+    #[repr(align(4096))]
+    pub struct B4096([u8; 4096]);
+    allocgator::static_pool!(pub P8, B8);
+    allocgator::static_pool!(pub P24, B24);
+    allocgator::static_pool!(pub P48, B48);
+    allocgator::static_pool!(pub P200, B200);
+    allocgator::static_pool!(pub P4096, B4096);
+}
+
+/// `static_pool!`: as `sync_pool`, through a zero-sized handle, with per-thread caches: frees
+/// on another thread, and threads that allocate and exit (their caches go back).
+pub fn static_pool(data: &[u8]) {
+    use statics::*;
+    let mut input = Input::new(data);
+    match input.byte() % 5 {
+        0 => static_pool_with(P8, Layout::new::<B8>(), || P8::pool().stats(), &mut input),
+        1 => static_pool_with(
+            P24,
+            Layout::new::<B24>(),
+            || P24::pool().stats(),
+            &mut input,
+        ),
+        2 => static_pool_with(
+            P48,
+            Layout::new::<B48>(),
+            || P48::pool().stats(),
+            &mut input,
+        ),
+        3 => static_pool_with(
+            P200,
+            Layout::new::<B200>(),
+            || P200::pool().stats(),
+            &mut input,
+        ),
+        _ => static_pool_with(
+            P4096,
+            Layout::new::<B4096>(),
+            || P4096::pool().stats(),
+            &mut input,
+        ),
+    }
+}
+
+fn static_pool_with<A: Allocator + Copy + Send + 'static>(
+    pool: A,
+    block: Layout,
+    stats: fn() -> LocalStats,
+    input: &mut Input<'_>,
+) {
+    // Static pools outlive each input: count from where this one starts.
+    let base = stats().live_blocks();
+    let mut m = Model::default();
+    let mut seed = 0u8;
+    let (tx, rx) = mpsc::channel::<(usize, Live)>();
+    let freer = std::thread::spawn(move || {
+        for (k, l) in rx {
+            check(k as *const u8, l.size, l.size, l.seed);
+            let fit = Layout::from_size_align(l.size, l.align).unwrap();
+            // SAFETY: a live block of the pool, handed over; its layout.
+            unsafe { pool.deallocate(NonNull::new(k as *mut u8).unwrap(), fit) };
+        }
+    });
+    while !input.is_empty() {
+        seed = seed.wrapping_add(1);
+        let op = input.byte();
+        match op % 8 {
+            0 => {
+                let b = pool.allocate(block).unwrap();
+                let p = b.cast::<u8>().as_ptr();
+                fill(p, block.size(), seed);
+                let l = Live {
+                    size: block.size(),
+                    align: block.align(),
+                    len: b.len(),
+                    seed,
+                };
+                m.insert(p, l);
+            }
+            1 => {
+                // Free on the other thread (into its cache).
+                if let Some(k) = m.pick(input.u16()) {
+                    let l = m.live.remove(&k).unwrap();
+                    tx.send((k, l)).unwrap();
+                }
+            }
+            2 => {
+                // A thread allocates and frees a few blocks, keeps some, and exits: its cache
+                // goes back to the pool, and the kept blocks are ours now.
+                let count = 1 + input.byte() as usize % 8;
+                let blocks = std::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..count {
+                        let b = pool.allocate(block).unwrap();
+                        let p = b.cast::<u8>().as_ptr();
+                        fill(p, block.size(), seed);
+                        if i % 2 == 0 {
+                            kept.push((p as usize, b.len()));
+                        } else {
+                            // SAFETY: the block just allocated, with its layout.
+                            unsafe { pool.deallocate(b.cast(), block) };
+                        }
+                    }
+                    kept
+                })
+                .join()
+                .unwrap();
+                for (p, len) in blocks {
+                    let l = Live {
+                        size: block.size(),
+                        align: block.align(),
+                        len,
+                        seed,
+                    };
+                    m.insert(p as *mut u8, l);
+                }
+            }
+            _ => allocator_op(&pool, op, input, &mut m, seed),
+        }
+    }
+    drop(tx);
+    freer.join().unwrap();
+    assert_eq!(stats().live_blocks(), base + m.live.len());
+    free_all(&pool, &mut m);
+    assert_eq!(stats().live_blocks(), base);
+}
+
 /// `Slab`: allocator ops (every size class, large, huge), `reset`, drop with live blocks.
 pub fn slab(data: &[u8]) {
     let mut input = Input::new(data);
@@ -601,5 +736,6 @@ pub const BODIES: &[(&str, Body)] = &[
     ("arena", arena),
     ("pool", pool),
     ("sync_pool", sync_pool),
+    ("static_pool", static_pool),
     ("slab", slab),
 ];
