@@ -1,7 +1,8 @@
 //! Local (non-global) allocators used by the L1–L3 workloads.
 //!
 //! Each arena implements [`Arena`]; the L2 pool workloads are generic over an
-//! allocator-api2 [`Allocator`]. allocgator's own rows (`Arena`, `Pool`, `SyncPool`) run in
+//! allocator-api2 [`Allocator`]. allocgator's own rows (`Arena`, `Pool`, `SyncPool`,
+//! `static_pool!`) run in
 //! the `pg-allocgator` worker and exist only when the playground is built with its default
 //! `allocgator` feature; without it they say why they are missing.
 
@@ -20,6 +21,9 @@ pub enum Local {
     AllocgatorPool,
     /// `allocgator::SyncPool` (runs in the `pg-allocgator` worker).
     AllocgatorSyncPool,
+    /// `allocgator::static_pool!`: a static pool per type, zero-sized handles (runs in the
+    /// `pg-allocgator` worker).
+    AllocgatorStaticPool,
 }
 
 impl Local {
@@ -31,6 +35,7 @@ impl Local {
             Local::AllocgatorArena => "allocgator::Arena",
             Local::AllocgatorPool => "allocgator::Pool",
             Local::AllocgatorSyncPool => "allocgator::SyncPool",
+            Local::AllocgatorStaticPool => "allocgator::static_pool!",
         }
     }
 
@@ -51,6 +56,7 @@ impl Local {
             Local::AllocgatorArena => "allocgator-arena",
             Local::AllocgatorPool => "allocgator-pool",
             Local::AllocgatorSyncPool => "allocgator-syncpool",
+            Local::AllocgatorStaticPool => "allocgator-staticpool",
         }
     }
 
@@ -67,9 +73,10 @@ impl Local {
         match self {
             Local::Bumpalo | Local::BumpScope => true,
             // allocgator's local allocators run in the `pg-allocgator` worker.
-            Local::AllocgatorArena | Local::AllocgatorPool | Local::AllocgatorSyncPool => {
-                cfg!(feature = "allocgator")
-            }
+            Local::AllocgatorArena
+            | Local::AllocgatorPool
+            | Local::AllocgatorSyncPool
+            | Local::AllocgatorStaticPool => cfg!(feature = "allocgator"),
         }
     }
 
@@ -81,6 +88,7 @@ impl Local {
             Local::AllocgatorArena,
             Local::AllocgatorPool,
             Local::AllocgatorSyncPool,
+            Local::AllocgatorStaticPool,
         ]
         .into_iter()
         .find(|l| l.impl_tag() == s)
@@ -163,7 +171,10 @@ impl Arena for allocgator::Arena {
 /// Message explaining an unavailable local row.
 pub fn unavailable_note(l: Local) -> &'static str {
     match l {
-        Local::AllocgatorArena | Local::AllocgatorPool | Local::AllocgatorSyncPool => {
+        Local::AllocgatorArena
+        | Local::AllocgatorPool
+        | Local::AllocgatorSyncPool
+        | Local::AllocgatorStaticPool => {
             "not built (the playground was built without its default `allocgator` feature)"
         }
         _ => "not available",

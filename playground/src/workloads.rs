@@ -296,6 +296,17 @@ pub static WORKLOADS: &[Workload] = &[
         run: l2_pool,
     },
     Workload {
+        id: "l2-protocol",
+        title: "L2 protocol, four message types (8-200 B), one pool each: 4096 live, random replacement",
+        unit: "replacements",
+        full_n: 20_000_000,
+        min_n: 10_000,
+        globals: true,
+        locals: &[Local::AllocgatorPool, Local::AllocgatorStaticPool],
+        extras: &[],
+        run: l2_protocol,
+    },
+    Workload {
         id: "l2-pool-2t",
         title: "L2 protocol pool, 2 threads: producer boxes messages, consumer drops them",
         unit: "messages",
@@ -1094,6 +1105,96 @@ fn l2_pool_2t(imp: Impl, n: u64) -> Result<Outcome, String> {
             let pool = allocgator::SyncPool::for_type::<Msg>();
             Ok(l2_pool_2t_with(&pool, n))
         }
+        other => unsupported(other),
+    }
+}
+
+/// The L2 protocol's message types (those of `examples/protocol.rs`).
+mod proto {
+    /// Keep-alive.
+    #[allow(dead_code)]
+    pub struct Ping(pub u64);
+    /// Acknowledgement.
+    #[allow(dead_code)]
+    pub struct Ack(pub u64, pub u64);
+    /// A small payload.
+    #[allow(dead_code)]
+    pub struct Data(pub u64, pub [u64; 6]);
+    /// A larger payload.
+    #[allow(dead_code)]
+    pub struct Blob(pub u64, pub [u8; 192]);
+
+    #[cfg(feature = "allocgator")]
+    allocgator::static_pool!(pub PingPool, Ping);
+    #[cfg(feature = "allocgator")]
+    allocgator::static_pool!(pub AckPool, Ack);
+    #[cfg(feature = "allocgator")]
+    allocgator::static_pool!(pub DataPool, Data);
+    #[cfg(feature = "allocgator")]
+    allocgator::static_pool!(pub BlobPool, Blob);
+}
+
+/// A protocol message: each variant boxes its payload in its own allocator.
+#[allow(dead_code)]
+enum Proto<P: Allocator, Q: Allocator, R: Allocator, S: Allocator> {
+    Ping(ABox<proto::Ping, P>),
+    Ack(ABox<proto::Ack, Q>),
+    Data(ABox<proto::Data, R>),
+    Blob(ABox<proto::Blob, S>),
+}
+
+/// L2 protocol: `examples/protocol.rs`'s loop (3/8 pings, 2/8 acks, 2/8 data, 1/8 blobs).
+fn l2_protocol_with<P, Q, R, S>(ping: P, ack: Q, data: R, blob: S, n: u64) -> Outcome
+where
+    P: Allocator + Clone,
+    Q: Allocator + Clone,
+    R: Allocator + Clone,
+    S: Allocator + Clone,
+{
+    let make = |r: u64| -> Proto<P, Q, R, S> {
+        match r % 8 {
+            0..=2 => Proto::Ping(ABox::new_in(proto::Ping(r), ping.clone())),
+            3..=4 => Proto::Ack(ABox::new_in(proto::Ack(r, r >> 3), ack.clone())),
+            5..=6 => Proto::Data(ABox::new_in(proto::Data(r, [r; 6]), data.clone())),
+            _ => Proto::Blob(ABox::new_in(proto::Blob(r, [r as u8; 192]), blob.clone())),
+        }
+    };
+    let mut rng = XorShift::new(4);
+    let mut slots: Vec<Proto<P, Q, R, S>> = (0..L2_LIVE).map(|_| make(rng.next())).collect();
+    let out = timed(n, || {
+        for _ in 0..n {
+            let r = rng.next();
+            let idx = (r >> 40) as usize % L2_LIVE;
+            // As in `l2_pool_with`, no `black_box` around the new message.
+            slots[idx] = make(r);
+        }
+    });
+    drop(black_box(slots));
+    out
+}
+
+fn l2_protocol(imp: Impl, n: u64) -> Result<Outcome, String> {
+    match imp {
+        Impl::Global => Ok(l2_protocol_with(Global, Global, Global, Global, n)),
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorPool) => {
+            use allocgator::Pool;
+            let (p, q, r, s) = (
+                Pool::for_type::<proto::Ping>(),
+                Pool::for_type::<proto::Ack>(),
+                Pool::for_type::<proto::Data>(),
+                Pool::for_type::<proto::Blob>(),
+            );
+            Ok(l2_protocol_with(&p, &q, &r, &s, n))
+        }
+        #[cfg(feature = "allocgator")]
+        Impl::Local(Local::AllocgatorStaticPool) => Ok(l2_protocol_with(
+            proto::PingPool,
+            proto::AckPool,
+            proto::DataPool,
+            proto::BlobPool,
+            n,
+        )),
         other => unsupported(other),
     }
 }
