@@ -16,7 +16,10 @@
 //! ```
 //!
 //! and as an `Allocator` (the [`allocator_api2`] trait, re-exported here so versions match;
-//! with the `nightly` feature, `core::alloc::Allocator` too).
+//! with the `nightly` feature, `core::alloc::Allocator` too), directly ([`Allocgator`]) or
+//! through local allocators on the same engine: [`Arena`], [`Pool`], [`SyncPool`],
+//! [`StaticPool`] (with [`static_pool!`], a zero-sized allocator per message type) and
+//! [`Slab`].
 //!
 //! ## How it works
 //!
