@@ -277,8 +277,9 @@ impl PoolCaches {
         CacheSlot::bump(&slot.frees);
     }
 
-    /// The cache is empty: takes every block of the chain stack, or one from the `SyncPool`
-    /// stacks, or carves a never-used one. Without a cache: the `SyncPool` stacks first.
+    /// The cache is empty: pops one chain (the first block is the caller's, the rest the cache), or
+    /// takes one block from the `SyncPool` stacks or a never-used one. Without a cache: the
+    /// `SyncPool` stacks first, then a chain.
     #[cold]
     #[inline(never)]
     fn refill(&'static self, slot: &'static CacheSlot, shared: &'static Shared) -> *mut u8 {
