@@ -39,6 +39,8 @@ mutations=(
   huge_cache_take_not_atomic:huge_cache # huge-block cache: a slot taken by a load and a store, not a swap
   cache_claim_relaxed:claimable         # static pool cache slot claimed with a Relaxed CAS (Acquire)
   cache_release_relaxed:claimable       # static pool cache slot released with a Relaxed store (Release)
+  purge_without_claim:purge             # background purger decommits free slices without claiming them first
+  segment_lock_relaxed:purge            # heap segment lock: Acquire/Release -> Relaxed
 )
 
 # Builds `$1` (mutation:files) into build directory `$2` and checks that its models catch it;

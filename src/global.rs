@@ -25,8 +25,11 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
 mod fork;
+mod purger;
 pub mod raw;
 mod slot;
+
+pub use purger::set_background_purge;
 
 /// The sentinel heap every thread starts with.
 static SENTINEL: Heap = Heap::sentinel(&raw const SENTINEL);
@@ -95,8 +98,11 @@ unsafe extern "C" fn on_thread_exit(heap: *mut libc::c_void) {
     // From now on this thread frees remotely (and would adopt a new heap if it allocated
     // again, in a later destructor).
     slot::set(&raw const EXITED);
+    // Its free memory goes back to the OS now, unless the background purger will take it a
+    // tick from now (a thread that starts soon after may then reuse it without page faults).
+    let release = !purger::running();
     // SAFETY: we own the heap and give it up; thread heaps are never destroyed.
-    unsafe { POOL.abandon(heap) };
+    unsafe { POOL.abandon(heap, release) };
 }
 
 /// Key state: 0 = not created, 1 = being created, 2 = failed, `key + 3` = ready.
@@ -380,6 +386,10 @@ extern "C" fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
         // Out of memory, or a layout the engine cannot serve: C's `malloc` says so in `errno`.
         #[cfg(unix)]
         crate::os::errno::set_enomem();
+    } else {
+        // The allocation is done and the heap consistent: a good moment to start the
+        // background purger (its `pthread_create` may allocate).
+        purger::maybe_start();
     }
     p
 }

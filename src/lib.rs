@@ -76,7 +76,9 @@ mod sync;
 pub use engine::map::{HeapInfo, HeapKind, HeapMap, PageStates, Region, RegionState, SegmentInfo};
 pub use engine::stats::{ClassStats, Stats};
 #[cfg(not(loom))]
-pub use global::{heap_map, print_stats, raw, stats, thread_stats, trim, Allocgator};
+pub use global::{
+    heap_map, print_stats, raw, set_background_purge, stats, thread_stats, trim, Allocgator,
+};
 #[cfg(not(loom))]
 pub use local::{Arena, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]

@@ -59,6 +59,12 @@ impl ModelHeap {
         unsafe { self.heap().collect(true) }
     }
 
+    /// One background purge tick over this heap, as the purger thread runs it (any thread
+    /// may call it; it never waits for the owner). Returns whether work is left.
+    pub fn purge_in_background(&self) -> bool {
+        self.heap().purge_in_background()
+    }
+
     /// Pages currently in use in this heap's segments.
     pub unsafe fn pages_in_use(&self) -> usize {
         // SAFETY: forwarded (caller owns the heap).
@@ -92,7 +98,7 @@ impl ModelPool {
         let raw = heap.0;
         core::mem::forget(heap);
         // SAFETY: the caller owned the heap and gives it up.
-        unsafe { self.0.abandon(raw) }
+        unsafe { self.0.abandon(raw, false) }
     }
 
     /// Adopts a pooled heap (the caller becomes its owner), if any.

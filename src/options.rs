@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `ALLOCGATOR_PURGE_DELAY_MS` | 10 | how long free memory stays committed before it goes back to the OS (0: at the next slow path) |
 //! | `ALLOCGATOR_VERBOSE` | 0 | 1: print the global statistics to stderr at process exit |
+//! | `ALLOCGATOR_BACKGROUND_PURGE` | 1 | 0: no background purger thread (free memory then goes back only when the thread that owns it reaches a slow path, or at `trim()`) |
 //!
 //! They are read on the first call of any accessor (the engine calls one when it creates its
 //! first heap) with `libc::getenv`, which does not allocate; a value that does not parse is
@@ -37,6 +38,7 @@ const READY: u8 = 2;
 pub struct Options {
     purge_delay_ms: u64,
     verbose: u8,
+    background_purge: bool,
 }
 
 impl Options {
@@ -58,6 +60,18 @@ impl Options {
     pub fn verbose(&self) -> u8 {
         self.verbose
     }
+
+    /// `ALLOCGATOR_BACKGROUND_PURGE`: whether the background purger may start (default
+    /// true; see [`set_background_purge`](crate::set_background_purge)).
+    ///
+    /// ```
+    /// if std::env::var_os("ALLOCGATOR_BACKGROUND_PURGE").is_none() {
+    ///     assert!(allocgator::options().background_purge());
+    /// }
+    /// ```
+    pub fn background_purge(&self) -> bool {
+        self.background_purge
+    }
 }
 
 /// The options in effect (read from the environment on first use).
@@ -73,6 +87,7 @@ pub fn options() -> Options {
         purge_delay_ms: purge_delay_ms(),
         // Relaxed: published by `ensure_read`'s Acquire.
         verbose: VERBOSE.load(Ordering::Relaxed) as u8,
+        background_purge: background_purge(),
     }
 }
 
@@ -82,6 +97,17 @@ static STATE: AtomicU8 = AtomicU8::new(UNREAD);
 static PURGE_DELAY: AtomicUsize = AtomicUsize::new(DEFAULT_PURGE_DELAY_MS as usize);
 #[cfg(not(loom))]
 static VERBOSE: AtomicUsize = AtomicUsize::new(0);
+#[cfg(not(loom))]
+static BACKGROUND_PURGE: AtomicUsize = AtomicUsize::new(1);
+
+/// Whether the background purger may run (`ALLOCGATOR_BACKGROUND_PURGE`, default 1).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn background_purge() -> bool {
+    ensure_read();
+    // Relaxed: published by `ensure_read`'s Acquire.
+    BACKGROUND_PURGE.load(Ordering::Relaxed) != 0
+}
 
 /// The purge delay under loom: the default (models do not read the environment).
 #[cfg(loom)]
@@ -141,7 +167,7 @@ fn read_slow() {
 /// (elsewhere the defaults stand and nothing is printed).
 #[cfg(all(unix, not(miri), not(loom)))]
 mod environment {
-    use super::{Ordering, DEFAULT_PURGE_DELAY_MS, PURGE_DELAY, VERBOSE};
+    use super::{Ordering, BACKGROUND_PURGE, DEFAULT_PURGE_DELAY_MS, PURGE_DELAY, VERBOSE};
 
     /// Largest purge delay accepted (ten minutes); larger values are reported as bad.
     const MAX_PURGE_DELAY_MS: u64 = 600_000;
@@ -173,6 +199,13 @@ mod environment {
                     }
                 }
                 None => report_bad("ALLOCGATOR_VERBOSE", value, "0 or 1", 0),
+            }
+        }
+        if let Some(value) = getenv(c"ALLOCGATOR_BACKGROUND_PURGE") {
+            match parse_u64(value).filter(|&v| v <= 1) {
+                // Relaxed: published by the READY store.
+                Some(v) => BACKGROUND_PURGE.store(v as usize, Ordering::Relaxed),
+                None => report_bad("ALLOCGATOR_BACKGROUND_PURGE", value, "0 or 1", 1),
             }
         }
     }

@@ -27,7 +27,7 @@ use super::{
     checked_round_up, huge, segment_of, Block, ALIGN_MAX, LARGE_ALIGN_MAX, LARGE_MAX, SLICE_SIZE,
 };
 use crate::os::{now_ms, Os, OsMemory, OS_PAGE};
-use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
 // How long a free slice stays committed before a purge tick gives it back (and an empty
@@ -74,20 +74,32 @@ pub(crate) struct HeapLocal {
     direct: [*const Page; DIRECT_SLOTS],
     /// Pages with (possibly) free blocks, per class; full pages are in no queue.
     queues: [PageQueue; CLASS_COUNT],
-    /// Segments with at least one free slice.
-    segments: SegmentList,
-    /// Segments with every slice in use.
-    full_segments: SegmentList,
     /// When the next purge tick is due (ms), or 0 if nothing is waiting.
     purge_due: u64,
     /// This is the sentinel a thread starts with, not a real heap.
     sentinel: bool,
 }
 
+/// A heap's segments, under its segment lock (see [`SegmentsGuard`]).
+#[derive(Debug)]
+pub(crate) struct SegmentLists {
+    /// Segments with at least one free slice.
+    segments: SegmentList,
+    /// Segments with every slice in use.
+    full_segments: SegmentList,
+}
+
 /// A heap. Lives at a fixed address (OS memory, or a static for the sentinel).
 #[derive(Debug)]
 pub(crate) struct Heap {
     local: UnsafeCell<HeapLocal>,
+    /// The segment lists; with the segments' own state (`SegmentLocal`), touched only under
+    /// `segment_lock`.
+    segs: UnsafeCell<SegmentLists>,
+    /// Held by whoever touches this heap's segment state: the owner on its page-level slow
+    /// paths (a page taken or given back, a purge tick, a walk), and the background purger
+    /// (see `purge`), which is the only other thread that ever takes it.
+    segment_lock: AtomicBool,
     /// Pages whose first remote free since they went full has arrived (see `page`): a stack
     /// that remote freers push onto and the owner takes whole.
     pending: AtomicPtr<Page>,
@@ -116,19 +128,105 @@ impl HeapLocal {
                 first: ptr::null(),
                 last: ptr::null(),
             }; CLASS_COUNT],
-            segments: SegmentList {
-                head: ptr::null_mut(),
-            },
-            full_segments: SegmentList {
-                head: ptr::null_mut(),
-            },
             purge_due: 0,
             sentinel,
         }
     }
 }
 
+impl SegmentLists {
+    const EMPTY: SegmentLists = SegmentLists {
+        segments: SegmentList {
+            head: ptr::null_mut(),
+        },
+        full_segments: SegmentList {
+            head: ptr::null_mut(),
+        },
+    };
+
+    /// Both lists, the segments with room first.
+    pub(crate) fn both(&self) -> [*mut Segment; 2] {
+        [self.segments.head, self.full_segments.head]
+    }
+
+    /// Unlinks `seg` from the list of segments with room.
+    ///
+    /// # Safety
+    /// `seg` is on that list (these are the lists of the heap whose lock the caller holds).
+    pub(crate) unsafe fn unlink_with_room(&mut self, seg: *mut Segment) {
+        // SAFETY: on the list (caller); its links are under the lock the caller holds.
+        unsafe { list_remove(&mut self.segments, seg) };
+    }
+}
+
+/// A heap's segment lock, held: its segment lists and its segments' `SegmentLocal` state may
+/// be touched while it lives. Released on drop.
+///
+/// The lock exists for the background purger, which decommits free slices of heaps whose
+/// owner is busy elsewhere or asleep. The owner takes it once per page-level slow path (one
+/// uncontended exchange); the purger holds it only to read and mark slice bitmaps, never
+/// across a system call, so an owner that finds it taken waits for a few hundred instructions
+/// at most.
+pub(crate) struct SegmentsGuard<'a>(&'a Heap);
+
+/// Acquire and release orders of the segment lock (a test-only switch weakens them so the
+/// loom model `purger_and_owner_share_a_segment` can show the hand-over they provide).
+#[cfg(not(allocgator_mutation = "segment_lock_relaxed"))]
+const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Acquire, Ordering::Release);
+#[cfg(allocgator_mutation = "segment_lock_relaxed")]
+const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Relaxed, Ordering::Relaxed);
+
+impl SegmentsGuard<'_> {
+    /// The heap's segment lists.
+    ///
+    /// # Safety
+    /// No other borrow of the lists is live.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn lists(&self) -> &mut SegmentLists {
+        // SAFETY: we hold the segment lock, which is what guards the lists; exclusivity among
+        // our own borrows is the caller's promise.
+        self.0.segs.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+impl Drop for SegmentsGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: our changes to the segment state reach the next holder's Acquire.
+        self.0.segment_lock.store(false, SEGMENT_LOCK_ORDERS.1);
+    }
+}
+
 impl Heap {
+    /// Takes this heap's segment lock, waiting while the background purger holds it (it
+    /// holds it only briefly; see [`SegmentsGuard`]).
+    #[inline]
+    pub(crate) fn lock_segments(&self) -> SegmentsGuard<'_> {
+        // Acquire: the previous holder's changes to the segment state are visible to us.
+        // (An RMW each try, not a spin on a load: the lock is almost always free, and an
+        // RMW keeps the loom models free of unbounded stale-read loops.)
+        while self
+            .segment_lock
+            .compare_exchange_weak(false, true, SEGMENT_LOCK_ORDERS.0, Ordering::Relaxed)
+            .is_err()
+        {
+            crate::sync::spin_hint();
+        }
+        SegmentsGuard(self)
+    }
+
+    /// Takes this heap's segment lock if it is free (the purger's way: it never waits for an
+    /// owner).
+    #[inline]
+    pub(crate) fn try_lock_segments(&self) -> Option<SegmentsGuard<'_>> {
+        // Acquire: as in `lock_segments`.
+        self.segment_lock
+            .compare_exchange(false, true, SEGMENT_LOCK_ORDERS.0, Ordering::Relaxed)
+            .ok()
+            .map(|_| SegmentsGuard(self))
+    }
+
     /// The sentinel heap threads start with: every lookup finds `empty_page`.
     ///
     /// `this` must be the address the sentinel will live at.
@@ -138,6 +236,8 @@ impl Heap {
         let empty_page = unsafe { ptr::addr_of!((*this).empty_page) };
         Heap {
             local: UnsafeCell::new(HeapLocal::new(empty_page, true)),
+            segs: UnsafeCell::new(SegmentLists::EMPTY),
+            segment_lock: AtomicBool::new(false),
             pending: AtomicPtr::new(ptr::null_mut()),
             counters: HeapCounters::new(),
             empty_page: Page::new(),
@@ -161,6 +261,8 @@ impl Heap {
             let empty_page = ptr::addr_of!((*heap).empty_page);
             ptr::addr_of_mut!((*heap).local)
                 .write(UnsafeCell::new(HeapLocal::new(empty_page, false)));
+            ptr::addr_of_mut!((*heap).segs).write(UnsafeCell::new(SegmentLists::EMPTY));
+            ptr::addr_of_mut!((*heap).segment_lock).write(AtomicBool::new(false));
             ptr::addr_of_mut!((*heap).pending).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*heap).counters).write(HeapCounters::new());
             ptr::addr_of_mut!((*heap).empty_page).write(Page::new());
@@ -192,10 +294,11 @@ impl Heap {
             counters.note_live_bytes(live.wrapping_neg());
             counters.flush_pending();
         }
-        // SAFETY: owner (caller).
-        let local = unsafe { (*heap).local() };
-        for list in [local.segments, local.full_segments] {
-            let mut seg = list.head;
+        // SAFETY: the heap is valid (caller).
+        let guard = unsafe { (*heap).lock_segments() };
+        // SAFETY: we hold the lock; no other borrow of the lists.
+        for head in unsafe { guard.lists() }.both() {
+            let mut seg = head;
             while !seg.is_null() {
                 // SAFETY: our segment; read its link before unmapping it.
                 unsafe {
@@ -205,6 +308,7 @@ impl Heap {
                 }
             }
         }
+        drop(guard);
         let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
         let c = counters();
         // Relaxed: statistics.
@@ -414,11 +518,12 @@ impl Heap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn fold_all(&self) {
-        // SAFETY: owner (caller); listed segments and their pages are ours.
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller); listed segments and their pages are ours; we hold the
+        // segment lock.
         unsafe {
-            let local = self.local();
-            for list in [local.segments, local.full_segments] {
-                let mut seg = list.head;
+            for head in guard.lists().both() {
+                let mut seg = head;
                 while !seg.is_null() {
                     Segment::for_each_page(seg, |page| self.fold(page));
                     seg = Segment::local(seg).next;
@@ -571,8 +676,7 @@ impl Heap {
         let slices = class_page_slices(class);
         // SAFETY: owner (caller); the span is free and ours.
         unsafe {
-            let (seg, index) = self.find_span(slices, 1)?;
-            let (page, fresh) = Segment::take_span(seg, index, slices);
+            let (page, seg, index, fresh) = self.take_span(slices, 1)?;
             page.init(
                 Segment::slice_start(seg, index),
                 slices,
@@ -592,10 +696,9 @@ impl Heap {
         let align_slices = (align / SLICE_SIZE).max(1);
         // SAFETY: owner (caller); the span is free and ours.
         unsafe {
-            let Some((seg, index)) = self.find_span(slices, align_slices) else {
+            let Some((page, seg, index, fresh)) = self.take_span(slices, align_slices) else {
                 return ptr::null_mut();
             };
-            let (page, fresh) = Segment::take_span(seg, index, slices);
             let bytes = slices * SLICE_SIZE;
             let start = Segment::slice_start(seg, index);
             page.init(start, slices, LARGE as u8, bytes, fresh);
@@ -618,21 +721,44 @@ impl Heap {
         }
     }
 
-    /// A free run of `slices` slices (start a multiple of `align_slices`), in an existing
-    /// segment or a new one.
-    unsafe fn find_span(
+    /// Takes a free run of `slices` slices (start a multiple of `align_slices`), in an
+    /// existing segment or a new one: its page record (not yet set up), segment and index, and
+    /// whether it reads as zeros.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    unsafe fn take_span(
         &self,
         slices: usize,
         align_slices: usize,
-    ) -> Option<(*mut Segment, usize)> {
-        // SAFETY: owner (caller); all listed segments are ours.
+    ) -> Option<(&Page, *mut Segment, usize, bool)> {
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
         unsafe {
-            let local = self.local();
+            let (seg, index) = self.find_span(guard.lists(), slices, align_slices)?;
+            let (page, fresh) = Segment::take_span(seg, index, slices);
+            Some((page, seg, index, fresh))
+        }
+    }
+
+    /// A free run of `slices` slices (start a multiple of `align_slices`), in an existing
+    /// segment or a new one.
+    ///
+    /// # Safety
+    /// The caller owns the heap and holds its segment lock (`local` is its lists).
+    unsafe fn find_span(
+        &self,
+        local: &mut SegmentLists,
+        slices: usize,
+        align_slices: usize,
+    ) -> Option<(*mut Segment, usize)> {
+        // SAFETY: owner holding the lock (caller); all listed segments are ours.
+        unsafe {
             let mut seg = local.segments.head;
             while !seg.is_null() {
                 let next = Segment::local(seg).next;
                 if let Some(index) = Segment::find_free_run(seg, slices, align_slices) {
-                    if slices == Segment::free_slices(seg) {
+                    if slices == Segment::slices_without_page(seg) {
                         // This span fills the segment: move it out of the searched list.
                         list_remove(&mut local.segments, seg);
                         list_push(&mut local.full_segments, seg);
@@ -672,6 +798,7 @@ impl Heap {
                 page.local().set_full(false);
                 owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
                 self.retire_page(page);
+                self.maybe_purge();
                 return;
             }
             if page.local().in_full() {
@@ -685,6 +812,11 @@ impl Heap {
             if local.used == 0 && may_retire(page) && !local.is_first() {
                 self.queue_remove(class, page);
                 self.retire_page(page);
+                // A page emptied: the purge tick's other trigger besides the allocation slow
+                // path, so a program that frees a burst and then stays on the fast paths
+                // still gives the burst back (whatever was freed a delay before the last
+                // emptied page).
+                self.maybe_purge();
             }
         }
     }
@@ -844,13 +976,17 @@ impl Heap {
             debug_assert_eq!(local.used, 0);
             let slices = local.slice_count as usize;
             *local = super::page::PageLocal::EMPTY;
-            Segment::release_span(seg, index, slices);
-            let heap = self.local();
-            if Segment::free_slices(seg) == slices {
-                // It was in the full list: it has room again.
-                list_remove(&mut heap.full_segments, seg);
-                list_push(&mut heap.segments, seg);
+            {
+                let guard = self.lock_segments();
+                let lists = guard.lists();
+                Segment::release_span(seg, index, slices);
+                if Segment::slices_without_page(seg) == slices {
+                    // It was in the full list: it has room again.
+                    list_remove(&mut lists.full_segments, seg);
+                    list_push(&mut lists.segments, seg);
+                }
             }
+            let heap = self.local();
             if heap.purge_due == 0 {
                 heap.purge_due = now_ms() + purge_delay_ms();
             }
@@ -871,22 +1007,24 @@ impl Heap {
     /// A purge tick: decommits slices free for a whole period and unmaps segments empty for a
     /// whole period (`now`: everything free, at once).
     unsafe fn purge(&self, now: bool) {
-        // SAFETY: owner (caller); listed segments are ours.
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; listed segments are ours.
         unsafe {
-            let local = self.local();
+            let lists = guard.lists();
             let mut more = false;
-            let mut seg = local.segments.head;
+            let mut seg = lists.segments.head;
             while !seg.is_null() {
                 let next = Segment::local(seg).next;
                 if Segment::purge(seg, now) {
-                    list_remove(&mut local.segments, seg);
+                    list_remove(&mut lists.segments, seg);
                     Segment::destroy(seg);
                 } else {
                     more |= Segment::has_dirty(seg);
                 }
                 seg = next;
             }
-            local.purge_due = if more { now_ms() + purge_delay_ms() } else { 0 };
+            drop(guard);
+            self.local().purge_due = if more { now_ms() + purge_delay_ms() } else { 0 };
         }
     }
 
@@ -928,11 +1066,11 @@ impl Heap {
     #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) unsafe fn pages_in_use(&self) -> usize {
         let mut pages = 0;
-        // SAFETY: owner (caller); listed segments are ours.
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; listed segments are ours.
         unsafe {
-            let local = self.local();
-            for list in [local.segments, local.full_segments] {
-                let mut seg = list.head;
+            for head in guard.lists().both() {
+                let mut seg = head;
                 while !seg.is_null() {
                     pages += Segment::page_count(seg);
                     seg = Segment::local(seg).next;
@@ -1130,24 +1268,26 @@ impl Heap {
             let index = Segment::locate(page.local().start).1;
             let old_slices = page.local().slice_count as usize;
             let new_slices = new_size.div_ceil(SLICE_SIZE);
+            let guard = self.lock_segments();
+            let lists = guard.lists();
             if new_slices > old_slices {
                 if !Segment::extend_span(seg, index, old_slices, new_slices) {
                     return ptr::null_mut();
                 }
-                if Segment::free_slices(seg) == 0 {
-                    let local = self.local();
-                    list_remove(&mut local.segments, seg);
-                    list_push(&mut local.full_segments, seg);
+                if Segment::slices_without_page(seg) == 0 {
+                    list_remove(&mut lists.segments, seg);
+                    list_push(&mut lists.full_segments, seg);
                 }
+                drop(guard);
             } else {
                 // Shrinking to less than half: give the tail back.
-                let was_full = Segment::free_slices(seg) == 0;
+                let was_full = Segment::slices_without_page(seg) == 0;
                 Segment::release_span(seg, index + new_slices, old_slices - new_slices);
                 if was_full {
-                    let local = self.local();
-                    list_remove(&mut local.full_segments, seg);
-                    list_push(&mut local.segments, seg);
+                    list_remove(&mut lists.full_segments, seg);
+                    list_push(&mut lists.segments, seg);
                 }
+                drop(guard);
                 let local = self.local();
                 if local.purge_due == 0 {
                     local.purge_due = now_ms() + purge_delay_ms();
@@ -1241,11 +1381,11 @@ impl Heap {
     /// The caller owns the heap, and `f` does not allocate from or free into it.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn for_each_segment(&self, mut f: impl FnMut(*mut Segment)) {
-        // SAFETY: owner (caller); listed segments are ours.
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; listed segments are ours.
         unsafe {
-            let local = self.local();
-            for list in [local.segments, local.full_segments] {
-                let mut seg = list.head;
+            for head in guard.lists().both() {
+                let mut seg = head;
                 while !seg.is_null() {
                     let next = Segment::local(seg).next;
                     f(seg);
@@ -1262,11 +1402,11 @@ impl Heap {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn footprint(&self) -> (usize, usize) {
         let (mut segments, mut committed) = (0, 0);
-        // SAFETY: owner (caller); listed segments are ours.
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; listed segments are ours.
         unsafe {
-            let local = self.local();
-            for list in [local.segments, local.full_segments] {
-                let mut seg = list.head;
+            for head in guard.lists().both() {
+                let mut seg = head;
                 while !seg.is_null() {
                     let l = Segment::local(seg);
                     segments += 1;
@@ -1345,9 +1485,9 @@ mod tests {
             }
             assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
             let seg = segment_of(p);
-            let free_before = Segment::free_slices(seg);
+            let free_before = Segment::slices_without_page(seg);
             assert_eq!(h.resize(p, 300_000), p);
-            assert_eq!(Segment::free_slices(seg), free_before + 32 - 5);
+            assert_eq!(Segment::slices_without_page(seg), free_before + 32 - 5);
             assert!(Heap::usable_size(p) >= 300_000);
             assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
             h.free(p);

@@ -92,14 +92,15 @@ impl HeapPool {
     }
 
     /// Abandons `heap` into the pool: collects it (retiring empty pages, keeping the rest for
-    /// the next owner) and lists it.
+    /// the next owner) and lists it. With `release`, its free memory goes back to the OS first
+    /// (when no background purger will do it later).
     ///
     /// # Safety
     /// The caller owns `heap` (a thread heap, never destroyed) and gives up ownership: it does
     /// not use the heap afterwards except to free blocks remotely like any other thread.
-    pub(crate) unsafe fn abandon(&self, heap: *mut Heap) {
+    pub(crate) unsafe fn abandon(&self, heap: *mut Heap, release: bool) {
         // SAFETY: we still own the heap (caller).
-        unsafe { (*heap).collect(false) };
+        unsafe { (*heap).collect(release) };
         let guard = self.lock();
         // SAFETY: the heap is valid (caller); we hold the lock.
         unsafe { guard.push(heap) };

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! global / local allocators      thread-local heap, heap pool, Allocator impls
-//!   heap                         size-class queues, direct table, fast paths, purge
+//!   heap, purge                  size-class queues, direct table, fast paths; purge ticks
 //!     segment, huge              4 MiB aligned segments of 64 KiB slices; huge mappings
 //!       page                     three free lists + the remote-free protocol
 //!         size_class, os         the class table; reserve / decommit / release
@@ -20,6 +20,7 @@ pub(crate) mod heap_pool;
 pub(crate) mod huge;
 pub(crate) mod map;
 pub(crate) mod page;
+pub(crate) mod purge;
 pub(crate) mod segment;
 pub(crate) mod size_class;
 pub(crate) mod stats;

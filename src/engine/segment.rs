@@ -27,7 +27,8 @@ pub(crate) enum SegmentKind {
     Huge = 2,
 }
 
-/// Owner-only segment state.
+/// Segment state, touched only under the owning heap's segment lock (see `Heap::lock_segments`):
+/// by the owner, and by the background purger (`purging`, and the purge bookkeeping).
 #[derive(Debug)]
 pub(crate) struct SegmentLocal {
     /// Bit i: slice i belongs to a page (bit 0, the header, always set).
@@ -40,6 +41,10 @@ pub(crate) struct SegmentLocal {
     pub(crate) purge_candidates: u64,
     /// The segment was empty at the last purge tick.
     pub(crate) empty_at_last_tick: bool,
+    /// Bit i: free slice the background purger is decommitting (outside the lock). Counts as
+    /// in use for everyone else: nobody takes it, and the segment is not released, until the
+    /// purger clears the bit.
+    pub(crate) purging: u64,
     /// Links in the owning heap's segment list.
     pub(crate) next: *mut Segment,
     /// Links in the owning heap's segment list.
@@ -142,6 +147,7 @@ impl Segment {
                 zeroed: ALL_SLICES & !HEADER_SLICE,
                 purge_candidates: 0,
                 empty_at_last_tick: false,
+                purging: 0,
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
             }));
@@ -236,7 +242,8 @@ impl Segment {
     ) -> Option<usize> {
         // SAFETY: owner (caller).
         let local = unsafe { Self::local(seg) };
-        let free = !local.used;
+        let taken = local.used | local.purging;
+        let free = !taken;
         if free == 0 || (free.count_ones() as usize) < count {
             return None;
         }
@@ -249,7 +256,7 @@ impl Segment {
         let mut index = align_slices.max(1);
         while index + count <= SLICES {
             let bits = span_bits(index, count);
-            if local.used & bits == 0 {
+            if taken & bits == 0 {
                 if local.uncommitted & bits == 0 {
                     return Some(index);
                 }
@@ -294,7 +301,7 @@ impl Segment {
         {
             // SAFETY: owner (caller).
             let local = unsafe { Self::local(seg) };
-            if local.used & extra != 0 {
+            if (local.used | local.purging) & extra != 0 {
                 return false;
             }
         }
@@ -313,7 +320,7 @@ impl Segment {
         let bits = span_bits(first, count);
         // SAFETY: owner (caller).
         let local = unsafe { Self::local(seg) };
-        debug_assert_eq!(local.used & bits, 0);
+        debug_assert_eq!((local.used | local.purging) & bits, 0);
         let fresh = local.zeroed & bits == bits;
         let newly_committed = (local.uncommitted & bits).count_ones() as usize;
         local.used |= bits;
@@ -363,7 +370,7 @@ impl Segment {
     pub(crate) unsafe fn purge(seg: *mut Segment, now: bool) -> bool {
         // SAFETY: owner (caller).
         let local = unsafe { Self::local(seg) };
-        let dirty_free = !local.used & !local.uncommitted;
+        let dirty_free = !local.used & !local.uncommitted & !local.purging;
         let to_purge = if now {
             dirty_free
         } else {
@@ -389,8 +396,8 @@ impl Segment {
                 Ordering::Relaxed,
             );
         }
-        local.purge_candidates = !local.used & !local.uncommitted;
-        let empty = local.used == HEADER_SLICE;
+        local.purge_candidates = !local.used & !local.uncommitted & !local.purging;
+        let empty = local.used == HEADER_SLICE && local.purging == 0;
         let release = empty && (now || local.empty_at_last_tick);
         local.empty_at_last_tick = empty;
         release
@@ -431,12 +438,14 @@ impl Segment {
         count
     }
 
-    /// Number of free slices.
+    /// Number of slices that belong to no page (free ones and those the purger has claimed).
+    /// Whether a segment is on its heap's list of full segments is decided by this count
+    /// (none: full), so that a claim by the purger never moves a segment between lists.
     ///
     /// # Safety
-    /// The caller owns the segment.
-    pub(crate) unsafe fn free_slices(seg: *mut Segment) -> usize {
-        // SAFETY: owner (caller).
+    /// The caller holds the owning heap's segment lock.
+    pub(crate) unsafe fn slices_without_page(seg: *mut Segment) -> usize {
+        // SAFETY: under the segment lock (caller).
         unsafe { Segment::local(seg) }.used.count_zeros() as usize
     }
 
@@ -447,6 +456,81 @@ impl Segment {
     pub(crate) unsafe fn has_dirty(seg: *mut Segment) -> bool {
         // SAFETY: owner (caller).
         let local = unsafe { Self::local(seg) };
-        !local.used & !local.uncommitted != 0 || local.used == HEADER_SLICE
+        !local.used & !local.uncommitted & !local.purging != 0 || local.used == HEADER_SLICE
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // The background purger's three steps (see `super::purge`)
+    // ----------------------------------------------------------------------------------------
+
+    /// Step 1, under the lock: claims the free committed slices that were already free at the
+    /// previous tick (marking them `purging`, so nobody takes them), makes the other free
+    /// committed slices the next tick's candidates, and returns the claimed slices.
+    ///
+    /// # Safety
+    /// The caller holds the owning heap's segment lock.
+    pub(crate) unsafe fn claim_for_purge(seg: *mut Segment) -> u64 {
+        // SAFETY: under the segment lock (caller).
+        let local = unsafe { Self::local(seg) };
+        let dirty_free = !local.used & !local.uncommitted & !local.purging;
+        let ready = dirty_free & local.purge_candidates;
+        #[cfg(not(allocgator_mutation = "purge_without_claim"))]
+        {
+            local.purging |= ready;
+        }
+        local.purge_candidates = dirty_free & !ready;
+        ready
+    }
+
+    /// Step 2, without the lock: decommits the slices `claim_for_purge` returned.
+    ///
+    /// # Safety
+    /// `bits` were claimed from this live segment by `claim_for_purge` and not yet finished.
+    pub(crate) unsafe fn decommit_slices(seg: *mut Segment, bits: u64) {
+        let mut rest = bits;
+        while rest != 0 {
+            let start = rest.trailing_zeros() as usize;
+            let run = (!(rest >> start)).trailing_zeros() as usize;
+            // SAFETY: claimed free slices of a live segment (caller): nobody takes them, or
+            // releases the segment, until `finish_purge` clears their claim.
+            unsafe { Os::decommit(Self::slice_start(seg, start), run * SLICE_SIZE) };
+            rest &= !span_bits(start, run);
+        }
+    }
+
+    /// The tick's last pass, under the lock: every free committed slice becomes a candidate for
+    /// the next tick. Returns whether the segment has free committed slices or is empty (work
+    /// for a later tick), and whether it has been empty for a whole tick (to be released).
+    ///
+    /// # Safety
+    /// The caller holds the owning heap's segment lock.
+    pub(crate) unsafe fn mark_purge_candidates(seg: *mut Segment) -> (bool, bool) {
+        // SAFETY: under the segment lock (caller).
+        let local = unsafe { Self::local(seg) };
+        let dirty_free = !local.used & !local.uncommitted & !local.purging;
+        local.purge_candidates = dirty_free;
+        let empty = local.used == HEADER_SLICE && local.purging == 0;
+        let release = empty && local.empty_at_last_tick;
+        local.empty_at_last_tick = empty;
+        (dirty_free != 0 || empty, release)
+    }
+
+    /// Step 3, under the lock again: the claimed slices are free and decommitted.
+    ///
+    /// # Safety
+    /// The caller holds the owning heap's segment lock; `bits` were claimed by
+    /// `claim_for_purge` and decommitted.
+    pub(crate) unsafe fn finish_purge(seg: *mut Segment, bits: u64) {
+        // SAFETY: under the segment lock (caller).
+        let local = unsafe { Self::local(seg) };
+        local.purging &= !bits;
+        local.uncommitted |= bits;
+        if Os::DECOMMIT_ZEROES {
+            local.zeroed |= bits;
+        }
+        // Relaxed: statistics.
+        counters()
+            .committed
+            .fetch_sub(bits.count_ones() as usize * SLICE_SIZE, Ordering::Relaxed);
     }
 }

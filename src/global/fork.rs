@@ -1,7 +1,8 @@
 //! `fork()` safety: no engine lock is held across a fork.
 //!
-//! The global path has one lock, the heap pool's (taken when a thread starts or exits, by
-//! `trim()` and by the statistics walks). A thread that forks while another holds it would
+//! The global path has two locks of its own: the heap pool's (taken when a thread starts or
+//! exits, by `trim()` and by the statistics walks), and the background purger's fork lock
+//! (held while it works on one heap, see `purger`). A thread that forks while another holds it would
 //! leave the child with a lock nobody can release, and the child's first thread start or
 //! `trim()` would spin forever. `pthread_atfork` handlers, registered when the first thread
 //! heap is created, take the lock before the fork and release it on both sides after, so the
@@ -32,22 +33,38 @@ pub(super) fn register_once() {
     #[cfg(all(unix, not(miri)))]
     // SAFETY: three `extern "C"` functions that take no arguments and never unwind.
     unsafe {
-        libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork));
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        );
     }
 }
 
 /// Runs in the forking thread just before `fork`: takes the pool lock (waiting for a holder
-/// to finish), so no other thread is inside the pool when the address space is copied.
+/// to finish), so no other thread is inside the pool when the address space is copied, and
+/// the background purger's fork lock (waiting for its work on one heap to finish), so the
+/// child inherits no segment lock or slice claim of the purger's.
 #[cfg(all(unix, not(miri)))]
 extern "C" fn before_fork() {
     POOL.hold();
+    super::purger::hold_fork_lock();
 }
 
-/// Runs in the parent and in the child right after `fork`: releases the lock `before_fork`
-/// took.
+/// Runs in the parent right after `fork`: releases what `before_fork` took.
 #[cfg(all(unix, not(miri)))]
-extern "C" fn after_fork() {
-    // SAFETY: `before_fork` took the lock in this thread (or, in the child, in the thread that
-    // became the child's only thread), and nothing released it since.
+extern "C" fn after_fork_in_parent() {
+    super::purger::release_fork_lock();
+    // SAFETY: `before_fork` took the lock in this thread, and nothing released it since.
+    unsafe { POOL.release_held() };
+}
+
+/// Runs in the child right after `fork`: releases what `before_fork` took, and lets the
+/// child start a purger of its own (the parent's thread is not in the child).
+#[cfg(all(unix, not(miri)))]
+extern "C" fn after_fork_in_child() {
+    super::purger::after_fork_in_child();
+    // SAFETY: `before_fork` took the lock in the thread that became the child's only thread,
+    // and nothing released it since.
     unsafe { POOL.release_held() };
 }

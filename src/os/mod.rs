@@ -19,6 +19,8 @@ pub(crate) mod errno;
 #[cfg(all(unix, not(loom)))]
 pub(crate) mod stderr;
 pub(crate) mod system;
+#[cfg(all(unix, not(miri), not(loom)))]
+pub(crate) mod thread;
 
 /// The smallest unit the OS maps; every size and alignment given to [`OsMemory`] is a
 /// multiple of it.

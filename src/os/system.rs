@@ -39,7 +39,18 @@ impl OsMemory for SystemFallback {
         unsafe { System.dealloc(ptr, Layout::from_size_align_unchecked(size, align)) }
     }
 
-    unsafe fn decommit(_ptr: *mut u8, _size: usize) {}
+    unsafe fn decommit(_ptr: *mut u8, _size: usize) {
+        // Under loom, decommitted memory is poisoned (real decommit would lose it), so a model
+        // sees a slice decommitted while a block in it was live; and the call is a point
+        // where other threads may run, as a system call is.
+        #[cfg(loom)]
+        {
+            loom::thread::yield_now();
+            // SAFETY: the range lies inside one live mapping and holds nothing anyone needs
+            // (the trait's contract).
+            unsafe { core::ptr::write_bytes(_ptr, 0xDD, _size) };
+        }
+    }
 
     unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize, _align: usize) -> *mut u8 {
         core::ptr::null_mut()

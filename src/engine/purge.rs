@@ -1,0 +1,136 @@
+//! The background purge tick: decommitting a heap's free memory from another thread, while the
+//! heap's owner runs on its fast paths, sleeps, or has exited.
+//!
+//! A heap's owner purges its own free slices on its slow paths (`Heap::purge`), but a program
+//! that only allocates and frees on the fast paths, or that sleeps, never gets there, and a
+//! pooled heap has no owner at all. The background purger (see `global::purger`) walks every
+//! thread heap and calls [`Heap::purge_in_background`] on each, about every
+//! `PURGER_TICK_MS` (a tick of the global layer).
+//!
+//! # The protocol
+//!
+//! Everything that says which slices are free — a heap's segment lists and each segment's
+//! `SegmentLocal` — is touched only under the heap's segment lock, by the owner and by the
+//! purger alike. The purger never makes a system call under the lock, so the owner never waits
+//! for one:
+//!
+//! 1. under the lock, each segment's free committed slices that were already free at the
+//!    previous tick are *claimed* (`SegmentLocal::purging`): they count as in use, so the owner
+//!    neither takes them for a page nor releases their segment;
+//! 2. without the lock, the claimed slices are decommitted (`madvise`);
+//! 3. under the lock again, the claims are dropped and the slices marked decommitted.
+//!
+//! A last pass under the lock makes every free committed slice a candidate for the next tick
+//! and unlinks segments that have been empty for a whole tick, which are unmapped after the
+//! lock is released (an empty segment has no block anyone could still free into it).
+//!
+//! The purger only ever *tries* the lock: a heap whose owner holds it is skipped until the next
+//! tick. The loom model `purger_and_owner_share_a_segment` runs this against an owner taking
+//! and freeing pages; it catches a purger that decommits slices without claiming them
+//! (mutation `purge_without_claim`) and a lock without its Acquire / Release pair
+//! (`segment_lock_relaxed`).
+
+use super::heap::Heap;
+use super::segment::Segment;
+use core::ptr;
+
+/// Segments claimed from per lock hold (their claims are decommitted before the next hold).
+const BATCH: usize = 16;
+
+/// Empty segments unlinked per tick, unmapped after the lock is released.
+const RELEASE_BATCH: usize = 16;
+
+impl Heap {
+    /// One background purge tick over this heap (any thread; see the module docs). Returns
+    /// whether free committed memory is left for a later tick (or the heap was busy).
+    ///
+    /// Never waits for the owner, never allocates, and decommits only slices that have been
+    /// free for a whole tick.
+    pub(crate) fn purge_in_background(&self) -> bool {
+        // (No `is_sentinel` test: that reads the owner's state. A sentinel has no segments.)
+        loop {
+            let mut claimed = [(ptr::null_mut::<Segment>(), 0u64); BATCH];
+            let mut n = 0;
+            {
+                let Some(guard) = self.try_lock_segments() else {
+                    return true;
+                };
+                // SAFETY: we hold the segment lock, which guards the lists and every
+                // `SegmentLocal` of the heap's segments; no other borrow of the lists.
+                unsafe {
+                    'walk: for head in guard.lists().both() {
+                        let mut seg = head;
+                        while !seg.is_null() {
+                            let bits = Segment::claim_for_purge(seg);
+                            if bits != 0 {
+                                claimed[n] = (seg, bits);
+                                n += 1;
+                                if n == BATCH {
+                                    break 'walk;
+                                }
+                            }
+                            seg = Segment::local(seg).next;
+                        }
+                    }
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            for &(seg, bits) in &claimed[..n] {
+                // SAFETY: claimed from this live segment just now; claimed slices keep the
+                // segment alive (it is not released while it has claims).
+                unsafe { Segment::decommit_slices(seg, bits) };
+            }
+            let guard = self.lock_segments();
+            for &(seg, bits) in &claimed[..n] {
+                // SAFETY: we hold the lock; the bits were claimed and are now decommitted.
+                unsafe { Segment::finish_purge(seg, bits) };
+            }
+            drop(guard);
+            if n < BATCH {
+                break;
+            }
+        }
+        self.mark_candidates()
+    }
+
+    /// The tick's last pass (module docs): free committed slices become the next tick's
+    /// candidates, and segments empty for a whole tick are unlinked and unmapped. Returns
+    /// whether anything is left for a later tick.
+    fn mark_candidates(&self) -> bool {
+        let mut release = [ptr::null_mut::<Segment>(); RELEASE_BATCH];
+        let mut n = 0;
+        let mut more = false;
+        {
+            let Some(guard) = self.try_lock_segments() else {
+                return true;
+            };
+            // SAFETY: we hold the segment lock (lists and segment state); no other borrow of
+            // the lists.
+            unsafe {
+                let lists = guard.lists();
+                let mut seg = lists.both()[0];
+                while !seg.is_null() {
+                    let next = Segment::local(seg).next;
+                    let (dirty, empty_for_a_tick) = Segment::mark_purge_candidates(seg);
+                    if empty_for_a_tick && n < RELEASE_BATCH {
+                        // Only the list of segments with room can hold an empty segment.
+                        lists.unlink_with_room(seg);
+                        release[n] = seg;
+                        n += 1;
+                    } else {
+                        more |= dirty;
+                    }
+                    seg = next;
+                }
+            }
+        }
+        for &seg in &release[..n] {
+            // SAFETY: unlinked under the lock, with no page and no claim: nothing of the heap
+            // refers to it any more and no block of it is live.
+            unsafe { Segment::destroy(seg) };
+        }
+        more
+    }
+}
