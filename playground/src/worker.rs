@@ -24,8 +24,27 @@ use crate::workloads::{self, Impl};
 /// Prefix of the result line.
 pub const RESULT_PREFIX: &str = "PGRESULT";
 
-/// Entry point of every `pg-<allocator>` worker binary.
-pub fn main(alloc_name: &str) {
+/// The worker's way to give free memory back to the OS now (its allocator's `trim`), if the
+/// allocator has one; set once by [`main`].
+static TRIM: std::sync::OnceLock<Option<fn()>> = std::sync::OnceLock::new();
+
+/// Gives free memory back to the OS with the worker's allocator's own call (glibc's
+/// `malloc_trim`, mimalloc's `mi_collect`, jemalloc's `arena.<all>.purge`, allocgator's
+/// `trim`). False if the allocator has none (snmalloc).
+pub fn trim_now() -> bool {
+    match TRIM.get().copied().flatten() {
+        Some(trim) => {
+            trim();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Entry point of every `pg-<allocator>` worker binary; `trim` is the allocator's call that
+/// gives free memory back to the OS now, if it has one (W7 reports RSS after it).
+pub fn main(alloc_name: &str, trim: Option<fn()>) {
+    let _ = TRIM.set(trim);
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(alloc_name, &args) {
         Ok(line) => println!("{line}"),

@@ -130,6 +130,16 @@ const W7_EXTRAS: &[Extra] = &[
         kind: ExtraKind::Kib,
     },
     Extra {
+        key: "rss_idle",
+        header: "after 1 s idle",
+        kind: ExtraKind::Kib,
+    },
+    Extra {
+        key: "rss_trim",
+        header: "after trim",
+        kind: ExtraKind::Kib,
+    },
+    Extra {
         key: "peak_live",
         header: "peak live",
         kind: ExtraKind::Kib,
@@ -253,7 +263,7 @@ pub static WORKLOADS: &[Workload] = &[
     },
     Workload {
         id: "w7-rss",
-        title: "W7 RSS phases: 4 × [n × 16..512 B, free 90%, n/5 × 1..4 KiB, free all], n = 1M at --full",
+        title: "W7 RSS phases: 4 × [n × 16..512 B, free 90%, n/5 × 1..4 KiB, free all], then 1 s idle, then the allocator's trim; n = 1M at --full",
         unit: "allocations",
         full_n: 1_000_000,
         min_n: 1_000,
@@ -908,6 +918,11 @@ fn w7_rss(imp: Impl, n: u64) -> Result<Outcome, String> {
         rss[3] = sys::current_rss_kib();
     }
     let elapsed_ns = t0.elapsed().as_nanos() as u64;
+    // What the program holds when it stops allocating: after an idle second (free memory an
+    // allocator gives back on its own), then after its own trim call, if it has one.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let rss_idle = sys::current_rss_kib();
+    let rss_trim = crate::worker::trim_now().then(sys::current_rss_kib);
     let peak_live_kib = peak_live as f64 / 1024.0;
     let hwm = sys::peak_rss_kib() as f64;
     Ok(Outcome {
@@ -918,9 +933,15 @@ fn w7_rss(imp: Impl, n: u64) -> Result<Outcome, String> {
             ("rss_free90", rss[1] as f64),
             ("rss_alloc2", rss[2] as f64),
             ("rss_free_all", rss[3] as f64),
+            ("rss_idle", rss_idle as f64),
+        ]
+        .into_iter()
+        .chain(rss_trim.map(|kib| ("rss_trim", kib as f64)))
+        .chain([
             ("peak_live", peak_live_kib),
             ("rss_per_live", hwm / peak_live_kib),
-        ],
+        ])
+        .collect(),
     })
 }
 

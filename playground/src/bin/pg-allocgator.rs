@@ -6,5 +6,5 @@
 static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
 
 fn main() {
-    playground::worker::main("allocgator");
+    playground::worker::main("allocgator", Some(allocgator::trim));
 }

@@ -4,5 +4,5 @@
 static GLOBAL: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
 
 fn main() {
-    playground::worker::main("snmalloc");
+    playground::worker::main("snmalloc", None);
 }
