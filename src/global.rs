@@ -73,6 +73,7 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
     slot::set(heap);
     register_thread_exit(heap);
     fork::register_once();
+    purger::register_once();
     // SAFETY: thread heaps are never unmapped.
     Some(unsafe { &*heap })
 }
@@ -315,8 +316,9 @@ pub fn heap_map() -> crate::HeapMap {
 /// Gives free memory back to the OS now: the calling thread's free pages and empty segments,
 /// and those of exited threads' heaps.
 ///
-/// Other running threads' heaps return their free memory on their own, a few milliseconds
-/// after it became free, the next time they allocate.
+/// Other running threads' heaps return their free memory on their own: a few milliseconds
+/// after it became free when their thread next reaches a slow path, and within about 0.6 s
+/// through the background purger (see [`set_background_purge`]).
 ///
 /// ```
 /// let v: Vec<Vec<u8>> = (0..1000).map(|_| vec![0u8; 1000]).collect();
@@ -386,10 +388,6 @@ extern "C" fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
         // Out of memory, or a layout the engine cannot serve: C's `malloc` says so in `errno`.
         #[cfg(unix)]
         crate::os::errno::set_enomem();
-    } else {
-        // The allocation is done and the heap consistent: a good moment to start the
-        // background purger (its `pthread_create` may allocate).
-        purger::maybe_start();
     }
     p
 }

@@ -122,6 +122,9 @@ fn freed_memory_goes_back_to_the_os_without_malloc_trim() {
             100.0 * after_2s as f64 / peak as f64
         );
         assert!(peak > 400 << 20, "{mode}: no burst: {line}");
-        assert!(after_2s * 10 <= peak, "{mode}: over 10% of the peak: {line}");
+        assert!(
+            after_2s * 10 <= peak,
+            "{mode}: over 10% of the peak: {line}"
+        );
     }
 }

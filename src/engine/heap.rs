@@ -76,6 +76,9 @@ pub(crate) struct HeapLocal {
     queues: [PageQueue; CLASS_COUNT],
     /// When the next purge tick is due (ms), or 0 if nothing is waiting.
     purge_due: u64,
+    /// Free memory started waiting for a purge (`purge_due` was set from 0) since the last
+    /// safe point: `maybe_purge` then calls `purge::memory_waiting` (which may allocate).
+    waiting_news: bool,
     /// This is the sentinel a thread starts with, not a real heap.
     sentinel: bool,
 }
@@ -129,6 +132,7 @@ impl HeapLocal {
                 last: ptr::null(),
             }; CLASS_COUNT],
             purge_due: 0,
+            waiting_news: false,
             sentinel,
         }
     }
@@ -582,6 +586,26 @@ impl Heap {
                     }
                 }
             }
+            self.alloc_refill(size, align, rounded, zero)
+        }
+    }
+
+    /// The rest of the slow path, out of line so the refill from the queue head above keeps
+    /// a small frame: collect pending pages, run a due purge tick, then a new page, a large
+    /// block or a huge one.
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc); `rounded` is `size` rounded up to `align`.
+    #[inline(never)]
+    unsafe fn alloc_refill(
+        &self,
+        size: usize,
+        align: usize,
+        rounded: usize,
+        zero: bool,
+    ) -> *mut u8 {
+        // SAFETY: owner (caller).
+        unsafe {
             self.process_pending();
             self.maybe_purge();
             if rounded <= MEDIUM_MAX {
@@ -989,17 +1013,28 @@ impl Heap {
             let heap = self.local();
             if heap.purge_due == 0 {
                 heap.purge_due = now_ms() + purge_delay_ms();
+                heap.waiting_news = true;
             }
         }
     }
 
     /// Runs a purge tick if one is due.
+    ///
+    /// Called only where the heap is consistent and nothing of it is borrowed (the start of
+    /// the allocation refill, the end of a local free's slow path), since it may also tell
+    /// `purge::memory_waiting`, which may allocate from this very heap.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
     unsafe fn maybe_purge(&self) {
         // SAFETY: owner (caller).
         unsafe {
             let due = self.local().purge_due;
             if due != 0 && now_ms() >= due {
                 self.purge(purge_delay_ms() == 0);
+            }
+            if core::mem::take(&mut self.local().waiting_news) {
+                super::purge::memory_waiting();
             }
         }
     }
@@ -1291,6 +1326,7 @@ impl Heap {
                 let local = self.local();
                 if local.purge_due == 0 {
                     local.purge_due = now_ms() + purge_delay_ms();
+                    local.waiting_news = true;
                 }
             }
             let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);

@@ -34,6 +34,35 @@ use super::heap::Heap;
 use super::segment::Segment;
 use core::ptr;
 
+/// What a heap's owner calls when free memory starts waiting for a purge (at most once per
+/// purge tick, at a point where it may allocate): set by the global layer, which starts its
+/// background purger from there. Stored as a pointer; null until set.
+#[cfg(not(loom))]
+static ON_MEMORY_WAITING: crate::sync::AtomicPtr<()> = crate::sync::AtomicPtr::new(ptr::null_mut());
+
+/// Sets what [`memory_waiting`] calls.
+#[cfg(not(loom))]
+pub(crate) fn set_on_memory_waiting(f: fn()) {
+    // Relaxed: a function pointer, which publishes no data.
+    ON_MEMORY_WAITING.store(f as *mut (), crate::sync::Ordering::Relaxed);
+}
+
+/// Tells the global layer that free memory is waiting for a purge (see `ON_MEMORY_WAITING`).
+#[cfg(not(loom))]
+pub(crate) fn memory_waiting() {
+    // Relaxed: as above.
+    let f = ON_MEMORY_WAITING.load(crate::sync::Ordering::Relaxed);
+    if !f.is_null() {
+        // SAFETY: the only non-null value stored is a `fn()` (`set_on_memory_waiting`).
+        let f: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(f) };
+        f();
+    }
+}
+
+/// Models start no purger thread.
+#[cfg(loom)]
+pub(crate) fn memory_waiting() {}
+
 /// Segments claimed from per lock hold (their claims are decommitted before the next hold).
 const BATCH: usize = 16;
 

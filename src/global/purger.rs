@@ -13,11 +13,11 @@
 //! # When it runs
 //!
 //! On by default (`ALLOCGATOR_BACKGROUND_PURGE=0` or [`set_background_purge(false)`] turn it
-//! off), and started lazily: at the first slow-path allocation after the engine has committed
-//! `START_COMMITTED` (32 MiB), so small programs — most processes a drop-in `malloc` runs in —
-//! never get a thread. It starts from the global allocation slow path after the allocation
-//! is done, where glibc's `pthread_create` may itself call `malloc`; the thread never
-//! allocates.
+//! off), and started lazily: the first time a heap's free memory starts waiting for a purge
+//! while the engine has committed `START_COMMITTED` (32 MiB) or more, so small programs — most
+//! processes a drop-in `malloc` runs in — never get a thread. The engine tells it from its
+//! slow paths at a point where glibc's `pthread_create` may itself call `malloc` (see
+//! `Heap::maybe_purge`); the thread never allocates.
 //!
 //! # fork
 //!
@@ -55,22 +55,20 @@ const BUSY_TICK_MS: u64 = 100;
 /// Ticks while a tick found nothing to do.
 const IDLE_TICK_MS: u64 = 500;
 
-/// Starts the purger if it is wanted and the engine has committed enough memory to be worth
-/// it. For the global allocation slow path, after its allocation: one load while the purger
-/// runs or is off.
-#[inline]
-pub(super) fn maybe_start() {
-    // Relaxed: a hint; `start` decides with an RMW.
-    if STATE.load(Ordering::Relaxed) == WANTED {
-        start_if_worth_it();
-    }
+/// Lets the engine tell us when free memory starts waiting for a purge (called whenever a
+/// thread heap is set up; storing the same pointer again changes nothing).
+pub(super) fn register_once() {
+    #[cfg(not(loom))]
+    crate::engine::purge::set_on_memory_waiting(maybe_start);
 }
 
-#[cold]
-#[inline(never)]
-fn start_if_worth_it() {
+/// Starts the purger if it is wanted and the engine has committed enough memory to be worth
+/// it. The engine calls it when a heap's free memory starts waiting for a purge, at most once
+/// per purge tick per heap, where an allocation may start.
+fn maybe_start() {
     #[cfg(all(unix, not(miri), not(loom)))]
-    {
+    // Relaxed: a hint; `start` decides with an RMW.
+    if STATE.load(Ordering::Relaxed) == WANTED {
         if !crate::options::background_purge() {
             // Relaxed: only this flag changes.
             let _ = STATE.compare_exchange(WANTED, OFF, Ordering::Relaxed, Ordering::Relaxed);
