@@ -63,6 +63,8 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
         if heap.is_null() {
             return None;
         }
+        // SAFETY: a new heap, ours.
+        unsafe { (*heap).set_purged_in_background() };
         register(heap);
         heap
     } else {

@@ -79,6 +79,9 @@ pub(crate) struct HeapLocal {
     /// Free memory started waiting for a purge (`purge_due` was set from 0) since the last
     /// safe point: `maybe_purge` then calls `purge::memory_waiting` (which may allocate).
     waiting_news: bool,
+    /// A thread heap, which the background purger also purges (see
+    /// [`Heap::set_purged_in_background`]): only such a heap tells `memory_waiting`.
+    purged_in_background: bool,
     /// This is the sentinel a thread starts with, not a real heap.
     sentinel: bool,
 }
@@ -133,6 +136,7 @@ impl HeapLocal {
             }; CLASS_COUNT],
             purge_due: 0,
             waiting_news: false,
+            purged_in_background: false,
             sentinel,
         }
     }
@@ -320,6 +324,17 @@ impl Heap {
         c.committed.fetch_sub(size, Ordering::Relaxed);
         // SAFETY: the mapping made in `create`, no longer used (caller).
         unsafe { Os::unmap(heap.cast(), size, OS_PAGE) };
+    }
+
+    /// Marks a thread heap, which the background purger walks too: from now on it tells
+    /// `purge::memory_waiting` when its free memory starts waiting for a purge (a private
+    /// heap's, a `Slab`'s, would start a purger that never looks at it).
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn set_purged_in_background(&self) {
+        // SAFETY: owner (caller).
+        unsafe { self.local().purged_in_background = true };
     }
 
     /// Owner access to the local state.
@@ -1013,7 +1028,7 @@ impl Heap {
             let heap = self.local();
             if heap.purge_due == 0 {
                 heap.purge_due = now_ms() + purge_delay_ms();
-                heap.waiting_news = true;
+                heap.waiting_news = heap.purged_in_background;
             }
         }
     }
@@ -1326,7 +1341,7 @@ impl Heap {
                 let local = self.local();
                 if local.purge_due == 0 {
                     local.purge_due = now_ms() + purge_delay_ms();
-                    local.waiting_news = true;
+                    local.waiting_news = local.purged_in_background;
                 }
             }
             let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
