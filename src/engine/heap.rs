@@ -14,7 +14,9 @@
 //!
 //! Only the owner touches a heap's local state: the thread whose thread-local points at it, the
 //! holder of a `Slab`, or whoever holds the heap pool's lock for a pooled heap. Other threads
-//! touch only `pending` (atomic) and their own counters.
+//! touch only `pending` (atomic) and their own counters — and the background purger, which
+//! touches the segment state (the segment lists and each segment's slice bitmaps) under the
+//! heap's segment lock, as the owner does too (see [`SegmentsGuard`] and `super::purge`).
 
 use super::page::{Page, FLAG_FIRST, STATE_NORMAL};
 use super::segment::{Segment, SegmentKind};
