@@ -108,10 +108,19 @@ fn start(from: u8) -> bool {
     false
 }
 
-/// Whether a purger thread runs (or is starting).
-pub(super) fn running() -> bool {
+/// Whether a purger runs or may still start: false only when it is off (by the option, by
+/// `set_background_purge(false)`, or because the OS refused a thread).
+pub(super) fn may_run() -> bool {
     // Relaxed: a hint for thread exit; a stale answer costs page faults or a tick's delay.
-    matches!(STATE.load(Ordering::Relaxed), RUNNING | STARTING)
+    STATE.load(Ordering::Relaxed) != OFF && background_purge_allowed()
+}
+
+/// The option (`ALLOCGATOR_BACKGROUND_PURGE`), where the environment is read.
+fn background_purge_allowed() -> bool {
+    #[cfg(all(unix, not(miri), not(loom)))]
+    return crate::options::background_purge();
+    #[cfg(not(all(unix, not(miri), not(loom))))]
+    false
 }
 
 /// Turns the background purger on (starting it now, whatever memory is committed) or off (it
