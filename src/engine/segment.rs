@@ -377,15 +377,9 @@ impl Segment {
             dirty_free & local.purge_candidates
         };
         if to_purge != 0 {
-            // Coalesce runs of bits into one call each.
-            let mut bits = to_purge;
-            while bits != 0 {
-                let start = bits.trailing_zeros() as usize;
-                let run = (!(bits >> start)).trailing_zeros() as usize;
-                // SAFETY: free slices of our segment; nobody uses their contents.
-                unsafe { Os::decommit(Self::slice_start(seg, start), run * SLICE_SIZE) };
-                bits &= !span_bits(start, run);
-            }
+            // SAFETY: free slices of this live segment, which nobody takes while we hold the
+            // lock (caller).
+            unsafe { Self::decommit_slices(seg, to_purge) };
             local.uncommitted |= to_purge;
             if Os::DECOMMIT_ZEROES {
                 local.zeroed |= to_purge;
@@ -482,17 +476,20 @@ impl Segment {
         ready
     }
 
-    /// Step 2, without the lock: decommits the slices `claim_for_purge` returned.
+    /// Step 2, without the lock: decommits the slices `claim_for_purge` returned (also the
+    /// owner's purge, under the lock), one call per run of adjacent slices.
     ///
     /// # Safety
-    /// `bits` were claimed from this live segment by `claim_for_purge` and not yet finished.
+    /// `bits` are free slices of this live segment that nobody takes, and the segment is not
+    /// released, until the caller marks them decommitted: claimed by `claim_for_purge` and not
+    /// yet finished, or free slices under the segment lock the caller holds.
     pub(crate) unsafe fn decommit_slices(seg: *mut Segment, bits: u64) {
         let mut rest = bits;
         while rest != 0 {
             let start = rest.trailing_zeros() as usize;
             let run = (!(rest >> start)).trailing_zeros() as usize;
-            // SAFETY: claimed free slices of a live segment (caller): nobody takes them, or
-            // releases the segment, until `finish_purge` clears their claim.
+            // SAFETY: free slices of a live segment that nobody uses or takes meanwhile
+            // (caller).
             unsafe { Os::decommit(Self::slice_start(seg, start), run * SLICE_SIZE) };
             rest &= !span_bits(start, run);
         }
