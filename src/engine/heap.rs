@@ -63,6 +63,16 @@ pub(crate) struct PageQueue {
     last: *const Page,
 }
 
+/// What [`Heap::find_span`] found.
+enum Span {
+    /// A free run: its segment and first slice.
+    Found(*mut Segment, usize),
+    /// Nothing free now, but the background purger holds claims in the heap's segments.
+    Claimed,
+    /// Nothing free, and no new segment (the OS refused, or the run cannot fit one).
+    None,
+}
+
 /// A list of segments.
 #[derive(Debug, Clone, Copy)]
 struct SegmentList {
@@ -157,15 +167,6 @@ impl SegmentLists {
     /// Both lists, the segments with room first.
     pub(crate) fn both(&self) -> [*mut Segment; 2] {
         [self.segments.head, self.full_segments.head]
-    }
-
-    /// Unlinks `seg` from the list of segments with room.
-    ///
-    /// # Safety
-    /// `seg` is on that list (these are the lists of the heap whose lock the caller holds).
-    pub(crate) unsafe fn unlink_with_room(&mut self, seg: *mut Segment) {
-        // SAFETY: on the list (caller); its links are under the lock the caller holds.
-        unsafe { list_remove(&mut self.segments, seg) };
     }
 }
 
@@ -773,17 +774,30 @@ impl Heap {
         slices: usize,
         align_slices: usize,
     ) -> Option<(&Page, *mut Segment, usize, bool)> {
-        let guard = self.lock_segments();
-        // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
-        unsafe {
-            let (seg, index) = self.find_span(guard.lists(), slices, align_slices)?;
-            let (page, fresh) = Segment::take_span(seg, index, slices);
-            Some((page, seg, index, fresh))
+        loop {
+            let guard = self.lock_segments();
+            // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
+            unsafe {
+                match self.find_span(guard.lists(), slices, align_slices) {
+                    Span::Found(seg, index) => {
+                        let (page, fresh) = Segment::take_span(seg, index, slices);
+                        return Some((page, seg, index, fresh));
+                    }
+                    Span::None => return None,
+                    Span::Claimed => {}
+                }
+            }
+            // The background purger is decommitting some of our free slices: rather than map
+            // a new segment (or fail, under an address-space limit), wait for it to finish
+            // (one batch of `madvise` calls) and look again.
+            drop(guard);
+            crate::sync::yield_thread();
         }
     }
 
     /// A free run of `slices` slices (start a multiple of `align_slices`), in an existing
-    /// segment or a new one.
+    /// segment or a new one — or `Claimed` if none is free but the background purger holds
+    /// claims in these segments (the caller waits for them rather than map a segment).
     ///
     /// # Safety
     /// The caller owns the heap and holds its segment lock (`local` is its lists).
@@ -792,9 +806,10 @@ impl Heap {
         local: &mut SegmentLists,
         slices: usize,
         align_slices: usize,
-    ) -> Option<(*mut Segment, usize)> {
+    ) -> Span {
         // SAFETY: owner holding the lock (caller); all listed segments are ours.
         unsafe {
+            let mut claims = false;
             let mut seg = local.segments.head;
             while !seg.is_null() {
                 let next = Segment::local(seg).next;
@@ -804,17 +819,23 @@ impl Heap {
                         list_remove(&mut local.segments, seg);
                         list_push(&mut local.full_segments, seg);
                     }
-                    return Some((seg, index));
+                    return Span::Found(seg, index);
                 }
+                claims |= Segment::local(seg).purging != 0;
                 seg = next;
+            }
+            if claims {
+                return Span::Claimed;
             }
             let seg = Segment::create(self);
             if seg.is_null() {
-                return None;
+                return Span::None;
             }
-            let index = Segment::find_free_run(seg, slices, align_slices)?;
+            let Some(index) = Segment::find_free_run(seg, slices, align_slices) else {
+                return Span::None;
+            };
             list_push(&mut local.segments, seg);
-            Some((seg, index))
+            Span::Found(seg, index)
         }
     }
 

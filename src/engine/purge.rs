@@ -20,12 +20,19 @@
 //! 2. without the lock, the claimed slices are decommitted (`madvise`);
 //! 3. under the lock again, the claims are dropped and the slices marked decommitted.
 //!
-//! A last pass under the lock makes every free committed slice a candidate for the next tick
-//! and unlinks segments that have been empty for a whole tick, which are unmapped after the
-//! lock is released (an empty segment has no block anyone could still free into it).
+//! A last pass under the lock makes every free committed slice a candidate for the next tick.
+//!
+//! The purger gives back memory, not address space: it never unmaps a segment (the owner's own
+//! tick does, for segments empty for a whole tick). Unmapping would change nothing for RSS (an
+//! empty, decommitted segment keeps only its header's few pages), and under an address-space
+//! limit a segment unmapped behind the owner's back can be impossible to map again (mapping an
+//! aligned segment takes twice its size for a moment).
 //!
 //! The purger only ever *tries* the lock: a heap whose owner holds it is skipped until the next
-//! tick. The loom model `purger_and_owner_share_a_segment` runs this against an owner taking
+//! tick. The owner waits for the purger in one case only: it needs a page, no slice is free,
+//! and some are claimed — it waits for the claims to finish (`Heap::take_span`) rather than
+//! map a new segment, which would grow the address space for nothing or, under an
+//! address-space limit, fail. The loom model `purger_and_owner_share_a_segment` runs this against an owner taking
 //! and freeing pages; it catches a purger that decommits slices without claiming them
 //! (mutation `purge_without_claim`) and a lock without its Acquire / Release pair
 //! (`segment_lock_relaxed`).
@@ -65,9 +72,6 @@ pub(crate) fn memory_waiting() {}
 
 /// Segments claimed from per lock hold (their claims are decommitted before the next hold).
 const BATCH: usize = 16;
-
-/// Empty segments unlinked per tick, unmapped after the lock is released.
-const RELEASE_BATCH: usize = 16;
 
 impl Heap {
     /// One background purge tick over this heap (any thread; see the module docs). Returns
@@ -125,40 +129,20 @@ impl Heap {
     }
 
     /// The tick's last pass (module docs): free committed slices become the next tick's
-    /// candidates, and segments empty for a whole tick are unlinked and unmapped. Returns
-    /// whether anything is left for a later tick.
+    /// candidates. Returns whether any is left for a later tick.
     fn mark_candidates(&self) -> bool {
-        let mut release = [ptr::null_mut::<Segment>(); RELEASE_BATCH];
-        let mut n = 0;
+        let Some(guard) = self.try_lock_segments() else {
+            return true;
+        };
         let mut more = false;
-        {
-            let Some(guard) = self.try_lock_segments() else {
-                return true;
-            };
-            // SAFETY: we hold the segment lock (lists and segment state); no other borrow of
-            // the lists.
-            unsafe {
-                let lists = guard.lists();
-                let mut seg = lists.both()[0];
-                while !seg.is_null() {
-                    let next = Segment::local(seg).next;
-                    let (dirty, empty_for_a_tick) = Segment::mark_purge_candidates(seg);
-                    if empty_for_a_tick && n < RELEASE_BATCH {
-                        // Only the list of segments with room can hold an empty segment.
-                        lists.unlink_with_room(seg);
-                        release[n] = seg;
-                        n += 1;
-                    } else {
-                        more |= dirty;
-                    }
-                    seg = next;
-                }
+        // SAFETY: we hold the segment lock (lists and segment state); no other borrow of the
+        // lists.
+        unsafe {
+            let mut seg = guard.lists().both()[0];
+            while !seg.is_null() {
+                more |= Segment::mark_purge_candidates(seg);
+                seg = Segment::local(seg).next;
             }
-        }
-        for &seg in &release[..n] {
-            // SAFETY: unlinked under the lock, with no page and no claim: nothing of the heap
-            // refers to it any more and no block of it is live.
-            unsafe { Segment::destroy(seg) };
         }
         more
     }

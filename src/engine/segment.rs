@@ -496,20 +496,16 @@ impl Segment {
     }
 
     /// The tick's last pass, under the lock: every free committed slice becomes a candidate for
-    /// the next tick. Returns whether the segment has free committed slices or is empty (work
-    /// for a later tick), and whether it has been empty for a whole tick (to be released).
+    /// the next tick. Returns whether there is any (work for a later tick).
     ///
     /// # Safety
     /// The caller holds the owning heap's segment lock.
-    pub(crate) unsafe fn mark_purge_candidates(seg: *mut Segment) -> (bool, bool) {
+    pub(crate) unsafe fn mark_purge_candidates(seg: *mut Segment) -> bool {
         // SAFETY: under the segment lock (caller).
         let local = unsafe { Self::local(seg) };
         let dirty_free = !local.used & !local.uncommitted & !local.purging;
         local.purge_candidates = dirty_free;
-        let empty = local.used == HEADER_SLICE && local.purging == 0;
-        let release = empty && local.empty_at_last_tick;
-        local.empty_at_last_tick = empty;
-        (dirty_free != 0 || empty, release)
+        dirty_free != 0
     }
 
     /// Step 3, under the lock again: the claimed slices are free and decommitted.

@@ -4,7 +4,7 @@
 //!
 //! Each tick it walks every thread heap (running threads' and pooled ones alike) and runs
 //! `Heap::purge_in_background` on it, which decommits slices that have been free for a whole
-//! tick and unmaps segments that have been empty for one, taking each heap's segment lock only
+//! tick (it never unmaps: see `engine::purge`), taking each heap's segment lock only
 //! to read and mark bitmaps and never waiting for it (see `engine::purge`). Ticks come every
 //! `max(ALLOCGATOR_PURGE_DELAY_MS, 100)` ms while a tick finds free committed memory, and
 //! every 500 ms otherwise, so memory freed and left alone is back with the OS within about
