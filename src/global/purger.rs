@@ -4,8 +4,8 @@
 //!
 //! Each tick it walks every thread heap (running threads' and pooled ones alike) and runs
 //! `Heap::purge_in_background` on it, which decommits slices that have been free for a whole
-//! tick (it never unmaps: see `engine::purge`), taking each heap's segment lock only
-//! to read and mark bitmaps and never waiting for it (see `engine::purge`). Ticks come every
+//! tick (it never unmaps), taking each heap's segment lock only to read and mark bitmaps and
+//! never waiting for it (see `engine::purge`). Ticks come every
 //! `max(ALLOCGATOR_PURGE_DELAY_MS, 100)` ms while a tick finds free committed memory, and
 //! every 500 ms otherwise, so memory freed and left alone is back with the OS within about
 //! 0.6 s; an idle program costs two wake-ups a second.
@@ -49,7 +49,7 @@ static GENERATION: AtomicUsize = AtomicUsize::new(0);
 static FORK_LOCK: AtomicBool = AtomicBool::new(false);
 
 /// Committed bytes from which the purger starts by itself.
-pub(crate) const START_COMMITTED: usize = 32 << 20;
+const START_COMMITTED: usize = 32 << 20;
 /// Ticks while there is work: the purge delay, but not more often than this.
 const BUSY_TICK_MS: u64 = 100;
 /// Ticks while a tick found nothing to do.
@@ -108,11 +108,17 @@ fn start(from: u8) -> bool {
     false
 }
 
-/// Whether a purger runs or may still start: false only when it is off (by the option, by
-/// `set_background_purge(false)`, or because the OS refused a thread).
+/// Whether a purger runs or may still start: false when it is off (by the option, by
+/// `set_background_purge(false)`, or because the OS refused a thread). The state decides
+/// once a purger was started or turned off; before that, the option does (a purger started
+/// by `set_background_purge(true)` runs whatever the option says).
 pub(super) fn may_run() -> bool {
     // Relaxed: a hint for thread exit; a stale answer costs page faults or a tick's delay.
-    STATE.load(Ordering::Relaxed) != OFF && background_purge_allowed()
+    match STATE.load(Ordering::Relaxed) {
+        OFF => false,
+        WANTED => background_purge_allowed(),
+        _ => true,
+    }
 }
 
 /// The option (`ALLOCGATOR_BACKGROUND_PURGE`), where the environment is read.
