@@ -1,5 +1,6 @@
 //! The `Allocator` contract, one suite stamped out for every allocator of the crate: `Arena`,
-//! `Pool` (two block geometries), `SyncPool`, its owned handle, `Slab` and `Allocgator`.
+//! `Pool` (two block geometries), `SyncPool`, its owned handle, `Slab` and `Allocgator`, and
+//! the local allocators again under an allocation limit.
 //!
 //! The global allocator is not installed here; the suite calls each allocator directly.
 
@@ -107,6 +108,75 @@ impl Subject for Slab {
     }
     fn live(&self) -> Option<usize> {
         Some(self.stats().live_blocks())
+    }
+}
+
+/// The limited subjects: the same allocators under an allocation limit far above what the
+/// suite uses, so every request goes through the limit's checks (the chunk-size clamp, the
+/// pre- and post-checks, moves instead of in-place growth) and still succeeds.
+const ROOMY_LIMIT: usize = 1 << 30;
+
+struct ArenaLimited(Arena);
+impl Subject for ArenaLimited {
+    type A<'a> = &'a Arena;
+    fn new() -> Self {
+        let a = Arena::new();
+        a.set_allocation_limit(Some(ROOMY_LIMIT));
+        ArenaLimited(a)
+    }
+    fn alloc(&self) -> &Arena {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+struct Pool64Limited(Pool);
+impl Subject for Pool64Limited {
+    type A<'a> = &'a Pool;
+    fn new() -> Self {
+        let p = Pool::new(Layout::from_size_align(64, 8).unwrap());
+        p.set_allocation_limit(Some(ROOMY_LIMIT));
+        Pool64Limited(p)
+    }
+    fn alloc(&self) -> &Pool {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+struct Sync48Limited(SyncPool);
+impl Subject for Sync48Limited {
+    type A<'a> = &'a SyncPool;
+    fn new() -> Self {
+        let p = SyncPool::new(Layout::from_size_align(48, 16).unwrap());
+        p.set_allocation_limit(Some(ROOMY_LIMIT));
+        Sync48Limited(p)
+    }
+    fn alloc(&self) -> &SyncPool {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
+    }
+}
+
+struct SlabLimited(Slab);
+impl Subject for SlabLimited {
+    type A<'a> = &'a Slab;
+    fn new() -> Self {
+        let s = Slab::new();
+        s.set_allocation_limit(Some(ROOMY_LIMIT));
+        SlabLimited(s)
+    }
+    fn alloc(&self) -> &Slab {
+        &self.0
+    }
+    fn live(&self) -> Option<usize> {
+        Some(self.0.stats().live_blocks())
     }
 }
 
@@ -677,6 +747,10 @@ contract_suite! {
     static_pool: Static64,
     slab: Slab,
     global_path: Global,
+    arena_limited: ArenaLimited,
+    pool_limited: Pool64Limited,
+    sync_pool_limited: Sync48Limited,
+    slab_limited: SlabLimited,
 }
 
 // ---------------------------------------------------------------- beyond the contract

@@ -94,6 +94,13 @@ pub(crate) struct HeapLocal {
     /// A thread heap, which the background purger also purges (see
     /// [`Heap::set_purged_in_background`]): only such a heap tells `memory_waiting`.
     purged_in_background: bool,
+    /// Bytes the heap's allocation limit counts: the slices of its pages, and what its
+    /// owner charged with [`Heap::charge`] (a `Slab`'s huge blocks).
+    held: usize,
+    /// Cap on `held` (`usize::MAX`: none). Only a `Slab` sets one.
+    limit: usize,
+    /// Requests refused because of the cap.
+    limit_refusals: usize,
     /// This is the sentinel a thread starts with, not a real heap.
     sentinel: bool,
 }
@@ -149,6 +156,9 @@ impl HeapLocal {
             purge_due: 0,
             waiting_news: false,
             purged_in_background: false,
+            held: 0,
+            limit: usize::MAX,
+            limit_refusals: 0,
             sentinel,
         }
     }
@@ -356,6 +366,65 @@ impl Heap {
     pub(crate) fn is_sentinel(&self) -> bool {
         // SAFETY: a shared read of a field written only at construction.
         self.local.with(|p| unsafe { (*p).sentinel })
+    }
+
+    /// Sets or lifts (`usize::MAX`) the cap on the bytes this heap holds in pages (and what
+    /// its owner charges); a page or large block past it is refused.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn set_limit(&self, limit: usize) {
+        // SAFETY: owner (caller).
+        unsafe { self.local().limit = limit };
+    }
+
+    /// The bytes the limit counts, the limit, and the requests it refused.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn limit_figures(&self) -> (usize, usize, usize) {
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        (local.held, local.limit, local.limit_refusals)
+    }
+
+    /// Counts `bytes` more as held if that stays within the limit; false if not (the
+    /// caller counts the refusal with [`refuse`](Self::refuse) if the request fails for it).
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    #[inline]
+    pub(crate) unsafe fn charge(&self, bytes: usize) -> bool {
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        match local.held.checked_add(bytes) {
+            Some(held) if held <= local.limit => {
+                local.held = held;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts a request refused by the limit.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    #[cold]
+    pub(crate) unsafe fn refuse(&self) {
+        // SAFETY: owner (caller).
+        unsafe { self.local().limit_refusals += 1 };
+    }
+
+    /// Stops counting `bytes` as held.
+    ///
+    /// # Safety
+    /// The caller owns the heap; `bytes` were charged.
+    #[inline]
+    pub(crate) unsafe fn uncharge(&self, bytes: usize) {
+        // SAFETY: owner (caller).
+        let local = unsafe { self.local() };
+        local.held = local.held.wrapping_sub(bytes);
     }
 
     /// The page the direct table gives for `slot`.
@@ -774,6 +843,12 @@ impl Heap {
         slices: usize,
         align_slices: usize,
     ) -> Option<(&Page, *mut Segment, usize, bool)> {
+        // SAFETY: owner (caller).
+        if !unsafe { self.charge(slices * SLICE_SIZE) } {
+            // SAFETY: owner (caller).
+            unsafe { self.refuse() };
+            return None;
+        }
         loop {
             let guard = self.lock_segments();
             // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
@@ -783,7 +858,11 @@ impl Heap {
                         let (page, fresh) = Segment::take_span(seg, index, slices);
                         return Some((page, seg, index, fresh));
                     }
-                    Span::None => return None,
+                    Span::None => {
+                        drop(guard);
+                        self.uncharge(slices * SLICE_SIZE);
+                        return None;
+                    }
                     Span::Claimed => {}
                 }
             }
@@ -1038,6 +1117,7 @@ impl Heap {
             debug_assert_eq!(local.used, 0);
             let slices = local.slice_count as usize;
             *local = super::page::PageLocal::EMPTY;
+            self.uncharge(slices * SLICE_SIZE);
             {
                 let guard = self.lock_segments();
                 let lists = guard.lists();
@@ -1341,10 +1421,15 @@ impl Heap {
             let index = Segment::locate(page.local().start).1;
             let old_slices = page.local().slice_count as usize;
             let new_slices = new_size.div_ceil(SLICE_SIZE);
+            if new_slices > old_slices && !self.charge((new_slices - old_slices) * SLICE_SIZE) {
+                return ptr::null_mut();
+            }
             let guard = self.lock_segments();
             let lists = guard.lists();
             if new_slices > old_slices {
                 if !Segment::extend_span(seg, index, old_slices, new_slices) {
+                    drop(guard);
+                    self.uncharge((new_slices - old_slices) * SLICE_SIZE);
                     return ptr::null_mut();
                 }
                 if Segment::slices_without_page(seg) == 0 {
@@ -1356,6 +1441,7 @@ impl Heap {
                 // Shrinking to less than half: give the tail back.
                 let was_full = Segment::slices_without_page(seg) == 0;
                 Segment::release_span(seg, index + new_slices, old_slices - new_slices);
+                self.uncharge((old_slices - new_slices) * SLICE_SIZE);
                 if was_full {
                     list_remove(&mut lists.full_segments, seg);
                     list_push(&mut lists.segments, seg);
@@ -1498,7 +1584,7 @@ mod tests {
     use super::*;
     use crate::engine::size_class::CLASS_SIZES;
 
-    /// A private heap (the future `Slab`'s engine) serves every class, large and huge blocks,
+    /// A private heap (the engine of a `Slab`) serves every class, large and huge blocks,
     /// frees them, and gives everything back when destroyed.
     #[test]
     fn private_heap_serves_and_releases_everything() {
@@ -1539,6 +1625,41 @@ mod tests {
         }
         // That destroying gives the memory back is asserted on process-wide figures in its own
         // test binary (`tests/local_slab_release.rs`): here other tests map memory in parallel.
+    }
+
+    /// `fresh_usable` predicts a new block's usable length exactly, for every class size and
+    /// its neighbours, large sizes and the alignments local allocators use; huge sizes are
+    /// not predicted.
+    #[test]
+    fn fresh_usable_matches_the_heap() {
+        use crate::engine::size_class::fresh_usable;
+        let heap = Heap::create();
+        // SAFETY: we own the heap; each block is freed once, before the heap is destroyed.
+        unsafe {
+            let h = &*heap;
+            let sizes = CLASS_SIZES.iter().flat_map(|&s| [s - 1, s, s + 1]).chain([
+                100_000,
+                65_537,
+                1 << 20,
+                (2 << 20) - 1,
+                2 << 20,
+            ]);
+            for size in sizes {
+                for align in [8, 16, 64, 4096] {
+                    let p = h.alloc(size, align);
+                    assert!(!p.is_null());
+                    assert_eq!(
+                        fresh_usable(size, align),
+                        Some(Heap::usable_size(p)),
+                        "size {size} align {align}"
+                    );
+                    h.free(p);
+                }
+            }
+            assert_eq!(fresh_usable((2 << 20) + 1, 8), None);
+            assert_eq!(fresh_usable(usize::MAX, 16), None);
+            Heap::destroy(heap);
+        }
     }
 
     /// A large block grows into the free slices after it (no move, no copy) and gives slices

@@ -121,6 +121,26 @@ pub(crate) const fn direct_slots_of(class: usize) -> (usize, usize) {
     }
 }
 
+/// The usable length a *new* block of `size` bytes at `align` gets from a heap, when that is
+/// known before asking: a size-class block (its class size) or a large block (whole slices).
+/// `None` for a huge block (it may reuse a larger cached mapping) and for impossible requests.
+///
+/// Local allocators that keep a byte limit use it to check a request against the limit before
+/// the engine is asked, so an engine block never takes them past it.
+pub(crate) const fn fresh_usable(size: usize, align: usize) -> Option<usize> {
+    let rounded = match super::checked_round_up(if size == 0 { 1 } else { size }, align) {
+        Some(r) => r,
+        None => return None,
+    };
+    if rounded <= MEDIUM_MAX {
+        Some(class_size(class_of(rounded)))
+    } else if rounded <= super::LARGE_MAX && align <= super::LARGE_ALIGN_MAX {
+        Some(rounded.div_ceil(super::SLICE_SIZE) * super::SLICE_SIZE)
+    } else {
+        None
+    }
+}
+
 // The table's invariants, checked at compile time.
 const_assert_eq!(class_size(0), 8);
 const_assert_eq!(class_size(7), 64);

@@ -64,6 +64,21 @@ use core::alloc::Layout;
 #[cfg(not(loom))]
 use core::ptr;
 
+/// Whether a new engine block for `size` bytes at `align` stays within `room` bytes of an
+/// allocation limit (`usize::MAX`: no limit). The usable size is known before asking for
+/// size-class and large blocks; for a huge block only the request is checked here, and the
+/// caller checks the block's usable size after (a cached mapping may be larger).
+#[cfg(not(loom))]
+fn fits_limit(size: usize, align: usize, room: usize) -> bool {
+    if room == usize::MAX {
+        return true;
+    }
+    match crate::engine::size_class::fresh_usable(size, align) {
+        Some(usable) => usable <= room,
+        None => size <= room,
+    }
+}
+
 /// A block of the global engine (the calling thread's heap); null on failure.
 #[cfg(not(loom))]
 #[inline]

@@ -1,7 +1,8 @@
 //! [`Pool`]: fixed-size blocks with an O(1) LIFO free list.
 
 use super::{engine_alloc, engine_alloc_usable, engine_free, engine_free_block, engine_usable};
-use super::{ChunkInfo, LocalMap, LocalStats};
+use super::{fits_limit, ChunkInfo, LocalMap, LocalStats};
+use crate::allocator_api2::alloc::AllocError;
 use crate::api::{self, RawAllocator};
 use core::alloc::Layout;
 use core::ptr;
@@ -139,8 +140,10 @@ impl Geometry {
 /// Requests that fit the block (size ≤ block size, align ≤ block align) use the free list; any
 /// other layout is served by the engine, so `Vec::new_in(&pool)` can still grow. Blocks come
 /// in chunks from the engine (4 KiB, then doubling to 256 KiB) and go back when the pool is
-/// dropped. `Send`, not `Sync`; for a pool shared between threads see
-/// [`SyncPool`](crate::SyncPool).
+/// dropped, or earlier with [`trim`](Pool::trim) once a chunk's blocks are all free.
+/// [`reserve`](Pool::reserve) warms a pool before traffic;
+/// [`set_allocation_limit`](Pool::set_allocation_limit) bounds it. `Send`, not `Sync`; for a
+/// pool shared between threads see [`SyncPool`](crate::SyncPool).
 ///
 /// ```
 /// use allocgator::Pool;
@@ -178,6 +181,10 @@ pub struct Pool {
     fallback_live: Cell<usize>,
     /// Engine bytes in live fallback blocks.
     fallback_bytes: Cell<usize>,
+    /// Cap on `chunk_bytes + fallback_bytes` (`usize::MAX`: none).
+    limit: Cell<usize>,
+    /// Requests refused because of the cap.
+    limit_refusals: Cell<usize>,
 }
 
 // SAFETY: chunks and fallback blocks are engine blocks, which any thread may free; the pool's
@@ -207,6 +214,8 @@ impl Pool {
             fallback_total: Cell::new(0),
             fallback_live: Cell::new(0),
             fallback_bytes: Cell::new(0),
+            limit: Cell::new(usize::MAX),
+            limit_refusals: Cell::new(0),
         }
     }
 
@@ -271,7 +280,234 @@ impl Pool {
             chunks: self.chunk_count.get(),
             fallback_allocs: self.fallback_total.get(),
             fallback_live: self.fallback_live.get(),
+            limit: self.limit.get(),
+            limit_refusals: self.limit_refusals.get(),
         }
+    }
+
+    /// Caps the engine memory the pool holds (its chunks and live fallback blocks, counted
+    /// at the engine's usable size: [`LocalStats::committed_bytes`]) at `limit` bytes, or
+    /// lifts the cap (`None`). A request that would take the pool past it fails with
+    /// `AllocError`; freed blocks are still reused, and nothing already allocated is
+    /// touched. A limit below what is held fails only requests that need more memory.
+    ///
+    /// Checked where the pool takes a new chunk or a fallback block; the free-list fast
+    /// path is unchanged.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<[u8; 256]>();
+    /// pool.set_allocation_limit(Some(64 * 1024));
+    /// let mut boxes = Vec::new();
+    /// while let Ok(b) = Box::try_new_in([0u8; 256], &pool) {
+    ///     boxes.push(b);
+    /// }
+    /// assert!(boxes.len() >= 200);
+    /// assert!(pool.stats().committed_bytes() <= 64 * 1024);
+    /// boxes.pop(); // a freed block is reused under the limit
+    /// assert!(Box::try_new_in([0u8; 256], &pool).is_ok());
+    /// ```
+    pub fn set_allocation_limit(&self, limit: Option<usize>) {
+        self.limit.set(limit.unwrap_or(usize::MAX));
+    }
+
+    /// The cap set with [`set_allocation_limit`](Self::set_allocation_limit), or `None`.
+    ///
+    /// ```
+    /// let pool = allocgator::Pool::for_type::<u64>();
+    /// pool.set_allocation_limit(Some(4096));
+    /// assert_eq!(pool.allocation_limit(), Some(4096));
+    /// ```
+    pub fn allocation_limit(&self) -> Option<usize> {
+        (self.limit.get() != usize::MAX).then_some(self.limit.get())
+    }
+
+    /// Makes sure the next `blocks` pool-block allocations need no engine call: free blocks
+    /// and never-used room count, and one chunk is taken for the rest. Fails with
+    /// `AllocError` (taking nothing) if the engine or the allocation limit refuses, or if
+    /// `blocks` blocks cannot exist (`reserve(usize::MAX)`).
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<[u64; 4]>();
+    /// pool.reserve(10_000).unwrap();
+    /// let chunks = pool.stats().chunks();
+    /// let boxes: Vec<_> = (0..10_000).map(|i| Box::new_in([i as u64; 4], &pool)).collect();
+    /// assert_eq!(pool.stats().chunks(), chunks); // no chunk taken while serving them
+    /// assert!(pool.reserve(usize::MAX).is_err());
+    /// # drop(boxes);
+    /// ```
+    pub fn reserve(&self, blocks: usize) -> Result<(), AllocError> {
+        let g = self.geometry;
+        let mut carved = 0;
+        self.map_chunks(|c| carved += c.carved_blocks);
+        let room = if self.bump.get().is_null() {
+            0
+        } else {
+            (self.bump_end.get() as usize - self.bump.get() as usize) / g.size
+        };
+        let available = self.free_blocks(carved) + room;
+        let Some(need) = blocks.checked_sub(available).filter(|&n| n > 0) else {
+            return Ok(());
+        };
+        let first = g.align.max(CHUNK_HEADER);
+        // Checked builds keep a free bit per block after the blocks.
+        let bits = if cfg!(feature = "checked") {
+            need.div_ceil(64).checked_mul(8).ok_or(AllocError)?
+        } else {
+            0
+        };
+        let bytes = need
+            .checked_mul(g.size)
+            .and_then(|b| b.checked_add(first + bits))
+            .ok_or(AllocError)?;
+        // The never-used room of the current chunk would be lost when a new chunk becomes
+        // the carving area: it goes on the free list first.
+        let (bump, end) = (self.bump.get(), self.bump_end.get());
+        if !self.take_chunk(bytes) {
+            return Err(AllocError);
+        }
+        // From the top down, so the lowest address is handed out first. `end - bump` is a
+        // multiple of the block size (both move in whole blocks from the blocks' start).
+        let mut p = end;
+        while !bump.is_null() && p > bump {
+            p = p.wrapping_sub(g.size);
+            #[cfg(feature = "checked")]
+            if let Some((word, mask)) = self.freed_bit(p) {
+                // SAFETY: the bit word of one of our chunks.
+                unsafe { *word |= mask };
+            }
+            // SAFETY: a never-used block of ours, at least a pointer long and aligned.
+            unsafe { self.free_block(p) };
+        }
+        Ok(())
+    }
+
+    /// Gives every chunk whose blocks are all free back to the engine, and returns the bytes
+    /// given back; live blocks, fallback blocks and chunks holding a live block stay. A walk
+    /// of the free list (the pool keeps no per-chunk counts, so that its fast paths stay one
+    /// pop and one push): call it after a burst, not per request.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::Pool::for_type::<[u8; 64]>();
+    /// let keep = Box::new_in([1u8; 64], &pool);
+    /// let burst: Vec<_> = (0..100_000).map(|_| Box::new_in([0u8; 64], &pool)).collect();
+    /// let held = pool.stats().committed_bytes();
+    /// drop(burst);
+    /// let released = pool.trim();
+    /// assert!(released > 0);
+    /// assert_eq!(pool.stats().committed_bytes(), held - released);
+    /// assert_eq!(*keep, [1u8; 64]); // live blocks are untouched
+    /// ```
+    pub fn trim(&self) -> usize {
+        let g = self.geometry;
+        let first = g.align.max(CHUNK_HEADER);
+        // (start, end of blocks, carved blocks, free blocks seen), sorted by address.
+        let mut chunks: Vec<(usize, usize, usize, usize, *mut Chunk)> =
+            Vec::with_capacity(self.chunk_count.get());
+        let mut carved_total = 0;
+        let mut chunk = self.chunks.get();
+        let mut newest = true;
+        while !chunk.is_null() {
+            // SAFETY: our chunk, with the header we wrote.
+            let (next, blocks) = unsafe { ((*chunk).next, chunk_blocks(chunk, first, g.size)) };
+            let start = chunk as usize + first;
+            let carved = if newest && !self.bump.get().is_null() {
+                (self.bump.get() as usize - start) / g.size
+            } else {
+                blocks
+            };
+            carved_total += carved;
+            chunks.push((start, start + carved * g.size, carved, 0, chunk));
+            newest = false;
+            chunk = next;
+        }
+        chunks.sort_unstable_by_key(|c| c.0);
+        let find = |p: usize, chunks: &[(usize, usize, usize, usize, *mut Chunk)]| {
+            let i = chunks.partition_point(|c| c.0 <= p).checked_sub(1)?;
+            (p < chunks[i].1).then_some(i)
+        };
+        let mut block = self.free.get();
+        let mut seen = 0;
+        while !block.is_null() {
+            seen += 1;
+            let Some(i) = find(block as usize, &chunks).filter(|_| seen <= carved_total) else {
+                return 0; // not a block of ours, or a cycle: a corrupted list is left alone
+            };
+            chunks[i].3 += 1;
+            // SAFETY: a free block of ours; its link was written when it was freed.
+            block = unsafe { (*block).next };
+        }
+        let empty = |c: &(usize, usize, usize, usize, *mut Chunk)| c.2 == c.3;
+        if !chunks.iter().any(empty) {
+            return 0;
+        }
+        // Unlink the free blocks of empty chunks, keeping the order of the rest.
+        let mut prev: *mut Free = ptr::null_mut();
+        let mut block = self.free.get();
+        while !block.is_null() {
+            // SAFETY: a free block of ours (every one was found in a chunk above).
+            let next = unsafe { (*block).next };
+            let gone = find(block as usize, &chunks).is_some_and(|i| empty(&chunks[i]));
+            if gone {
+                if prev.is_null() {
+                    self.free.set(next);
+                } else {
+                    // SAFETY: `prev` is a free block we keep.
+                    unsafe { (*prev).next = next };
+                }
+            } else {
+                prev = block;
+            }
+            block = next;
+        }
+        // Unlink and give back the empty chunks.
+        let mut released = 0;
+        let mut link: *mut *mut Chunk = self.chunks.as_ptr();
+        newest = true;
+        loop {
+            // SAFETY: `link` points at the list head or at a kept chunk's `next` field.
+            let chunk = unsafe { *link };
+            if chunk.is_null() {
+                break;
+            }
+            // SAFETY: our chunk, with the header we wrote.
+            let (next, bytes, blocks) = unsafe {
+                (
+                    (*chunk).next,
+                    (*chunk).bytes,
+                    chunk_blocks(chunk, first, g.size),
+                )
+            };
+            let start = chunk as usize + first;
+            let i = chunks.partition_point(|c| c.0 < start);
+            if empty(&chunks[i]) {
+                // SAFETY: as above; `link` is the field that points at this chunk.
+                unsafe { *link = next };
+                if newest {
+                    self.bump.set(ptr::null_mut());
+                    self.bump_end.set(ptr::null_mut());
+                }
+                self.capacity.set(self.capacity.get() - blocks);
+                self.chunk_bytes.set(self.chunk_bytes.get() - bytes);
+                self.chunk_count.set(self.chunk_count.get() - 1);
+                released += bytes;
+                // SAFETY: our chunk, unlinked; none of its blocks is live or on the free
+                // list. The layout's size is the engine size we recorded.
+                unsafe {
+                    engine_free(
+                        chunk.cast(),
+                        Layout::from_size_align_unchecked(bytes, first),
+                    )
+                };
+            } else {
+                // SAFETY: a kept chunk's `next` field.
+                link = unsafe { ptr::addr_of_mut!((*chunk).next) };
+            }
+            newest = false;
+        }
+        released
     }
 
     /// A map of the pool's chunks, newest first: address, engine size, blocks carved and held.
@@ -319,10 +555,10 @@ impl Pool {
             let Chunk { next, bytes, .. } = unsafe { chunk.read() };
             // SAFETY: as above.
             let blocks = unsafe { chunk_blocks(chunk, first, g.size) };
-            let carved = if newest {
+            let carved = if newest && !self.bump.get().is_null() {
                 (self.bump.get() as usize - (chunk as usize + first)) / g.size
             } else {
-                blocks
+                blocks // fully carved (or the carving chunk was given back by `trim`)
             };
             f(ChunkInfo {
                 addr: chunk as usize,
@@ -366,19 +602,59 @@ impl Pool {
         p
     }
 
-    /// Takes a chunk from the engine and makes it the carving area; false if the engine
-    /// refuses.
+    /// Bytes the allocation limit leaves (`usize::MAX` without a limit).
+    fn limit_room(&self) -> usize {
+        let held = self.chunk_bytes.get() + self.fallback_bytes.get();
+        match self.limit.get() {
+            usize::MAX => usize::MAX,
+            limit => limit.saturating_sub(held),
+        }
+    }
+
+    /// Counts a request refused by the allocation limit.
+    #[cold]
+    fn refuse(&self) -> bool {
+        self.limit_refusals.set(self.limit_refusals.get() + 1);
+        false
+    }
+
+    /// Takes a chunk from the engine and makes it the carving area; false if the engine or
+    /// the allocation limit refuses. Under a limit, a chunk that would pass it shrinks to one
+    /// block.
     fn new_chunk(&self) -> bool {
         let g = self.geometry;
         let first = g.align.max(CHUNK_HEADER);
         let target = (CHUNK_FIRST << self.chunk_count.get().min(16)).min(CHUNK_MAX);
-        let bytes = target.max(first.saturating_add(g.size));
-        let Ok(layout) = Layout::from_size_align(bytes, g.align.max(CHUNK_HEADER)) else {
+        let least = first.saturating_add(g.size);
+        let bytes = target.max(least);
+        if fits_limit(bytes, first, self.limit_room()) {
+            self.take_chunk(bytes)
+        } else {
+            self.take_chunk(least)
+        }
+    }
+
+    /// Takes a chunk of at least `bytes` bytes and makes it the carving area; false if the
+    /// engine or the allocation limit refuses.
+    fn take_chunk(&self, bytes: usize) -> bool {
+        let g = self.geometry;
+        let first = g.align.max(CHUNK_HEADER);
+        let room = self.limit_room();
+        if !fits_limit(bytes, first, room) {
+            return self.refuse();
+        }
+        let Ok(layout) = Layout::from_size_align(bytes, first) else {
             return false;
         };
         let (base, len) = engine_alloc_usable(layout);
         if base.is_null() {
             return false;
+        }
+        if len > room {
+            // A huge block whose usable size was not known before asking.
+            // SAFETY: our fresh, unused engine block.
+            unsafe { engine_free(base, layout) };
+            return self.refuse();
         }
         #[cfg(not(feature = "checked"))]
         let blocks = (len - first) / g.size;
@@ -404,6 +680,11 @@ impl Pool {
             let (base, len) = engine_alloc_usable(layout);
             if base.is_null() {
                 return false;
+            }
+            if len > room {
+                // SAFETY: our fresh, unused engine block.
+                unsafe { engine_free(base, layout) };
+                return self.refuse();
             }
             return self.install_chunk(base, len, 1);
         }
@@ -512,7 +793,20 @@ impl Pool {
 
     #[cold]
     fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let room = self.limit_room();
+        if !fits_limit(layout.size(), layout.align(), room) {
+            self.refuse();
+            return ptr::null_mut();
+        }
         let p = engine_alloc(layout, zeroed);
+        // SAFETY: a live engine block.
+        if room != usize::MAX && !p.is_null() && unsafe { engine_usable(p) } > room {
+            // A huge block whose usable size was not known before asking.
+            // SAFETY: our fresh, unused engine block.
+            unsafe { engine_free_block(p) };
+            self.refuse();
+            return ptr::null_mut();
+        }
         if !p.is_null() {
             self.fallback_total.set(self.fallback_total.get() + 1);
             self.fallback_live.set(self.fallback_live.get() + 1);
@@ -695,6 +989,11 @@ impl RawAllocator for &Pool {
     }
 
     unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        if self.limit.get() != usize::MAX && new_size > old.size() {
+            // Under a limit a growing fallback block moves instead: the new block is checked against
+            // the limit exactly, before it is taken.
+            return ptr::null_mut();
+        }
         // SAFETY: forwarded (caller).
         match unsafe { self.geometry.resize_fallback(ptr, old, new_size) } {
             Some((q, old_len, new_len)) => {

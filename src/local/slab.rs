@@ -5,7 +5,7 @@ use crate::engine::heap::Heap;
 use crate::engine::segment::SegmentKind;
 use crate::engine::size_class::{CLASS_COUNT, CLASS_SIZES, MEDIUM_MAX};
 use crate::engine::stats::{ClassStats, Stats, HUGE_INDEX, STAT_ROWS};
-use crate::engine::{segment_of, SEGMENT_SIZE};
+use crate::engine::{segment_of, LARGE_MAX, SEGMENT_SIZE};
 use core::alloc::Layout;
 use core::ptr;
 use std::cell::Cell;
@@ -42,6 +42,11 @@ use std::cell::Cell;
 pub struct Slab {
     /// The private heap (never null).
     heap: *mut Heap,
+    /// The allocation limit (`usize::MAX`: none), kept here too so `reset` carries it to
+    /// the new heap.
+    limit: Cell<usize>,
+    /// Refusals counted by heaps this slab has had before the current one.
+    old_refusals: Cell<usize>,
     /// Huge blocks (own mappings, which the heap does not track): a list of nodes allocated
     /// from the heap itself, so `Drop` can unmap them.
     huge: Cell<*mut HugeNode>,
@@ -88,6 +93,8 @@ impl Slab {
         }
         Some(Slab {
             heap,
+            limit: Cell::new(usize::MAX),
+            old_refusals: Cell::new(0),
             huge: Cell::new(ptr::null_mut()),
         })
     }
@@ -105,6 +112,9 @@ impl Slab {
     /// assert_eq!(slab.stats().live_blocks(), 0);
     /// ```
     pub fn reset(&mut self) {
+        // SAFETY: we own the heap.
+        let refusals = unsafe { self.heap().limit_figures().2 };
+        self.old_refusals.set(self.old_refusals.get() + refusals);
         // SAFETY: `&mut self`: no block of the slab is borrowed any more (every `Box`/`Vec` in
         // it borrowed the slab), so releasing them all is sound.
         unsafe { self.release() };
@@ -112,6 +122,97 @@ impl Slab {
         if self.heap.is_null() {
             std::alloc::handle_alloc_error(Layout::new::<Heap>());
         }
+        // SAFETY: we own the new heap.
+        unsafe { self.heap().set_limit(self.limit.get()) };
+    }
+
+    /// Caps the memory the slab's blocks occupy at `limit` bytes, or lifts the cap (`None`):
+    /// the pages holding its blocks (a page is 64 KiB or more; large blocks are pages of
+    /// their own) and its huge blocks' mappings, as [`held_bytes`](Self::held_bytes) counts
+    /// them. A request that needs a new page or mapping past the cap fails with `AllocError`;
+    /// free room in the pages it holds is still used, and nothing allocated is touched.
+    ///
+    /// Free pages are not counted: the engine decommits them after a short delay, or at
+    /// once with [`trim`](Self::trim). Checked only where the heap takes a page; the engine's
+    /// fast paths are unchanged.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::vec::Vec;
+    /// let slab = allocgator::Slab::new();
+    /// slab.set_allocation_limit(Some(1 << 20));
+    /// let mut v: Vec<u8, _> = Vec::new_in(&slab);
+    /// assert!(v.try_reserve(512 * 1024).is_ok());
+    /// assert!(v.try_reserve(2 << 20).is_err());
+    /// assert!(slab.held_bytes() <= 1 << 20);
+    /// assert_eq!(slab.limit_refusals(), 1);
+    /// ```
+    pub fn set_allocation_limit(&self, limit: Option<usize>) {
+        let limit = limit.unwrap_or(usize::MAX);
+        self.limit.set(limit);
+        // SAFETY: we own the heap.
+        unsafe { self.heap().set_limit(limit) };
+    }
+
+    /// The cap set with [`set_allocation_limit`](Self::set_allocation_limit), or `None`.
+    ///
+    /// ```
+    /// let slab = allocgator::Slab::new();
+    /// assert_eq!(slab.allocation_limit(), None);
+    /// ```
+    pub fn allocation_limit(&self) -> Option<usize> {
+        (self.limit.get() != usize::MAX).then_some(self.limit.get())
+    }
+
+    /// What the allocation limit counts: bytes of the pages that hold the slab's blocks, and
+    /// of its huge blocks' mappings.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let slab = allocgator::Slab::new();
+    /// assert_eq!(slab.held_bytes(), 0);
+    /// let b = Box::new_in(1u64, &slab);
+    /// assert_eq!(slab.held_bytes(), 64 * 1024); // one page of 8-byte blocks
+    /// # drop(b);
+    /// ```
+    pub fn held_bytes(&self) -> usize {
+        // SAFETY: we own the heap.
+        unsafe { self.heap().limit_figures().0 }
+    }
+
+    /// Requests refused so far because they would have passed the allocation limit.
+    ///
+    /// ```
+    /// let slab = allocgator::Slab::new();
+    /// slab.set_allocation_limit(Some(0));
+    /// assert!(allocgator::allocator_api2::boxed::Box::try_new_in(1u8, &slab).is_err());
+    /// assert_eq!(slab.limit_refusals(), 1);
+    /// ```
+    pub fn limit_refusals(&self) -> usize {
+        // SAFETY: we own the heap.
+        self.old_refusals.get() + unsafe { self.heap().limit_figures().2 }
+    }
+
+    /// Gives the slab's free memory back to the OS now: collects every page's frees, retires
+    /// its empty pages and decommits them, and unmaps segments left empty; returns the
+    /// bytes by which [`stats`](Self::stats)' `committed_bytes` fell. Live blocks stay where
+    /// they are. (The engine does this on its own a short delay after pages empty; `trim`
+    /// is for a slab that will sit idle.)
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let slab = allocgator::Slab::new();
+    /// let keep = Box::new_in(7u32, &slab);
+    /// let burst: Vec<_> = (0..100_000).map(|i| Box::new_in([i as u64; 4], &slab)).collect();
+    /// drop(burst);
+    /// let released = slab.trim();
+    /// assert!(released >= 2 << 20, "{released}");
+    /// assert_eq!(*keep, 7);
+    /// ```
+    pub fn trim(&self) -> usize {
+        let before = self.stats().committed_bytes();
+        // SAFETY: we own the heap (not `Sync`: the holder is its only user).
+        unsafe { self.heap().collect(true) };
+        before.saturating_sub(self.stats().committed_bytes())
     }
 
     /// A snapshot of this slab: live blocks per size class, large and huge blocks, and the
@@ -218,10 +319,30 @@ impl Slab {
     #[inline(never)]
     fn alloc_slow(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         let heap = self.heap();
+        if layout.size() > LARGE_MAX {
+            // A huge block past the limit is refused before it is mapped.
+            // SAFETY: we own the heap.
+            let (held, limit, _) = unsafe { heap.limit_figures() };
+            if held.saturating_add(layout.size()) > limit {
+                // SAFETY: as above.
+                unsafe { heap.refuse() };
+                return ptr::null_mut();
+            }
+        }
         // SAFETY: we own the heap; a valid layout.
         let p = unsafe { heap.alloc_slow(layout.size(), layout.align(), zeroed) };
         // SAFETY: `p` is a live block of ours, so its header is valid.
         if !p.is_null() && unsafe { (*segment_of(p)).kind } == SegmentKind::Huge {
+            // A huge block counts against the limit by its mapping, known once it is taken.
+            // SAFETY: a live huge block's header; we own the heap.
+            if !unsafe { heap.charge((*segment_of(p)).map_size) } {
+                // SAFETY: the block we just got, unused; we own the heap.
+                unsafe {
+                    heap.free(p);
+                    heap.refuse();
+                }
+                return ptr::null_mut();
+            }
             // SAFETY: we own the heap; a valid layout for a node.
             let node = unsafe {
                 heap.alloc(
@@ -231,8 +352,11 @@ impl Slab {
             }
             .cast::<HugeNode>();
             if node.is_null() {
-                // SAFETY: the block we just got, unused.
-                unsafe { heap.free(p) };
+                // SAFETY: the block we just got, unused, and charged above.
+                unsafe {
+                    heap.uncharge((*segment_of(p)).map_size);
+                    heap.free(p);
+                }
                 return ptr::null_mut();
             }
             // SAFETY: a fresh node of ours.
@@ -280,6 +404,7 @@ impl Slab {
         // SAFETY: `p` is live (caller), its header valid; nodes are our blocks.
         unsafe {
             if (*segment_of(p)).kind == SegmentKind::Huge {
+                heap.uncharge((*segment_of(p)).map_size);
                 let node = self.unlink_huge(p);
                 debug_assert!(!node.is_null());
                 if !node.is_null() {
@@ -383,9 +508,31 @@ impl RawAllocator for &Slab {
         unsafe { Heap::usable_size(ptr) }
     }
 
-    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, _old: Layout, new_size: usize) -> *mut u8 {
+    unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: a live block of ours (caller): its header is valid.
+        let huge = unsafe { (*segment_of(ptr)).kind } == SegmentKind::Huge;
+        if huge && self.limit.get() != usize::MAX && new_size > old.size() {
+            // A growing huge block under a limit moves instead: its new mapping is charged
+            // before it is used.
+            return ptr::null_mut();
+        }
+        let old_map = if huge {
+            // SAFETY: as above.
+            unsafe { (*segment_of(ptr)).map_size }
+        } else {
+            0
+        };
         // SAFETY: a live block of ours (caller); we own the heap.
         let q = unsafe { self.heap().resize(ptr, new_size) };
+        if huge && !q.is_null() {
+            // SAFETY: `q` is the live huge block (moved or not); we own the heap. Without a
+            // limit (or shrinking) the new charge always fits.
+            unsafe {
+                self.heap().uncharge(old_map);
+                let charged = self.heap().charge((*segment_of(q)).map_size);
+                debug_assert!(charged);
+            }
+        }
         if !q.is_null() && q != ptr {
             // A huge block whose pages moved: follow it in the list.
             let mut node = self.huge.get();

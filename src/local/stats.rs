@@ -33,6 +33,10 @@ pub struct LocalStats {
     pub(crate) fallback_allocs: usize,
     pub(crate) fallback_live: usize,
     pub(crate) peak_live_bytes: usize,
+    /// The allocation limit (`usize::MAX`: none).
+    pub(crate) limit: usize,
+    /// Requests refused because they would have passed the limit.
+    pub(crate) limit_refusals: usize,
 }
 
 impl LocalStats {
@@ -161,6 +165,32 @@ impl LocalStats {
     pub fn peak_live_bytes(&self) -> usize {
         self.peak_live_bytes
     }
+
+    /// The allocation limit set with `set_allocation_limit` (a cap on
+    /// [`committed_bytes`](Self::committed_bytes)), or `None`.
+    ///
+    /// ```
+    /// let pool = allocgator::Pool::for_type::<u64>();
+    /// assert_eq!(pool.stats().allocation_limit(), None);
+    /// pool.set_allocation_limit(Some(1 << 20));
+    /// assert_eq!(pool.stats().allocation_limit(), Some(1 << 20));
+    /// ```
+    pub fn allocation_limit(&self) -> Option<usize> {
+        (self.limit != usize::MAX).then_some(self.limit)
+    }
+
+    /// Requests refused so far because serving them would have taken the allocator past its
+    /// allocation limit (requests the engine itself refused are not counted).
+    ///
+    /// ```
+    /// let arena = allocgator::Arena::new();
+    /// arena.set_allocation_limit(Some(64 * 1024));
+    /// assert!(arena.try_alloc_with(|| [0u8; 100_000]).is_err());
+    /// assert_eq!(arena.stats().limit_refusals(), 1);
+    /// ```
+    pub fn limit_refusals(&self) -> usize {
+        self.limit_refusals
+    }
 }
 
 /// A map of a local allocator's chunks: address, size, and how much of each is used.
@@ -284,6 +314,15 @@ impl fmt::Display for LocalStats {
             writeln!(f, "{:<18} {:>14}", "capacity blocks", self.capacity_blocks)?;
             writeln!(f, "{:<18} {:>14}", "fallback allocs", self.fallback_allocs)?;
             writeln!(f, "{:<18} {:>14}", "fallback live", self.fallback_live)?;
+        }
+        if let Some(limit) = self.allocation_limit() {
+            writeln!(
+                f,
+                "{:<18} {:>14}",
+                "limit",
+                StackFmt::new(format_args!("{}", HumanBytes(limit)))
+            )?;
+            writeln!(f, "{:<18} {:>14}", "limit refusals", self.limit_refusals)?;
         }
         Ok(())
     }

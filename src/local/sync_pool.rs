@@ -20,15 +20,34 @@
 //! a chunk not yet taken allocates it from the engine and installs it with a CAS (the loser of
 //! a race gives its copy back); see `chunk_table`. Blocks are found from a pointer on free by
 //! scanning the (few) chunks from the newest: half of all blocks are in the newest chunk.
+//!
+//! # Trim
+//!
+//! A chunk is never freed while the pool lives: a popper that lost a race may still read the
+//! link of an index it saw on top of a stack, in the chunk's link table. [`trim`] instead
+//! takes every shard's stack (and the stash) whole, finds the chunks all of whose carved
+//! blocks it now holds, gives the pages of those *blocks* back to the OS (the links stay),
+//! and moves their indices to a *stash*; the rest go back on the stacks. A thread that finds
+//! the stacks empty takes the stash whole before it carves a never-used block, and the pages
+//! come back as they are touched. Trims and stash take-overs hold a try-lock (`trim_lock`),
+//! so the stash and its counts change together.
+//!
+//! The newest chunk is usually carved only in part: its carved blocks (below the counter)
+//! are trimmed, down to a page boundary, and blocks the counter hands out later start past
+//! that boundary.
+//!
+//! [`trim`]: SyncPool::trim
 
 use super::chunk_table::{first_index, ChunkTable, MAX_CHUNKS};
-use super::free_stack::{LinkTable, ShardedStack, NIL, SHARDS};
+use super::free_stack::{FreeStack, LinkTable, ShardedStack, NIL, SHARDS};
 use super::pool::Geometry;
 use super::{
     engine_alloc, engine_free, engine_free_block, engine_usable, ChunkInfo, LocalMap, LocalStats,
 };
+use crate::allocator_api2::alloc::AllocError;
 use crate::api::{self, RawAllocator};
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use crate::os::{Os, OsMemory, OS_PAGE};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
@@ -63,6 +82,23 @@ pub(super) struct Shared {
     /// `u64::MAX / block_size + 1`: exact division by the block size for 32-bit numerators
     /// (Lemire, Kaser & Kurz, "Faster remainder by direct computation", 2019).
     div_magic: u64,
+    /// Cap on `held` (`usize::MAX`: none).
+    alloc_limit: AtomicUsize,
+    /// Engine bytes the pool holds, as the limit counts them: installed chunks
+    /// ([`chunk_bytes`](Shared::chunk_bytes)) and live fallback blocks (usable size). Taken
+    /// with a CAS *before* the engine is asked, so racing threads cannot pass the limit
+    /// together.
+    held: AtomicUsize,
+    /// Requests refused because of the limit.
+    limit_refusals: AtomicUsize,
+    /// Indices of trimmed blocks (their pages given back to the OS), all free.
+    stash: FreeStack,
+    /// Blocks on the stash. Changed under `trim_lock`; read without it as a hint.
+    stashed: AtomicUsize,
+    /// Bytes the stash's pages gave back to the OS. Changed under `trim_lock`.
+    trimmed_bytes: AtomicUsize,
+    /// Held by a trim and by a take-over of the stash.
+    trim_lock: AtomicBool,
 }
 
 impl Shared {
@@ -103,6 +139,13 @@ impl Shared {
             max_chunks,
             limit,
             div_magic: (u64::MAX / size as u64).wrapping_add(1),
+            alloc_limit: AtomicUsize::new(usize::MAX),
+            held: AtomicUsize::new(0),
+            limit_refusals: AtomicUsize::new(0),
+            stash: FreeStack::new(),
+            stashed: AtomicUsize::new(0),
+            trimmed_bytes: AtomicUsize::new(0),
+            trim_lock: AtomicBool::new(false),
         }
     }
 
@@ -161,24 +204,102 @@ impl Shared {
     #[cold]
     #[inline(never)]
     pub(super) fn fresh(&self) -> *mut u8 {
+        // Trimmed chunks' blocks come before never-used ones. Relaxed: a hint; the stash's
+        // own Acquire orders what we take from it.
+        if self.stashed.load(Ordering::Relaxed) != 0 {
+            if let Some(index) = self.take_stash() {
+                #[cfg(feature = "checked")]
+                self.check_popped(index);
+                return self.addr(index as usize);
+            }
+        }
+        // Under a limit, a chunk that would pass it is not started: its indices stay for
+        // later (a raised limit), and the request goes to the fallback, which checks it.
+        let next = self.table.taken(self.limit);
+        if next < self.limit && self.alloc_limit.load(Ordering::Relaxed) != usize::MAX {
+            let (k, _) = self.table.decode(next);
+            if self.table.chunk(k).is_null() && !self.limit_allows(self.chunk_bytes(k)) {
+                return ptr::null_mut();
+            }
+        }
         let Some(i) = self.table.take_fresh(self.limit) else {
             return ptr::null_mut();
         };
         let (k, off) = self.table.decode(i);
-        let layout = self.chunk_layout(k);
-        let base = self.table.chunk_or_install(
-            k,
-            // Checked builds: zeroed, for the free bits.
-            || engine_alloc(layout, cfg!(feature = "checked")),
-            // SAFETY: our unused copy, allocated with `layout` just above.
-            |mine| unsafe { engine_free(mine, layout) },
-        );
+        let base = self.install(k);
         if base.is_null() {
             // The engine refused: index `i` is lost. Relaxed: a statistic.
             self.lost.fetch_add(1, Ordering::Relaxed);
             return ptr::null_mut();
         }
         base.wrapping_add(off * self.geometry.size)
+    }
+
+    /// Chunk `k`'s base, installing it if no thread has; null if the engine or the limit
+    /// refuses.
+    fn install(&self, k: usize) -> *mut u8 {
+        let layout = self.chunk_layout(k);
+        let bytes = self.chunk_bytes(k);
+        self.table.chunk_or_install(
+            k,
+            || {
+                if !self.take_held(bytes) {
+                    return ptr::null_mut();
+                }
+                // Checked builds: zeroed, for the free bits.
+                let p = engine_alloc(layout, cfg!(feature = "checked"));
+                if p.is_null() {
+                    self.give_held(bytes);
+                }
+                p
+            },
+            |mine| {
+                // SAFETY: our unused copy, allocated with `layout` just above.
+                unsafe { engine_free(mine, layout) };
+                self.give_held(bytes);
+            },
+        )
+    }
+
+    /// Whether `bytes` more would stay within the limit now (a hint: `take_held` decides).
+    fn limit_allows(&self, bytes: usize) -> bool {
+        // Relaxed: a hint.
+        let limit = self.alloc_limit.load(Ordering::Relaxed);
+        limit == usize::MAX || self.held.load(Ordering::Relaxed).saturating_add(bytes) <= limit
+    }
+
+    /// Counts `bytes` more as held if that stays within the limit; false (nothing counted)
+    /// if not.
+    fn take_held(&self, bytes: usize) -> bool {
+        // Relaxed: the RMWs on `held` are totally ordered, which is all the limit needs (no
+        // other memory is published through it).
+        let limit = self.alloc_limit.load(Ordering::Relaxed);
+        let mut held = self.held.load(Ordering::Relaxed);
+        loop {
+            let Some(new) = held.checked_add(bytes).filter(|&n| n <= limit) else {
+                return false;
+            };
+            match self
+                .held
+                .compare_exchange_weak(held, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(current) => held = current,
+            }
+        }
+    }
+
+    /// Stops counting `bytes` as held.
+    fn give_held(&self, bytes: usize) {
+        // Relaxed: as in `take_held`.
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts a request refused by the limit.
+    #[cold]
+    fn refuse(&self) {
+        // Relaxed: a statistic.
+        self.limit_refusals.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Layout of chunk `k`: its blocks, then one link word per block.
@@ -321,10 +442,28 @@ impl Shared {
 
     #[cold]
     pub(super) fn fallback_alloc(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        // The block's usable size, counted against the limit before the engine is asked
+        // (for a huge block the request; the rest is checked after).
+        let guess = crate::engine::size_class::fresh_usable(layout.size(), layout.align())
+            .unwrap_or(layout.size());
+        if !self.take_held(guess) {
+            self.refuse();
+            return ptr::null_mut();
+        }
         let p = engine_alloc(layout, zeroed);
-        if !p.is_null() {
+        if p.is_null() {
+            self.give_held(guess);
+        } else {
             // SAFETY: a live engine block.
             let len = unsafe { engine_usable(p) };
+            if len > guess && !self.take_held(len - guess) {
+                // SAFETY: our fresh, unused engine block.
+                unsafe { engine_free_block(p) };
+                self.give_held(guess);
+                self.refuse();
+                return ptr::null_mut();
+            }
+            self.give_held(guess.saturating_sub(len));
             // Relaxed: statistics.
             self.fallback_total.fetch_add(1, Ordering::Relaxed);
             self.fallback_live.fetch_add(1, Ordering::Relaxed);
@@ -342,6 +481,7 @@ impl Shared {
         // Relaxed: statistics.
         self.fallback_live.fetch_sub(1, Ordering::Relaxed);
         self.fallback_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.give_held(len);
         // SAFETY: a live engine block (caller), given back once.
         unsafe { engine_free_block(p) };
     }
@@ -362,12 +502,20 @@ impl Shared {
         old: Layout,
         new_size: usize,
     ) -> *mut u8 {
+        // Relaxed: the limit's setting; a growing fallback block under a limit moves
+        // instead, through `fallback_alloc`, which checks the new block before taking it.
+        if new_size > old.size() && self.alloc_limit.load(Ordering::Relaxed) != usize::MAX {
+            return ptr::null_mut();
+        }
         // SAFETY: forwarded (caller).
         match unsafe { self.geometry.resize_fallback(p, old, new_size) } {
             Some((q, old_len, new_len)) => {
                 // Relaxed: statistics.
                 self.fallback_bytes.fetch_add(new_len, Ordering::Relaxed);
                 self.fallback_bytes.fetch_sub(old_len, Ordering::Relaxed);
+                // Relaxed: as in `take_held` (no limit to keep here: growth under one moves).
+                self.held.fetch_add(new_len, Ordering::Relaxed);
+                self.give_held(old_len);
                 q
             }
             None => ptr::null_mut(),
@@ -390,13 +538,17 @@ impl Shared {
                 chunks += 1;
             }
         }
+        // Relaxed: a statistic.
+        let trimmed = self.trimmed_bytes.load(Ordering::Relaxed);
         // Every index handed out was carved once; the pool reuses freed blocks before
         // carving, so that is its peak of live pool blocks.
         // Relaxed: a statistic.
         let carved = self.table.taken(self.limit) - self.lost.load(Ordering::Relaxed);
         // The pool keeps no live counter (a locked RMW on every allocation and free would
         // double their cost): live blocks are the carved ones minus those on the stacks.
-        let live = live.unwrap_or_else(|| carved - self.free_blocks(carved));
+        // Relaxed: a statistic.
+        let stashed = self.stashed.load(Ordering::Relaxed);
+        let live = live.unwrap_or_else(|| carved - self.free_blocks(carved) - stashed);
         let fallback_live = self.fallback_live.load(Ordering::Relaxed);
         let fallback_bytes = self.fallback_bytes.load(Ordering::Relaxed);
         LocalStats {
@@ -404,13 +556,211 @@ impl Shared {
             peak_live_bytes: carved * self.geometry.size,
             live_blocks: live + fallback_live,
             live_bytes: live * self.geometry.size + fallback_bytes,
-            committed: bytes + fallback_bytes,
+            committed: bytes - trimmed + fallback_bytes,
             reserved: bytes + fallback_bytes,
             capacity_blocks: capacity,
             chunks,
             fallback_allocs: self.fallback_total.load(Ordering::Relaxed),
             fallback_live,
+            // Relaxed: statistics.
+            limit: self.alloc_limit.load(Ordering::Relaxed),
+            limit_refusals: self.limit_refusals.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The controls: limit, reserve, trim.
+impl Shared {
+    /// Sets or lifts the allocation limit.
+    fn set_limit(&self, limit: Option<usize>) {
+        // Relaxed: a setting; allocations that race with the change see the old or the new
+        // value, and `take_held` rereads it.
+        self.alloc_limit
+            .store(limit.unwrap_or(usize::MAX), Ordering::Relaxed);
+    }
+
+    /// The allocation limit, if any.
+    fn limit(&self) -> Option<usize> {
+        // Relaxed: a setting.
+        let limit = self.alloc_limit.load(Ordering::Relaxed);
+        (limit != usize::MAX).then_some(limit)
+    }
+
+    /// The whole pages inside the first `blocks` blocks of a chunk at `base`: their start
+    /// and length (0 if those blocks span no whole page).
+    fn page_range(&self, base: *mut u8, blocks: usize) -> (*mut u8, usize) {
+        let start = (base as usize).next_multiple_of(OS_PAGE);
+        let end = (base as usize + blocks * self.geometry.size) & !(OS_PAGE - 1);
+        (
+            base.wrapping_add(start - base as usize),
+            end.saturating_sub(start),
+        )
+    }
+
+    /// Tries the trim lock (a trim or a stash take-over holds it).
+    fn try_lock_trim(&self) -> bool {
+        // Acquire: the stash and mask as the last holder left them.
+        self.trim_lock
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn unlock_trim(&self) {
+        // Release: publishes the stash and mask to the next holder.
+        self.trim_lock.store(false, Ordering::Release);
+    }
+
+    /// Takes the stash whole (trimmed chunks come back into use): returns one index for the
+    /// caller and moves the rest to the caller's home shard. `None` if the stash is empty
+    /// or a trim holds the lock.
+    fn take_stash(&self) -> Option<u32> {
+        if !self.try_lock_trim() {
+            return None;
+        }
+        let first = self.stash.take_all();
+        // Relaxed: changed under the lock with the stash.
+        self.stashed.store(0, Ordering::Relaxed);
+        self.trimmed_bytes.store(0, Ordering::Relaxed);
+        self.unlock_trim();
+        if first == NIL {
+            return None;
+        }
+        // Relaxed: the chain is ours, its links ordered by `take_all`'s Acquire.
+        let rest = self.link(first).load(Ordering::Relaxed);
+        if rest != NIL {
+            self.free.shard(home_shard()).free.push_chain(rest, self);
+        }
+        Some(first)
+    }
+
+    /// Links `indices` into a chain (in order) and returns its first index ([`NIL`] if
+    /// empty). The caller holds every one of them.
+    fn link_chain(&self, indices: impl DoubleEndedIterator<Item = u32>) -> u32 {
+        let mut next = NIL;
+        for index in indices.rev() {
+            // Relaxed: published by the Release CAS of the `push_chain` that follows.
+            self.link(index).store(next, Ordering::Relaxed);
+            next = index;
+        }
+        next
+    }
+
+    /// See [`SyncPool::trim`].
+    fn trim(&self) -> usize {
+        if !self.try_lock_trim() {
+            return 0;
+        }
+        // Take every shard and the stash whole: the indices we now hold are free, and nobody
+        // else can hand them out. Every index on them was taken once, so a walk longer than
+        // that is a cycle (a block freed twice): it stops there, and the list is rebuilt
+        // without repeats.
+        let taken = self.table.taken(self.limit);
+        // Relaxed: changed only under the lock we hold.
+        let before = self.trimmed_bytes.load(Ordering::Relaxed);
+        let mut free: Vec<u32> = Vec::new();
+        let stacks = self.free.shards().iter().map(|shard| &shard.free);
+        for stack in stacks.chain([&self.stash]) {
+            let mut index = stack.take_all();
+            while index != NIL && (index as usize) < taken && free.len() <= taken {
+                free.push(index);
+                // Relaxed: the chain is ours, its links ordered by `take_all`'s Acquire.
+                index = self.link(index).load(Ordering::Relaxed);
+            }
+        }
+        free.sort_unstable();
+        let distinct = free.windows(2).all(|w| w[0] != w[1]);
+        free.dedup();
+        // Chunks all of whose carved blocks (indices below the counter, read before the
+        // stacks were taken) are now in our hands; their indices go to the stash.
+        let mut stash_ranges = [(0usize, 0usize); MAX_CHUNKS];
+        let mut trimmed = 0;
+        let mut stashed = 0;
+        for (k, range) in stash_ranges.iter_mut().enumerate().take(self.max_chunks) {
+            let first = self.table.first_index(k);
+            let end = self.table.first_index(k + 1).min(taken);
+            // Relaxed: we hold indices of this chunk, whose installation the stacks'
+            // Acquire ordered before us; a chunk with none of ours is skipped.
+            let base = self.table.chunk_relaxed(k);
+            if !distinct || end <= first || base.is_null() {
+                continue;
+            }
+            let lo = free.partition_point(|&i| (i as usize) < first);
+            let hi = free.partition_point(|&i| (i as usize) < end);
+            if hi - lo != end - first {
+                continue;
+            }
+            let (start, len) = self.page_range(base, end - first);
+            if len != 0 {
+                // SAFETY: whole pages inside chunk `k`'s carved blocks, inside one live engine
+                // block; every one of those blocks is free and held by us, blocks the counter
+                // hands out later start past `end`'s page boundary, and the links (after the
+                // blocks) are not touched.
+                unsafe { Os::decommit(start, len) };
+            }
+            trimmed += len;
+            stashed += end - first;
+            *range = (first, end);
+        }
+        let on_stash = |i: &u32| {
+            let (lo, hi) = stash_ranges[self.table.decode(*i as usize).0];
+            (lo..hi).contains(&(*i as usize))
+        };
+        let chain = self.link_chain(free.iter().copied().filter(on_stash));
+        if chain != NIL {
+            self.stash.push_chain(chain, self);
+        }
+        // Relaxed: under the lock, published by its release.
+        self.stashed.store(stashed, Ordering::Relaxed);
+        self.trimmed_bytes.store(trimmed, Ordering::Relaxed);
+        let kept = self.link_chain(free.iter().copied().filter(|i| !on_stash(i)));
+        if kept != NIL {
+            self.free.shard(home_shard()).free.push_chain(kept, self);
+        }
+        self.unlock_trim();
+        trimmed.saturating_sub(before)
+    }
+
+    /// See [`SyncPool::reserve`].
+    fn reserve(&self, blocks: usize) -> Result<(), AllocError> {
+        // Relaxed: a statistic-grade count; `reserve` is exact when no other thread uses the
+        // pool.
+        let carved = self.table.taken(self.limit) - self.lost.load(Ordering::Relaxed);
+        // Relaxed: a hint (see `fresh`).
+        let stashed = self.stashed.load(Ordering::Relaxed);
+        let mut available = self.free_blocks(carved) + stashed;
+        if available >= blocks {
+            return Ok(());
+        }
+        // Never-used indices, chunk by chunk from the counter's.
+        let next = self.table.taken(self.limit);
+        if blocks - available > self.limit - next {
+            return Err(AllocError); // more blocks than the pool can ever carve
+        }
+        let mut plan = 0usize; // chunks to install, as a mask
+        let mut bytes = 0usize;
+        let (mut k, _) = self.table.decode(next);
+        while available < blocks {
+            let (first, end) = (self.table.first_index(k), self.table.first_index(k + 1));
+            available += end.min(self.limit) - next.max(first);
+            if self.table.chunk(k).is_null() {
+                plan |= 1 << k;
+                bytes += self.chunk_bytes(k);
+            }
+            k += 1;
+        }
+        if !self.limit_allows(bytes) {
+            self.refuse();
+            return Err(AllocError);
+        }
+        for k in 0..self.max_chunks {
+            if plan & (1 << k) != 0 && self.install(k).is_null() {
+                if !self.limit_allows(self.chunk_bytes(k)) {
+                    self.refuse();
+                }
+                return Err(AllocError);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -732,6 +1082,91 @@ impl SyncPool {
     pub fn map(&self) -> LocalMap {
         self.shared.get().map()
     }
+
+    /// Caps the engine memory the pool holds (its chunks and live fallback blocks:
+    /// [`LocalStats::reserved_bytes`]) at `limit` bytes, for the pool and all its handles, or
+    /// lifts the cap (`None`). A request that would take the pool past it fails with
+    /// `AllocError`; freed blocks are still reused and nothing allocated is touched. Threads
+    /// racing for the last bytes cannot pass it together: each takes its bytes with a CAS
+    /// before asking the engine.
+    ///
+    /// A chunk that would pass the limit is not taken; requests then go to engine blocks of
+    /// one pool block each, while they fit.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<[u8; 200]>();
+    /// pool.set_allocation_limit(Some(32 * 1024));
+    /// let mut boxes = Vec::new();
+    /// while let Ok(b) = Box::try_new_in([0u8; 200], &pool) {
+    ///     boxes.push(b);
+    /// }
+    /// let s = pool.stats();
+    /// assert!(s.reserved_bytes() <= 32 * 1024 && boxes.len() >= 100);
+    /// assert_eq!(s.limit_refusals(), 1);
+    /// ```
+    pub fn set_allocation_limit(&self, limit: Option<usize>) {
+        self.shared.get().set_limit(limit)
+    }
+
+    /// The cap set with [`set_allocation_limit`](Self::set_allocation_limit), or `None`.
+    ///
+    /// ```
+    /// let pool = allocgator::SyncPool::for_type::<u64>();
+    /// pool.handle().set_allocation_limit(Some(1 << 20)); // shared by the handles
+    /// assert_eq!(pool.allocation_limit(), Some(1 << 20));
+    /// ```
+    pub fn allocation_limit(&self) -> Option<usize> {
+        self.shared.get().limit()
+    }
+
+    /// Makes sure the next `blocks` pool-block allocations need no engine call (exact when
+    /// one thread uses the pool): free blocks and never-used room count, and the chunks for
+    /// the rest are taken now. Fails with `AllocError` if the pool can never hold that many
+    /// (`reserve(usize::MAX)`) or the limit would be passed (nothing is taken then), or if the
+    /// engine refuses a chunk (chunks taken before stay, for later allocations).
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<u64>();
+    /// pool.reserve(50_000).unwrap();
+    /// let chunks = pool.stats().chunks();
+    /// let boxes: Vec<_> = (0..50_000u64).map(|i| Box::new_in(i, &pool)).collect();
+    /// assert_eq!(pool.stats().chunks(), chunks);
+    /// assert!(pool.reserve(usize::MAX).is_err());
+    /// # drop(boxes);
+    /// ```
+    pub fn reserve(&self, blocks: usize) -> Result<(), AllocError> {
+        self.shared.get().reserve(blocks)
+    }
+
+    /// Gives the pages of chunks whose blocks are all free back to the OS and returns the
+    /// bytes given back: [`committed_bytes`](LocalStats::committed_bytes) falls by as much.
+    /// The chunks stay the pool's (a thread racing on the free stacks may still read a
+    /// chunk's link table, which is why it is not freed); their blocks are handed out again
+    /// when the free stacks run dry, before never-used ones, and their pages come back as
+    /// they are touched.
+    ///
+    /// It takes every free stack for a moment (a thread that allocates meanwhile carves a
+    /// never-used block or takes a new chunk), and a block another thread is freeing or
+    /// holding in its hand keeps its chunk. Call it after a burst, when the pool is quiet.
+    /// Returns 0 at once if another trim is running.
+    ///
+    /// ```
+    /// use allocgator::allocator_api2::boxed::Box;
+    /// let pool = allocgator::SyncPool::for_type::<[u8; 128]>();
+    /// let burst: Vec<_> = (0..100_000).map(|_| Box::new_in([1u8; 128], &pool)).collect();
+    /// drop(burst);
+    /// let before = pool.stats().committed_bytes();
+    /// let released = pool.trim();
+    /// assert!(released > 10 << 20);
+    /// assert_eq!(pool.stats().committed_bytes(), before - released);
+    /// let again = Box::new_in([2u8; 128], &pool); // trimmed blocks serve again
+    /// assert_eq!(again[0], 2);
+    /// ```
+    pub fn trim(&self) -> usize {
+        self.shared.get().trim()
+    }
 }
 
 impl core::fmt::Debug for SyncPool {
@@ -780,6 +1215,48 @@ impl SyncPoolHandle {
     /// ```
     pub fn map(&self) -> LocalMap {
         self.shared.get().map()
+    }
+
+    /// Sets the pool's allocation limit (see [`SyncPool::set_allocation_limit`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u8>().handle();
+    /// h.set_allocation_limit(Some(0));
+    /// assert!(allocgator::allocator_api2::boxed::Box::try_new_in(1u8, h.clone()).is_err());
+    /// ```
+    pub fn set_allocation_limit(&self, limit: Option<usize>) {
+        self.shared.get().set_limit(limit)
+    }
+
+    /// The pool's allocation limit (see [`SyncPool::allocation_limit`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u8>().handle();
+    /// assert_eq!(h.allocation_limit(), None);
+    /// ```
+    pub fn allocation_limit(&self) -> Option<usize> {
+        self.shared.get().limit()
+    }
+
+    /// Reserves blocks in the pool (see [`SyncPool::reserve`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u64>().handle();
+    /// h.reserve(1000).unwrap();
+    /// assert!(h.stats().capacity_blocks() >= 1000);
+    /// ```
+    pub fn reserve(&self, blocks: usize) -> Result<(), AllocError> {
+        self.shared.get().reserve(blocks)
+    }
+
+    /// Trims the pool (see [`SyncPool::trim`]).
+    ///
+    /// ```
+    /// let h = allocgator::SyncPool::for_type::<u64>().handle();
+    /// assert_eq!(h.trim(), 0); // nothing to give back
+    /// ```
+    pub fn trim(&self) -> usize {
+        self.shared.get().trim()
     }
 }
 
