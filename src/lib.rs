@@ -80,7 +80,7 @@ pub use global::{
     heap_map, print_stats, raw, set_background_purge, stats, thread_stats, trim, Allocgator,
 };
 #[cfg(not(loom))]
-pub use local::{Arena, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
+pub use local::{Arena, Checkpoint, ChunkInfo, LocalMap, LocalStats, Pool, Slab};
 #[cfg(all(not(loom), target_pointer_width = "64"))]
 pub use local::{HasStaticPool, StaticPool, StaticPoolHandle, SyncPool, SyncPoolHandle};
 #[cfg(not(loom))]

@@ -322,6 +322,31 @@ fn bad_checkpoints_are_rejected_with_a_message() {
 }
 
 #[test]
+fn blocks_before_a_checkpoint_stay_whole() {
+    let mut arena = Arena::new();
+    let l = Layout::from_size_align(100, 8).unwrap();
+    let before = (&arena).allocate(l).unwrap().cast::<u8>();
+    // SAFETY: a fresh block of 100 bytes.
+    unsafe { before.as_ptr().write_bytes(1, 100) };
+    let cp = arena.checkpoint();
+    // The block below the checkpoint does not grow in place across it: it moves.
+    // SAFETY: a live block of the arena fitting `l`.
+    let grown = unsafe { (&arena).grow(before, l, Layout::from_size_align(200, 8).unwrap()) };
+    assert_ne!(grown.unwrap().cast::<u8>(), before);
+    // Freeing the most recent block below the checkpoint keeps the position.
+    let mut arena2 = Arena::new();
+    let a = (&arena2).allocate(l).unwrap();
+    let cp2 = arena2.checkpoint();
+    // SAFETY: a live block of `arena2`.
+    unsafe { (&arena2).deallocate(a.cast(), l) };
+    arena2.reset_to(cp2); // not "past the position"
+    assert_eq!(arena2.stats().live_bytes(), 104);
+    arena.reset_to(cp);
+    // SAFETY: allocated before the checkpoint and never freed.
+    assert!((0..100).all(|i| unsafe { before.as_ptr().add(i).read() } == 1));
+}
+
+#[test]
 fn a_checkpoint_keeps_its_chunk_from_moving() {
     // A block alone in its chunk normally takes the chunk along when it grows; with a
     // checkpoint on that chunk the block moves instead, and the checkpoint still works.

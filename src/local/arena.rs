@@ -108,9 +108,16 @@ pub struct Arena {
     /// Bumped by `reset` and by a `trim` that frees the chain: checkpoints from before are
     /// rejected.
     epoch: Cell<usize>,
-    /// The current chunk when the last checkpoint was taken: `grow_alone` must not move it
-    /// (a checkpoint names its chunk by address).
+    /// The current chunk when the last checkpoint was taken (or `reset_to` returned to):
+    /// `grow_alone` must not move it (a checkpoint names its chunk by address).
     pinned: Cell<*mut Chunk>,
+    /// The position of that checkpoint, the highest any valid checkpoint has. The bump
+    /// pointer never goes back below it (a freed or shrunk top block below it stays used
+    /// until `reset_to`), so positions only grow between `reset_to`s and a checkpoint past
+    /// the bump pointer is known stale; and a block that starts below it does not grow in
+    /// place across it (it moves), so `reset_to` never frees part of a block allocated
+    /// before the checkpoint.
+    pinned_ptr: Cell<*mut u8>,
 }
 
 /// Source of arena identities for checkpoints (0 is "none yet").
@@ -176,6 +183,7 @@ impl Arena {
             id: Cell::new(0),
             epoch: Cell::new(0),
             pinned: Cell::new(ptr::null_mut()),
+            pinned_ptr: Cell::new(ptr::null_mut()),
         }
     }
 
@@ -335,6 +343,7 @@ impl Arena {
         }
         let chunk = self.chunk.get();
         self.pinned.set(chunk);
+        self.pinned_ptr.set(self.ptr.get());
         Checkpoint {
             arena: self.id.get(),
             epoch: self.epoch.get(),
@@ -351,11 +360,15 @@ impl Arena {
     /// for the next allocations (see [`trim`](Self::trim)). Safe: `&mut self` proves that no
     /// allocation is still borrowed.
     ///
+    /// A checkpoint taken after one the arena has since been reset to is stale and must not
+    /// be used: `reset_to` rejects it when it can tell (its chunk is gone, or it lies past the
+    /// arena's position) and otherwise treats it as a position in the arena, which is
+    /// memory-safe but may free blocks allocated after the earlier `reset_to` in part.
+    ///
     /// # Panics
     /// If the checkpoint comes from another arena, is older than this arena's last
-    /// [`reset`](Self::reset) (or a [`trim`](Self::trim) that emptied it), or points past the
-    /// arena's current position (taken after a checkpoint that was since returned to). The
-    /// arena is left as it was.
+    /// [`reset`](Self::reset) (or a [`trim`](Self::trim) that emptied it), or is stale as
+    /// above. The arena is left as it was.
     ///
     /// ```
     /// let mut arena = allocgator::Arena::new();
@@ -420,6 +433,7 @@ impl Arena {
         self.chunk_count.set(cp.depth);
         self.retired_used.set(cp.retired_used);
         self.live.set(cp.live);
+        self.pinned.set(target);
         if target.is_null() {
             self.ptr.set(ptr::null_mut());
             self.end.set(ptr::null_mut());
@@ -432,6 +446,7 @@ impl Arena {
             self.ptr.set(base.wrapping_add(cp.ptr - target as usize));
             self.end.set(base.wrapping_add(bytes & !(GRAIN - 1)));
         }
+        self.pinned_ptr.set(self.ptr.get());
     }
 
     /// Runs `f` on the arena and frees everything `f` allocated when it returns (or
@@ -1262,9 +1277,12 @@ impl RawAllocator for &Arena {
     unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
         // Saturating: a value placed with `alloc` (not counted) may be handed back here too.
         self.live.set(self.live.get().saturating_sub(1));
-        // The most recent allocation gives its bytes back; others wait for reset. Returned
-        // lengths are exact, so `layout.size()` is the block's length (fit rule).
-        if ptr.wrapping_add(grain_up(layout.size())) == self.ptr.get() {
+        // The most recent allocation gives its bytes back (unless it lies below the last
+        // checkpoint); others wait for reset. Returned lengths are exact, so `layout.size()`
+        // is the block's length (fit rule).
+        if ptr.wrapping_add(grain_up(layout.size())) == self.ptr.get()
+            && ptr as usize >= self.pinned_ptr.get() as usize
+        {
             self.ptr.set(ptr);
         }
     }
@@ -1278,6 +1296,15 @@ impl RawAllocator for &Arena {
     unsafe fn raw_resize_in_place(&self, ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
         let top = self.ptr.get();
         let (old_end, new_end) = (grain_up(old.size()), grain_up(new_size));
+        if (ptr as usize) < self.pinned_ptr.get() as usize {
+            // Allocated before the last checkpoint: it neither grows across the checkpoint
+            // nor gives bytes back below it.
+            return if new_size <= old.size() {
+                ptr
+            } else {
+                ptr::null_mut()
+            };
+        }
         if ptr.wrapping_add(old_end) == top {
             // The most recent allocation: move the bump pointer.
             if new_end <= old_end || new_end - old_end <= self.end.get() as usize - top as usize {

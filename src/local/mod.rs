@@ -41,7 +41,7 @@ mod sync_pool;
 mod thread_cache;
 
 #[cfg(not(loom))]
-pub use arena::Arena;
+pub use arena::{Arena, Checkpoint};
 #[cfg(not(loom))]
 pub use pool::Pool;
 #[cfg(not(loom))]

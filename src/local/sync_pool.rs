@@ -651,16 +651,19 @@ impl Shared {
             return 0;
         }
         // Take every shard and the stash whole: the indices we now hold are free, and nobody
-        // else can hand them out. Every index on them was taken once, so a walk longer than
-        // that is a cycle (a block freed twice): it stops there, and the list is rebuilt
-        // without repeats.
+        // else can hand them out.
+        let stacks = self.free.shards().iter().map(|shard| &shard.free);
+        let chains: Vec<u32> = stacks.chain([&self.stash]).map(|s| s.take_all()).collect();
+        // Read after the stacks were taken: every index we hold was taken by the counter
+        // before it was pushed (the push's Release and our `take_all`'s Acquire order that
+        // `fetch_add` before this load), so all of them are below it, and a walk longer
+        // than that is a cycle (a block freed twice): it stops there, and the list is
+        // rebuilt without repeats.
         let taken = self.table.taken(self.limit);
         // Relaxed: changed only under the lock we hold.
         let before = self.trimmed_bytes.load(Ordering::Relaxed);
         let mut free: Vec<u32> = Vec::new();
-        let stacks = self.free.shards().iter().map(|shard| &shard.free);
-        for stack in stacks.chain([&self.stash]) {
-            let mut index = stack.take_all();
+        for mut index in chains {
             while index != NIL && (index as usize) < taken && free.len() <= taken {
                 free.push(index);
                 // Relaxed: the chain is ours, its links ordered by `take_all`'s Acquire.
@@ -670,8 +673,9 @@ impl Shared {
         free.sort_unstable();
         let distinct = free.windows(2).all(|w| w[0] != w[1]);
         free.dedup();
-        // Chunks all of whose carved blocks (indices below the counter, read before the
-        // stacks were taken) are now in our hands; their indices go to the stash.
+        // Chunks all of whose carved blocks (indices below `taken`) are now in our hands;
+        // their indices go to the stash. Blocks the counter hands out from now on start at
+        // or past `taken`, beyond the last whole page we give back.
         let mut stash_ranges = [(0usize, 0usize); MAX_CHUNKS];
         let mut trimmed = 0;
         let mut stashed = 0;

@@ -1,9 +1,12 @@
 //! Fuzz target bodies: op sequences read from bytes, run against a shadow model.
 //!
 //! One body per allocator: the engine through `Allocgator` (alloc / alloc_zeroed / realloc /
-//! free / cross-thread free / blocks of exited threads), `Arena` (with `reset`), `Pool`,
-//! `SyncPool` (with frees and allocations on other threads) and `Slab` (with `reset` and
-//! drop). Each checks that live blocks never overlap, that every block's fill pattern is intact
+//! free / cross-thread free / blocks of exited threads), `Arena` (with `reset`, checkpoints and
+//! `reset_to`, `trim`), `Pool` (with `reserve` and `trim`), `SyncPool` (with frees and
+//! allocations on other threads, `reserve` and `trim`) and `Slab` (with `reset`, drop and
+//! `trim`); every local allocator's body also sets and lifts allocation limits, after which a
+//! refused request must leave every block as it was and the held memory must stay under the
+//! limit (or what was held when it was set). Each checks that live blocks never overlap, that every block's fill pattern is intact
 //! when it is freed, resized or handed over, that zeroing is honoured up to the returned length
 //! and that alignment is kept; the local allocators' own live counts must come back to 0.
 //!
@@ -130,6 +133,9 @@ pub fn check_zero(p: *const u8, from: usize, to: usize) {
 #[derive(Default)]
 pub struct Model {
     pub live: BTreeMap<usize, Live>,
+    /// An allocation limit is (or was) set: requests may be refused, and a refused one must
+    /// leave every block as it was.
+    pub refusals_allowed: bool,
 }
 
 impl Model {
@@ -183,12 +189,15 @@ fn allocator_op<A: Allocator>(a: &A, op: u8, input: &mut Input<'_>, m: &mut Mode
     match (op % 8, m.pick(n)) {
         (0..=2, _) | (_, None) => {
             let zeroed = op % 8 == 2;
-            let b = if zeroed {
+            let b = match if zeroed {
                 a.allocate_zeroed(layout)
             } else {
                 a.allocate(layout)
-            }
-            .unwrap_or_else(|_| panic!("allocate {layout:?}"));
+            } {
+                Ok(b) => b,
+                Err(_) if m.refusals_allowed => return,
+                Err(_) => panic!("allocate {layout:?}"),
+            };
             let p = b.cast::<u8>().as_ptr();
             assert!(b.len() >= size);
             if zeroed {
@@ -229,8 +238,17 @@ fn allocator_op<A: Allocator>(a: &A, op: u8, input: &mut Input<'_>, m: &mut Mode
                 } else {
                     a.shrink(p, old, new)
                 }
-            }
-            .unwrap_or_else(|_| panic!("resize {old:?} -> {new:?}"));
+            };
+            let q = match q {
+                Ok(q) => q,
+                Err(_) if m.refusals_allowed => {
+                    // Refused: the block stays as it was.
+                    check(k as *const u8, l.size, l.size, l.seed);
+                    m.insert(k as *mut u8, l);
+                    return;
+                }
+                Err(_) => panic!("resize {old:?} -> {new:?}"),
+            };
             let qp = q.cast::<u8>().as_ptr();
             assert!(q.len() >= new_size);
             check(qp, l.size, new_size, l.seed);
@@ -280,7 +298,14 @@ fn check_all(m: &Model) {
     }
 }
 
-/// `Arena`: allocator ops, `alloc` of values, `reset`.
+/// An input-chosen allocation limit: none, or up to 16 MiB in 256-byte steps.
+fn limit_from(input: &mut Input<'_>) -> Option<usize> {
+    let n = input.u16();
+    (n % 4 != 0).then_some(n * 256)
+}
+
+/// `Arena`: allocator ops, `alloc` of values, `reset`, limits, checkpoints (`reset_to` frees
+/// exactly the blocks born after the checkpoint) and `trim`.
 pub fn arena(data: &[u8]) {
     let mut input = Input::new(data);
     let mut arena = if input.byte() % 2 == 0 {
@@ -290,15 +315,52 @@ pub fn arena(data: &[u8]) {
     };
     let mut m = Model::default();
     let mut seed = 0u8;
+    // When each live block was born (a clock tick per op), and the checkpoints still valid.
+    let mut born: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut checkpoints: Vec<(allocgator::Checkpoint, u64)> = Vec::new();
+    let mut clock = 0u64;
     while !input.is_empty() {
         seed = seed.wrapping_add(1);
+        clock += 1;
+        let held = arena.allocated_bytes();
         let op = input.byte();
         match op % 16 {
             0 => {
                 check_all(&m);
                 m.live.clear();
                 arena.reset();
+                checkpoints.clear();
                 assert_eq!(arena.stats().live_bytes(), 0);
+            }
+            2 => {
+                let limit = limit_from(&mut input);
+                m.refusals_allowed |= limit.is_some();
+                arena.set_allocation_limit(limit);
+                assert_eq!(arena.allocation_limit(), limit);
+            }
+            3 => checkpoints.push((arena.checkpoint(), clock)),
+            4 if !checkpoints.is_empty() => {
+                let i = input.u16() % checkpoints.len();
+                let (cp, at) = checkpoints[i];
+                checkpoints.truncate(i + 1);
+                check_all(&m);
+                let after: Vec<usize> = (born.iter())
+                    .filter(|&(_, &b)| b > at)
+                    .map(|(&k, _)| k)
+                    .collect();
+                for k in after {
+                    m.live.remove(&k);
+                }
+                arena.reset_to(cp);
+            }
+            5 => {
+                check_all(&m);
+                let before = arena.allocated_bytes();
+                if m.live.is_empty() {
+                    checkpoints.clear(); // a trim of an empty arena invalidates them
+                }
+                arena.trim();
+                assert!(arena.allocated_bytes() <= before);
             }
             1 => {
                 let v = arena.alloc([seed; 24]);
@@ -317,6 +379,18 @@ pub fn arena(data: &[u8]) {
             }
             _ => allocator_op(&&arena, op, &mut input, &mut m, seed),
         }
+        born.retain(|k, _| m.live.contains_key(k));
+        for &k in m.live.keys() {
+            born.entry(k).or_insert(clock);
+        }
+        // A limit set below what is held refuses new chunks: memory only grows up to it.
+        if let Some(limit) = arena.allocation_limit() {
+            let now = arena.allocated_bytes();
+            assert!(
+                now <= limit.max(held),
+                "{now} bytes under a limit of {limit} ({held} held)"
+            );
+        }
     }
     check_all(&m);
     free_all(&&arena, &mut m);
@@ -332,9 +406,39 @@ pub fn pool(data: &[u8]) {
     while !input.is_empty() {
         seed = seed.wrapping_add(1);
         let op = input.byte();
-        if op % 4 == 0 {
+        let held = pool.stats().committed_bytes();
+        if op % 16 == 1 {
+            let limit = limit_from(&mut input);
+            m.refusals_allowed |= limit.is_some();
+            pool.set_allocation_limit(limit);
+        } else if op % 16 == 5 {
+            // Up to 2047 blocks: the per-op `stats` below walks the free list.
+            let n = input.u16() % 2048;
+            if pool.reserve(n).is_ok() {
+                // The next `n` pool blocks need no chunk.
+                let chunks = pool.stats().chunks();
+                let mut got = Vec::new();
+                for _ in 0..n.min(64) {
+                    got.push((&pool).allocate(block).unwrap());
+                }
+                assert_eq!(pool.stats().chunks(), chunks);
+                for b in got {
+                    // SAFETY: a block just allocated from the pool.
+                    unsafe { (&pool).deallocate(b.cast(), block) };
+                }
+            }
+        } else if op % 16 == 9 {
+            check_all(&m);
+            let released = pool.trim();
+            let after = pool.stats();
+            assert_eq!(after.committed_bytes(), held - released);
+            check_all(&m);
+        } else if op % 4 == 0 {
             // The pool's own layout: the free-list path.
-            let b = (&pool).allocate(block).unwrap();
+            let Ok(b) = (&pool).allocate(block) else {
+                assert!(m.refusals_allowed, "allocate {block:?}");
+                continue;
+            };
             let p = b.cast::<u8>().as_ptr();
             fill(p, block.size(), seed);
             m.insert(
@@ -349,7 +453,11 @@ pub fn pool(data: &[u8]) {
         } else {
             allocator_op(&&pool, op, &mut input, &mut m, seed);
         }
-        assert_eq!(pool.stats().live_blocks(), m.live.len());
+        let s = pool.stats();
+        assert_eq!(s.live_blocks(), m.live.len());
+        if let Some(limit) = s.allocation_limit() {
+            assert!(s.committed_bytes() <= limit.max(held), "{s}");
+        }
     }
     free_all(&&pool, &mut m);
     assert_eq!(pool.stats().live_blocks(), 0);
@@ -378,8 +486,25 @@ pub fn sync_pool(data: &[u8]) {
             seed = seed.wrapping_add(1);
             let op = input.byte();
             match op % 8 {
+                3 if op % 32 == 3 => {
+                    let limit = limit_from(&mut input);
+                    m.refusals_allowed |= limit.is_some();
+                    pool.set_allocation_limit(limit);
+                }
+                3 if op % 32 == 11 => {
+                    let _ = pool.reserve(input.u16());
+                }
+                3 if op % 32 == 19 => {
+                    // The freeing thread may be racing with it.
+                    check_all(&m);
+                    pool.trim();
+                    check_all(&m);
+                }
                 0 => {
-                    let b = (&pool).allocate(block).unwrap();
+                    let Ok(b) = (&pool).allocate(block) else {
+                        assert!(m.refusals_allowed, "allocate {block:?}");
+                        continue;
+                    };
                     let p = b.cast::<u8>().as_ptr();
                     fill(p, block.size(), seed);
                     let l = Live {
@@ -403,16 +528,17 @@ pub fn sync_pool(data: &[u8]) {
                     let blocks = s
                         .spawn(move || {
                             (0..count)
-                                .map(|_| {
-                                    let b = pool_ref.allocate(block).unwrap();
+                                .filter_map(|_| {
+                                    let b = pool_ref.allocate(block).ok()?;
                                     let p = b.cast::<u8>().as_ptr();
                                     fill(p, block.size(), seed);
-                                    (p as usize, b.len())
+                                    Some((p as usize, b.len()))
                                 })
                                 .collect::<Vec<_>>()
                         })
                         .join()
                         .unwrap();
+                    assert!(blocks.len() == count || m.refusals_allowed);
                     for (p, len) in blocks {
                         let l = Live {
                             size: block.size(),
@@ -578,6 +704,7 @@ pub fn slab(data: &[u8]) {
     while !input.is_empty() {
         seed = seed.wrapping_add(1);
         let op = input.byte();
+        let held = slab.held_bytes();
         match op % 32 {
             0 => {
                 check_all(&m);
@@ -591,7 +718,20 @@ pub fn slab(data: &[u8]) {
                 m.live.clear();
                 slab = Slab::new();
             }
+            2 => {
+                let limit = limit_from(&mut input).map(|l| l * 16);
+                m.refusals_allowed |= limit.is_some();
+                slab.set_allocation_limit(limit);
+            }
+            3 => {
+                check_all(&m);
+                slab.trim();
+                check_all(&m);
+            }
             _ => allocator_op(&&slab, op, &mut input, &mut m, seed),
+        }
+        if let Some(limit) = slab.allocation_limit() {
+            assert!(slab.held_bytes() <= limit.max(held));
         }
         assert_eq!(slab.stats().live_blocks(), m.live.len());
     }
