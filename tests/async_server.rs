@@ -1,5 +1,7 @@
 //! The async server example under load: 32 connections × 10,000 requests, every reply
-//! checked, three malformed connections mid-run closed while the others go on, then every pool and arena back to zero live blocks and a clean shutdown.
+//! checked, blobs past each connection's arena limit answered `TooLarge` among the normal
+//! load while the connection goes on, three malformed connections mid-run closed while the
+//! others go on, then every pool and arena back to zero live blocks and a clean shutdown.
 
 #[global_allocator]
 static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
@@ -63,6 +65,14 @@ fn server_under_load_checks_every_reply_survives_bad_clients_and_leaks_nothing()
         assert_eq!(report.connections, CONNECTIONS + 3);
         assert_eq!(report.requests, CONNECTIONS * MESSAGES + 3);
         assert_eq!(report.malformed, 3);
+        // Every 64th request is a blob, every other blob past the arena's limit: each of
+        // those got its `TooLarge` reply (checked by the clients) and was refused once.
+        let big_per_conn = (0..MESSAGES)
+            .filter(|i| i % 64 == 63 && (i / 64) % 2 == 1)
+            .count();
+        assert_eq!(report.too_large, CONNECTIONS * big_per_conn);
+        assert_eq!(report.arena_refusals, report.too_large);
+        assert!(report.arena_committed_max <= server::ARENA_LIMIT);
         for (name, s) in &report.pools {
             assert_eq!(s.live_blocks(), 0, "pool {name} leaked: {s}");
             assert_eq!(s.live_bytes(), 0, "pool {name} leaked: {s}");
@@ -116,4 +126,21 @@ fn parser_rejects_every_kind_of_malformed_payload() {
         _ => panic!("a good Sum was rejected"),
     }
     assert_eq!(arena.stats().live_bytes(), 16);
+    // A blob is copied into the arena, or answered `TooLarge` when the arena's limit
+    // refuses it; a truncated one is malformed.
+    arena.reset();
+    arena.set_allocation_limit(Some(server::ARENA_LIMIT));
+    let blob = |len: usize| {
+        let mut p = vec![server::TAG_BLOB];
+        p.extend_from_slice(&(len as u32).to_le_bytes());
+        p.extend(std::iter::repeat_n(7u8, len));
+        p
+    };
+    assert!(matches!(parse(&blob(100), &arena), Ok(server::Parsed::Blob(b)) if b == [7; 100]));
+    let big = 2 * server::ARENA_LIMIT;
+    assert!(matches!(parse(&blob(big), &arena), Ok(server::Parsed::TooLarge(n)) if n == big));
+    assert!(matches!(
+        parse(&blob(10)[..8], &arena),
+        Err(Malformed::Truncated("blob"))
+    ));
 }

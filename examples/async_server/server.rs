@@ -10,12 +10,18 @@
 //! | 2 | `Put { key: u8 len + bytes (≤ 32), value: u16 len + bytes (≤ 200) }` | `Stored { replaced: u8 }` |
 //! | 3 | `Get { key }` | `Value { found: u8, value }` |
 //! | 4 | `Sum { count: u16 (≤ 64), i64 × count }` | `Total { i64 }` |
+//! | 5 | `Blob { len: u32, bytes }` | `Checksum { u64 }`, or `TooLarge { len: u32 }` (tag 0xff) |
 //!
 //! Server side, per connection: the payload is decoded into an [`Arena`] (reset per request)
 //! as a borrowed [`Parsed`] view, then turned into a `Box<_, SyncPoolHandle>` from one
 //! [`SyncPool`] per message type, sent to a worker task (which may run on another worker
 //! thread) with a oneshot channel for the reply, itself boxed from the reply pool. Anything
 //! malformed closes the connection with a message on stderr; other connections carry on.
+//!
+//! Each connection's arena has an allocation limit ([`ARENA_LIMIT`]): a `Blob` whose bytes do
+//! not fit it gets a `TooLarge` reply and the connection goes on, so one client's large
+//! request cannot grow the server's memory. The pools are warmed with `reserve` at start, so
+//! the first requests take no chunk from the engine.
 #![allow(dead_code)]
 
 use allocgator::allocator_api2::boxed::Box;
@@ -28,8 +34,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-/// Largest payload accepted.
-pub const MAX_FRAME: usize = 4096;
+/// Largest payload accepted (a larger length prefix is malformed: the connection closes).
+pub const MAX_FRAME: usize = 256 * 1024;
+/// Each connection's arena may hold at most this much engine memory; a request that needs
+/// more gets a `TooLarge` reply.
+pub const ARENA_LIMIT: usize = 64 * 1024;
+/// Blocks each pool reserves at start (a few in flight per connection).
+pub const WARM_BLOCKS: usize = 1024;
 /// Longest key.
 pub const MAX_KEY: usize = 32;
 /// Longest value.
@@ -41,7 +52,10 @@ pub const TAG_PING: u8 = 1;
 pub const TAG_PUT: u8 = 2;
 pub const TAG_GET: u8 = 3;
 pub const TAG_SUM: u8 = 4;
+pub const TAG_BLOB: u8 = 5;
 pub const REPLY: u8 = 0x80;
+/// The reply tag of `TooLarge`.
+pub const TAG_TOO_LARGE: u8 = 0xff;
 
 /// `Ping`.
 pub struct Ping {
@@ -74,6 +88,8 @@ pub enum Reply {
     Stored { replaced: bool },
     Value(Option<(u16, [u8; MAX_VALUE])>),
     Total(i64),
+    Checksum(u64),
+    TooLarge(u32),
 }
 
 /// A decoded request: each message type boxed from its own pool.
@@ -94,14 +110,26 @@ pub struct Pools {
 }
 
 impl Pools {
+    /// The pools, each warmed with [`WARM_BLOCKS`] blocks.
     pub fn new() -> Pools {
-        Pools {
+        let pools = Pools {
             ping: SyncPool::for_type::<Ping>(),
             put: SyncPool::for_type::<Put>(),
             get: SyncPool::for_type::<Get>(),
             sum: SyncPool::for_type::<Sum>(),
             reply: SyncPool::for_type::<Reply>(),
+        };
+        for pool in [
+            &pools.ping,
+            &pools.put,
+            &pools.get,
+            &pools.sum,
+            &pools.reply,
+        ] {
+            // A refusal only means a cold start.
+            let _ = pool.reserve(WARM_BLOCKS);
         }
+        pools
     }
 
     /// Each pool's name and statistics.
@@ -154,9 +182,18 @@ pub enum Malformed {
 /// A request decoded into the connection's arena (borrowed from it).
 pub enum Parsed<'a> {
     Ping(u64),
-    Put { key: &'a [u8], value: &'a [u8] },
-    Get { key: &'a [u8] },
+    Put {
+        key: &'a [u8],
+        value: &'a [u8],
+    },
+    Get {
+        key: &'a [u8],
+    },
     Sum(&'a [i64]),
+    /// A blob's bytes, copied into the arena.
+    Blob(&'a [u8]),
+    /// A blob the arena's limit refused (its length).
+    TooLarge(usize),
 }
 
 /// Reads fields from a payload.
@@ -178,6 +215,9 @@ impl<'a> Cursor<'a> {
     }
     fn u16(&mut self, what: &'static str) -> Result<u16, Malformed> {
         Ok(u16::from_le_bytes(self.take(2, what)?.try_into().unwrap()))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, Malformed> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().unwrap()))
     }
     fn u64(&mut self, what: &'static str) -> Result<u64, Malformed> {
         Ok(u64::from_le_bytes(self.take(8, what)?.try_into().unwrap()))
@@ -219,6 +259,15 @@ pub fn parse<'a>(payload: &[u8], arena: &'a Arena) -> Result<Parsed<'a>, Malform
             });
             Parsed::Sum(numbers)
         }
+        TAG_BLOB => {
+            let len = c.u32("blob length")? as usize;
+            let raw = c.take(len, "blob")?;
+            // The arena's limit decides: a refusal is an answer, not a broken connection.
+            match arena.try_alloc_slice_copy(raw) {
+                Ok(bytes) => Parsed::Blob(bytes),
+                Err(_) => Parsed::TooLarge(len),
+            }
+        }
         other => return Err(Malformed::UnknownTag(other)),
     };
     if !c.bytes.is_empty() {
@@ -227,10 +276,28 @@ pub fn parse<'a>(payload: &[u8], arena: &'a Arena) -> Result<Parsed<'a>, Malform
     Ok(parsed)
 }
 
+/// FNV-1a over a blob, its `Checksum`.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl Parsed<'_> {
+    /// A reply the connection gives at once (blobs), or `None` for a request the workers
+    /// serve.
+    fn immediate_reply(&self) -> Option<Reply> {
+        match *self {
+            Parsed::Blob(bytes) => Some(Reply::Checksum(checksum(bytes))),
+            Parsed::TooLarge(len) => Some(Reply::TooLarge(len as u32)),
+            _ => None,
+        }
+    }
+
     /// Moves the request out of the arena into its pool's box.
     fn into_request(self, h: &Handles) -> Request {
         match self {
+            Parsed::Blob(_) | Parsed::TooLarge(_) => unreachable!("answered at once"),
             Parsed::Ping(nonce) => Request::Ping(Box::new_in(Ping { nonce }, h.ping.clone())),
             Parsed::Put { key, value } => {
                 let mut put = Box::new_in(
@@ -300,6 +367,14 @@ fn encode_reply(reply: &Reply, out: &mut Vec<u8>) {
             out.push(TAG_SUM | REPLY);
             out.extend_from_slice(&t.to_le_bytes());
         }
+        Reply::Checksum(c) => {
+            out.push(TAG_BLOB | REPLY);
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+        Reply::TooLarge(len) => {
+            out.push(TAG_TOO_LARGE);
+            out.extend_from_slice(&len.to_le_bytes());
+        }
     }
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -344,17 +419,26 @@ fn handle(request: Request, store: &Store, replies: &SyncPoolHandle) -> Box<Repl
 /// What a connection task reports when it ends.
 pub struct ConnReport {
     pub requests: usize,
+    /// Requests answered `TooLarge`.
+    pub too_large: usize,
     pub malformed: Option<Malformed>,
     /// The arena's statistics after its last reset.
     pub arena: LocalStats,
     /// The arena's peak bytes for one request.
     pub arena_peak: usize,
+    /// The most engine memory the arena held.
+    pub arena_committed_max: usize,
 }
 
 /// What the server reports when it has shut down.
 pub struct ServerReport {
     pub connections: usize,
     pub requests: usize,
+    /// Requests answered `TooLarge`, and the refusals the arenas' limits counted.
+    pub too_large: usize,
+    pub arena_refusals: usize,
+    /// The most engine memory any connection's arena held (never above [`ARENA_LIMIT`]).
+    pub arena_committed_max: usize,
     pub malformed: usize,
     /// Largest live blocks any connection's arena reported when its connection ended.
     pub arena_live_blocks_max: usize,
@@ -446,6 +530,9 @@ async fn serve(
     let mut report = ServerReport {
         connections,
         requests: 0,
+        too_large: 0,
+        arena_refusals: 0,
+        arena_committed_max: 0,
         malformed: 0,
         arena_live_blocks_max: 0,
         arena_live_bytes_max: 0,
@@ -455,6 +542,9 @@ async fn serve(
     while let Some(done) = conns.join_next().await {
         let r = done.expect("connection task panicked");
         report.requests += r.requests;
+        report.too_large += r.too_large;
+        report.arena_refusals += r.arena.limit_refusals();
+        report.arena_committed_max = report.arena_committed_max.max(r.arena_committed_max);
         report.malformed += r.malformed.is_some() as usize;
         report.arena_live_blocks_max = report.arena_live_blocks_max.max(r.arena.live_blocks());
         report.arena_live_bytes_max = report.arena_live_bytes_max.max(r.arena.live_bytes());
@@ -483,13 +573,16 @@ async fn connection(
     let mut read = BufReader::new(read);
     let mut write = BufWriter::new(write);
     let mut arena = Arena::with_capacity(4096);
+    arena.set_allocation_limit(Some(ARENA_LIMIT));
     let mut payload = vec![0u8; MAX_FRAME];
     let mut out = Vec::with_capacity(512);
     let mut report = ConnReport {
         requests: 0,
+        too_large: 0,
         malformed: None,
         arena: arena.stats(),
         arena_peak: 0,
+        arena_committed_max: 0,
     };
     loop {
         let mut len = [0u8; 4];
@@ -511,18 +604,30 @@ async fn connection(
         arena.reset();
         // Decode into the arena and box into the pools; no arena borrow crosses an await.
         let request = match parse(&payload[..len], &arena) {
-            Ok(parsed) => parsed.into_request(&h),
+            Ok(parsed) => match parsed.immediate_reply() {
+                Some(reply) => Err(Box::new_in(reply, h.reply.clone())),
+                None => Ok(parsed.into_request(&h)),
+            },
             Err(e) => {
                 report.malformed = Some(e);
                 break;
             }
         };
-        report.arena_peak = report.arena_peak.max(arena.stats().live_bytes());
-        let (tx, rx) = oneshot::channel();
-        if worker.send(Job { request, reply: tx }).await.is_err() {
-            break;
-        }
-        let Ok(reply) = rx.await else { break };
+        let stats = arena.stats();
+        report.arena_peak = report.arena_peak.max(stats.live_bytes());
+        report.arena_committed_max = report.arena_committed_max.max(stats.committed_bytes());
+        let reply = match request {
+            Ok(request) => {
+                let (tx, rx) = oneshot::channel();
+                if worker.send(Job { request, reply: tx }).await.is_err() {
+                    break;
+                }
+                let Ok(reply) = rx.await else { break };
+                reply
+            }
+            Err(reply) => reply,
+        };
+        report.too_large += matches!(*reply, Reply::TooLarge(_)) as usize;
         out.clear();
         encode_reply(&reply, &mut out);
         drop(reply);
@@ -556,6 +661,24 @@ pub fn request_frame(conn: usize, i: usize, out: &mut Vec<u8>) -> Vec<u8> {
     let key = format!("c{conn}-k{}", i % 16).into_bytes();
     let value_of = |j: usize| format!("value {conn}/{j}").repeat(1 + j % 5).into_bytes();
     let expected: Vec<u8> = match i % 4 {
+        // Every 64th request (in place of a Sum, which nothing depends on) is a blob:
+        // alternately one that fits the connection's arena and one that its limit refuses.
+        _ if i % 64 == 63 => {
+            let len = if (i / 64) % 2 == 0 {
+                1000
+            } else {
+                2 * ARENA_LIMIT
+            };
+            let blob: Vec<u8> = (0..len).map(|j| (j * 31 + conn + i) as u8).collect();
+            out.push(TAG_BLOB);
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            out.extend_from_slice(&blob);
+            if len <= ARENA_LIMIT {
+                [&[TAG_BLOB | REPLY][..], &checksum(&blob).to_le_bytes()].concat()
+            } else {
+                [&[TAG_TOO_LARGE][..], &(len as u32).to_le_bytes()].concat()
+            }
+        }
         0 => {
             let nonce = ((conn as u64) << 32) | i as u64;
             out.push(TAG_PING);
@@ -686,6 +809,10 @@ pub fn print_report(r: &ServerReport) {
     println!(
         "arenas at connection end: max {} live blocks, {} live bytes; max per-request peak {} bytes",
         r.arena_live_blocks_max, r.arena_live_bytes_max, r.arena_peak_bytes_max
+    );
+    println!(
+        "arena limit {} bytes: {} requests answered TooLarge ({} refusals); most held by one arena {} bytes",
+        ARENA_LIMIT, r.too_large, r.arena_refusals, r.arena_committed_max
     );
     println!(
         "{:<6} {:>12} {:>12} {:>12} {:>10} {:>10}",
