@@ -747,6 +747,52 @@ contract_suite! {
     static_pool: Static64,
     slab: Slab,
     global_path: Global,
+}
+
+/// The suite again under a limit. Under Miri only the tests whose requests reach the limit's
+/// checks in new ways run here (growth and moves, random sequences, impossible sizes,
+/// collections); the others take the same paths as without a limit and run in the suite
+/// above.
+macro_rules! limited_contract_suite {
+    ($($name:ident: $subject:ident,)*) => {$(
+        mod $name {
+            #[test]
+            #[cfg_attr(miri, ignore = "same paths as the unlimited suite")]
+            fn boundaries() {
+                super::boundaries::<super::$subject>();
+            }
+            #[test]
+            fn resize() {
+                super::resize::<super::$subject>();
+            }
+            #[test]
+            #[cfg_attr(miri, ignore = "same paths as the unlimited suite")]
+            fn triangle() {
+                super::triangle::<super::$subject>();
+            }
+            #[test]
+            #[cfg_attr(miri, ignore = "same paths as the unlimited suite")]
+            fn zero_size() {
+                super::zero_size::<super::$subject>();
+            }
+            #[test]
+            fn impossible() {
+                // Refused by the limit before any host allocation, so Miri runs it too.
+                super::impossible::<super::$subject>();
+            }
+            #[test]
+            fn random_ops() {
+                super::random_ops::<super::$subject>();
+            }
+            #[test]
+            fn collections() {
+                super::collections::<super::$subject>();
+            }
+        }
+    )*};
+}
+
+limited_contract_suite! {
     arena_limited: ArenaLimited,
     pool_limited: Pool64Limited,
     sync_pool_limited: Sync48Limited,
