@@ -40,7 +40,6 @@ struct Free {
     next: *mut Free,
 }
 
-/// The sizes a pool works with, from its `Layout`.
 /// Blocks in `chunk`, whose blocks start `first` bytes in and are `size` bytes each.
 ///
 /// # Safety
@@ -59,6 +58,7 @@ unsafe fn chunk_blocks(chunk: *mut Chunk, first: usize, size: usize) -> usize {
     }
 }
 
+/// The sizes a pool works with, from its `Layout`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {
     /// Block size: the layout's size, at least a pointer, rounded up to `align`.
