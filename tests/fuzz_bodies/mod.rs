@@ -363,7 +363,14 @@ pub fn arena(data: &[u8]) {
                 assert!(arena.allocated_bytes() <= before);
             }
             1 => {
-                let v = arena.alloc([seed; 24]);
+                // `alloc` would abort on a refusal: its fallible twin, under a limit.
+                let v = match arena.try_alloc([seed; 24]) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        assert!(m.refusals_allowed, "alloc refused without a limit");
+                        continue;
+                    }
+                };
                 let p = v.as_mut_ptr();
                 // An `alloc`ed value is a block like any other in the model.
                 fill(p, 24, seed);
