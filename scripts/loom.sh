@@ -50,8 +50,10 @@ check_mutation() {
   local log="target/loom-mutation-$mutation.log" verdict="target/loom-mutation-$mutation.verdict"
   local tests=()
   for f in ${files//,/ }; do tests+=(--test "$f"); done
+  # The mutation reaches allocgator alone (its build script reads ALLOCGATOR_MUTATION), so
+  # the dependencies in "$dir" are built once and reused by every later mutation there.
   if CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
-    RUSTFLAGS="$flags --cfg allocgator_mutation=\"$mutation\"" \
+    RUSTFLAGS="$flags" ALLOCGATOR_MUTATION="$mutation" \
     cargo test -p loom-tests --release --target-dir "$dir" "${tests[@]}" --no-fail-fast \
     -- --nocapture >"$log" 2>&1; then
     echo "mutation $mutation was NOT caught by the loom models ($files)" >"$verdict"

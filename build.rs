@@ -1,0 +1,14 @@
+//! Build script: passes a loom mutation check's mutation (`scripts/loom.sh`; a test-only
+//! `cfg(allocgator_mutation = "...")` that weakens one ordering or skips one step) to this
+//! crate alone, from the `ALLOCGATOR_MUTATION` environment variable. Through `RUSTFLAGS` it
+//! would reach every dependency too, and each mutation build would recompile them all.
+//! Without the variable, which is all builds but those checks, it does nothing.
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=ALLOCGATOR_MUTATION");
+    if let Ok(mutation) = std::env::var("ALLOCGATOR_MUTATION") {
+        if !mutation.is_empty() {
+            println!("cargo:rustc-cfg=allocgator_mutation=\"{mutation}\"");
+        }
+    }
+}
