@@ -437,7 +437,7 @@ fn reserve_refuses_what_cannot_be() {
 #[test]
 fn pool_trim_gives_back_empty_chunks_only() {
     let pool = Pool::for_type::<[u8; 64]>();
-    let n = scaled(200_000, 2000);
+    let n = scaled(200_000, 1200);
     let mut boxes: Vec<_> = (0..n).map(|i| ABox::new_in([i as u8; 64], &pool)).collect();
     // Keep every 1000th block: the chunks holding them stay.
     let kept: Vec<_> = boxes
@@ -476,7 +476,7 @@ fn pool_trim_gives_back_empty_chunks_only() {
 #[test]
 fn sync_pool_trim_lowers_committed_and_blocks_come_back() {
     let pool = SyncPool::for_type::<[u8; 128]>();
-    let n = scaled(100_000, 1000);
+    let n = scaled(100_000, 400);
     let burst: Vec<_> = (0..n)
         .map(|i| ABox::new_in([i as u8; 128], &pool))
         .collect();
@@ -532,7 +532,7 @@ fn sync_pool_trim_races_with_allocating_threads() {
 fn slab_trim_lowers_committed_bytes() {
     let slab = Slab::new();
     let keep = ABox::new_in(11u64, &slab);
-    let n = scaled(100_000, 1000);
+    let n = scaled(100_000, 400);
     let burst: Vec<_> = (0..n).map(|i| ABox::new_in([i as u64; 4], &slab)).collect();
     drop(burst);
     let before = slab.stats().committed_bytes();
