@@ -85,36 +85,17 @@ fn child(kind: &str) {
 }
 
 fn run(kind: &str) -> Samples {
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("ALLOCGATOR_TEST_CHILD", kind)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The test harness may print its own words before ours on the same line.
-    let line = stdout
-        .find("rss:")
-        .map(|at| stdout[at..].lines().next().unwrap())
-        .unwrap_or_else(|| panic!("no rss line in\n{stdout}"));
-    let field = |key: &str| -> usize {
-        let at = line.find(key).unwrap_or_else(|| panic!("{key} in {line}"));
-        line[at + key.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+        .env("ALLOCGATOR_TEST_CHILD", kind);
+    let keys = ["base=", "peak=", "dropped=", "trimmed="];
+    let f = common::child_fields(child, "rss:", &keys);
     Samples {
-        base: field("base="),
-        peak: field("peak="),
-        dropped: field("dropped="),
-        trimmed: field("trimmed="),
+        base: f[0],
+        peak: f[1],
+        dropped: f[2],
+        trimmed: f[3],
     }
 }
 

@@ -28,37 +28,18 @@ struct Samples {
 /// Runs this binary's `child` test in `mode` with the default options (or the background
 /// purger off).
 fn run_child(mode: &str, purger_off: bool) -> Samples {
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env("ALLOCGATOR_TEST_CHILD", mode)
         .env_remove("ALLOCGATOR_PURGE_DELAY_MS")
         .env_remove("ALLOCGATOR_BACKGROUND_PURGE")
-        .envs(purger_off.then_some(("ALLOCGATOR_BACKGROUND_PURGE", "0")))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout
-        .find("rss:")
-        .map(|at| stdout[at..].lines().next().unwrap())
-        .unwrap_or_else(|| panic!("no rss line in\n{stdout}"));
-    let field = |key: &str| -> usize {
-        let at = line.find(key).unwrap_or_else(|| panic!("{key} in {line}"));
-        line[at + key.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+        .envs(purger_off.then_some(("ALLOCGATOR_BACKGROUND_PURGE", "0")));
+    let f = common::child_fields(child, "rss:", &["peak=", "after_1s=", "after_2s="]);
     Samples {
-        peak: field("peak="),
-        after_1s: field("after_1s="),
-        after_2s: field("after_2s="),
+        peak: f[0],
+        after_1s: f[1],
+        after_2s: f[2],
     }
 }
 

@@ -14,6 +14,33 @@ pub fn rss_bytes() -> usize {
     resident * page
 }
 
+/// Runs `child` (this test binary, started to run one test as a child process), checks that
+/// it succeeded, finds the line it printed that starts with `tag` (the test harness may print
+/// its own words before it on the same line) and returns the number after each `key` in it.
+pub fn child_fields(mut child: std::process::Command, tag: &str, keys: &[&str]) -> Vec<usize> {
+    let out = child.output().expect("start the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .find(tag)
+        .map(|at| stdout[at..].lines().next().unwrap())
+        .unwrap_or_else(|| panic!("no `{tag}` line in\n{stdout}"));
+    keys.iter()
+        .map(|key| {
+            let at = line.find(key).unwrap_or_else(|| panic!("{key} in {line}"));
+            line[at + key.len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("a number after {key} in {line}"))
+        })
+        .collect()
+}
+
 /// Sizes around every size-class boundary and power of two, plus large and huge boundaries.
 pub fn boundary_sizes(max: usize) -> Vec<usize> {
     let mut sizes = vec![1usize, 2, 3, 7, 8, 9];
