@@ -116,69 +116,59 @@ impl Subject for Slab {
 /// pre- and post-checks, moves instead of in-place growth) and still succeeds.
 const ROOMY_LIMIT: usize = 1 << 30;
 
-struct ArenaLimited(Arena);
-impl Subject for ArenaLimited {
-    type A<'a> = &'a Arena;
-    fn new() -> Self {
-        let a = Arena::new();
-        a.set_allocation_limit(Some(ROOMY_LIMIT));
-        ArenaLimited(a)
-    }
-    fn alloc(&self) -> &Arena {
-        &self.0
-    }
-    fn live(&self) -> Option<usize> {
-        Some(self.0.stats().live_blocks())
+/// A subject that can be put under an allocation limit.
+trait Limitable: Subject {
+    fn set_limit(&self, bytes: usize);
+}
+
+impl Limitable for Arena {
+    fn set_limit(&self, bytes: usize) {
+        self.set_allocation_limit(Some(bytes));
     }
 }
 
-struct Pool64Limited(Pool);
-impl Subject for Pool64Limited {
-    type A<'a> = &'a Pool;
-    fn new() -> Self {
-        let p = Pool::new(Layout::from_size_align(64, 8).unwrap());
-        p.set_allocation_limit(Some(ROOMY_LIMIT));
-        Pool64Limited(p)
-    }
-    fn alloc(&self) -> &Pool {
-        &self.0
-    }
-    fn live(&self) -> Option<usize> {
-        Some(self.0.stats().live_blocks())
+impl Limitable for Pool64 {
+    fn set_limit(&self, bytes: usize) {
+        self.0.set_allocation_limit(Some(bytes));
     }
 }
 
-struct Sync48Limited(SyncPool);
-impl Subject for Sync48Limited {
-    type A<'a> = &'a SyncPool;
-    fn new() -> Self {
-        let p = SyncPool::new(Layout::from_size_align(48, 16).unwrap());
-        p.set_allocation_limit(Some(ROOMY_LIMIT));
-        Sync48Limited(p)
-    }
-    fn alloc(&self) -> &SyncPool {
-        &self.0
-    }
-    fn live(&self) -> Option<usize> {
-        Some(self.0.stats().live_blocks())
+impl Limitable for Sync48 {
+    fn set_limit(&self, bytes: usize) {
+        self.0.set_allocation_limit(Some(bytes));
     }
 }
 
-struct SlabLimited(Slab);
-impl Subject for SlabLimited {
-    type A<'a> = &'a Slab;
-    fn new() -> Self {
-        let s = Slab::new();
-        s.set_allocation_limit(Some(ROOMY_LIMIT));
-        SlabLimited(s)
-    }
-    fn alloc(&self) -> &Slab {
-        &self.0
-    }
-    fn live(&self) -> Option<usize> {
-        Some(self.0.stats().live_blocks())
+impl Limitable for Slab {
+    fn set_limit(&self, bytes: usize) {
+        self.set_allocation_limit(Some(bytes));
     }
 }
+
+/// `S` under [`ROOMY_LIMIT`].
+struct Limited<S>(S);
+impl<S: Limitable> Subject for Limited<S> {
+    type A<'a>
+        = S::A<'a>
+    where
+        Self: 'a;
+    fn new() -> Self {
+        let s = S::new();
+        s.set_limit(ROOMY_LIMIT);
+        Limited(s)
+    }
+    fn alloc(&self) -> S::A<'_> {
+        self.0.alloc()
+    }
+    fn live(&self) -> Option<usize> {
+        self.0.live()
+    }
+}
+
+type ArenaLimited = Limited<Arena>;
+type Pool64Limited = Limited<Pool64>;
+type Sync48Limited = Limited<Sync48>;
+type SlabLimited = Limited<Slab>;
 
 /// A 64-byte message with a pool of its own (`static_pool!`), used through its zero-sized
 /// handle. The suite's tests run in parallel on the one static pool: no live count.
