@@ -400,10 +400,13 @@ fn reserve_in_a_half_carved_chunk_keeps_its_room() {
     let first = ABox::new_in(0u64, &pool);
     let capacity = pool.stats().capacity_blocks();
     pool.reserve(capacity * 4).unwrap();
+    let chunks = pool.stats().chunks();
     let boxes: Vec<_> = (0..capacity * 4)
         .map(|i| ABox::new_in(i as u64, &pool))
         .collect();
     let s = pool.stats();
+    // The reserved chunk was sized for what the first chunk's room lacked: that room serves too.
+    assert_eq!(s.chunks(), chunks);
     assert_eq!(s.live_blocks(), capacity * 4 + 1);
     assert!(s.capacity_blocks() >= s.live_blocks());
     assert_eq!(*first, 0);
