@@ -745,15 +745,43 @@ impl Pool {
         self.free.set(block);
     }
 
-    /// Gives back a block that may be a pool block or a fallback block, telling them apart by
-    /// address: a fallback block starts an engine block, a pool block never does (it sits
-    /// after its chunk's header).
+    /// The free fast path: pushes a pool block after one test for both rare cases, fallback
+    /// blocks being live (`ptr` may be one) and `ptr` being the head (a double free); both go
+    /// to one cold function: three loads, one branch, two stores.
     ///
     /// # Safety
     /// `ptr` is a live block of this pool (pool or fallback block).
     #[cfg(not(feature = "checked"))]
+    #[inline(always)]
+    unsafe fn free_fast(&self, ptr: *mut u8) {
+        let block = crate::engine::with_engine_provenance(ptr).cast::<Free>();
+        let head = self.free.get();
+        // `|`, not `||`: one branch.
+        if (self.fallback_live.get() != 0) | (block == head) {
+            // SAFETY: a live block of ours (caller).
+            return unsafe { self.free_slow(ptr) };
+        }
+        // SAFETY: no fallback block is live, so `ptr` is a pool block (caller), ours again, at
+        // least a pointer long and aligned.
+        unsafe { (*block).next = head };
+        self.free.set(block);
+    }
+
+    /// Gives back a block that may be a pool block or a fallback block, telling them apart by
+    /// address: a fallback block starts an engine block, a pool block never does (it sits
+    /// after its chunk's header). With no fallback block live, the block is a pool block, and
+    /// `free_block` reports the double free that sent it here.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this pool (pool or fallback block).
+    #[cfg(not(feature = "checked"))]
+    #[cold]
     #[inline(never)]
-    unsafe fn free_either(&self, ptr: *mut u8) {
+    unsafe fn free_slow(&self, ptr: *mut u8) {
+        if self.fallback_live.get() == 0 {
+            // SAFETY: a live block of ours, and not a fallback block (none is live) (caller).
+            return unsafe { self.free_block(ptr) };
+        }
         // SAFETY: `ptr` lies in a live engine block (a fallback block, or a chunk) (caller).
         if unsafe { crate::engine::heap::Heap::is_block_start(ptr) } {
             // SAFETY: a live fallback block (caller).
@@ -966,14 +994,8 @@ impl RawAllocator for &Pool {
         #[cfg(not(feature = "checked"))]
         {
             let _ = layout;
-            if self.fallback_live.get() == 0 {
-                // SAFETY: a live block of ours (caller), and not a fallback block (none is
-                // live): a pool block.
-                unsafe { self.free_block(ptr) }
-            } else {
-                // SAFETY: a live block of ours (caller).
-                unsafe { self.free_either(ptr) }
-            }
+            // SAFETY: a live block of ours (caller).
+            unsafe { self.free_fast(ptr) }
         }
         #[cfg(feature = "checked")]
         // SAFETY: a live block of ours fitting `layout` (caller).
