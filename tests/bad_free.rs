@@ -124,6 +124,13 @@ fn run_case(case: &str) {
             "sync_pool_double_free_in_a_row" => {
                 double_free_in_a_row(&allocgator::SyncPool::for_type::<[u64; 4]>(), block)
             }
+            "static_pool_double_free_in_a_row" => {
+                #[allow(dead_code)] // payload only
+                struct Msg([u64; 4]);
+                allocgator::static_pool!(MsgPool, Msg);
+                // Through the thread's cache: the block is the cache's head when freed again.
+                double_free_in_a_row(MsgPool, block)
+            }
             "pool_double_free_later" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();
                 let a = (&pool).allocate(block).unwrap().cast::<u8>();
@@ -233,6 +240,17 @@ fn sync_pool_double_free_in_a_row() {
         "sync_pool_double_free_in_a_row",
         "double free of a SyncPool block",
     );
+}
+
+#[test]
+fn static_pool_double_free_in_a_row() {
+    // Without `checked` the cache's head catches it; with it, the shared stacks' free bits.
+    let problem = if cfg!(feature = "checked") {
+        "double free of a SyncPool block"
+    } else {
+        "double free of a static pool block"
+    };
+    expect_abort("static_pool_double_free_in_a_row", problem);
 }
 
 // Feature `checked`.

@@ -16,10 +16,17 @@
 //!
 //! Nothing walks a chain it receives: a cache does not know how many blocks a refill brought
 //! (its count only decides when to give blocks back), and the pool's live-block statistic
-//! comes from each cache's own allocation and free counters instead.
+//! comes from each cache's own balance (allocations minus frees through it) instead. The
+//! balance is also the count: a free compares it with one bound, and an allocation or a free
+//! writes the list head and the balance, nothing else.
+//!
+//! The fast paths are a thread-local load (the table has no destructor, so no state check;
+//! the thread's exit hook is a second thread-local, registered by its first claim), the pool's
+//! id, the cache's head and balance. Every slow path is a tail call, so the out-of-line free
+//! that dropping a `Protocol` enum calls (see `static_pool`) saves no registers.
 //!
 //! Each pool has [`SLOTS`] caches, claimed by threads on first use. Threads past that, pools
-//! past the first [`MAX_POOLS`], and frees while a thread's locals are being torn down use the
+//! from the [`FULL_ID`]th on, and frees while a thread's locals are being torn down use the
 //! `SyncPool` stacks directly (a CAS per block), and draw on the chains only when those are
 //! empty. Every pool block is free in exactly one place, a cache, a chain or the `SyncPool`
 //! stacks, or in the program's hands.
@@ -33,8 +40,12 @@ use core::ptr;
 
 /// Thread caches per pool.
 const SLOTS: usize = 64;
-/// Static pools that can have caches (ids `1..=MAX_POOLS`).
-const MAX_POOLS: usize = 64;
+/// Entries in each thread's table of caches, indexed by pool id. Entry 0 is never set (id 0:
+/// the pool has no id yet), so its null sends the first operation to the claim path.
+const ENTRIES: usize = 64;
+/// The id of every pool past the table: its entry points at [`NO_CACHE`] once claimed, so
+/// those pools work uncached. Pools `1..FULL_ID` have caches.
+const FULL_ID: usize = ENTRIES - 1;
 /// Bytes of free blocks a cache holds (by its count) before it gives half back.
 const CACHE_BYTES: usize = 32 * 1024;
 
@@ -42,9 +53,11 @@ const CACHE_BYTES: usize = 32 * 1024;
 struct CacheLocal {
     /// Free blocks, linked through their first word.
     head: *mut u8,
-    /// Blocks freed into the cache minus blocks taken from it since it was last known empty
-    /// (a refill's blocks are not counted): decides when to give half back.
-    count: isize,
+    /// The cache counts as full (gives half back on the next free) when its slot's `balance`
+    /// is at or below this. The count of cached blocks is `mark - balance`, where `mark` is
+    /// the balance when the cache was last known empty (a refill's blocks are not counted),
+    /// and this is `mark - cap`: a free then checks one value it loads anyway.
+    floor: isize,
 }
 
 // SAFETY: the blocks a cache lists are free pool blocks, which any thread may use (they are
@@ -55,13 +68,12 @@ unsafe impl Send for CacheLocal {}
 #[repr(align(64))]
 struct CacheSlot {
     /// Claimed by a thread on first use, released at its exit (the next owner finds it
-    /// emptied and its counters folded); only the owner touches it.
+    /// emptied and its balance folded into the pool's); only the owner touches it.
     local: Claimable<CacheLocal>,
-    /// Blocks allocated through this cache: written by the owner only (load + store, no
-    /// RMW), read by statistics.
-    allocs: AtomicUsize,
-    /// Blocks freed into this cache: as `allocs`.
-    frees: AtomicUsize,
+    /// Blocks allocated through this cache minus blocks freed into it (wrapping: negative
+    /// for a thread that frees what others allocated). Written by the owner only (a load and
+    /// a store, no RMW), read by statistics; also the cache's count (see `floor`).
+    balance: AtomicUsize,
 }
 
 impl CacheSlot {
@@ -69,18 +81,24 @@ impl CacheSlot {
         CacheSlot {
             local: Claimable::new(CacheLocal {
                 head: ptr::null_mut(),
-                count: 0,
+                floor: 0,
             }),
-            allocs: AtomicUsize::new(0),
-            frees: AtomicUsize::new(0),
+            balance: AtomicUsize::new(0),
         }
     }
 
-    /// Adds one to an owner-only counter (a load and a store: only the owner writes it).
+    /// The balance (owner: exact; others: a statistic).
     #[inline(always)]
-    fn bump(counter: &AtomicUsize) {
-        // Relaxed: a statistic with one writer.
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    fn balance(&self) -> isize {
+        // Relaxed: one writer, the owner; others read a statistic.
+        self.balance.load(Ordering::Relaxed) as isize
+    }
+
+    /// Sets the balance (owner only: a store, no RMW).
+    #[inline(always)]
+    fn set_balance(&self, b: isize) {
+        // Relaxed: as `balance`.
+        self.balance.store(b as usize, Ordering::Relaxed);
     }
 }
 
@@ -89,58 +107,67 @@ impl CacheSlot {
 static NO_CACHE: CacheSlot = CacheSlot {
     local: Claimable::owned(CacheLocal {
         head: ptr::null_mut(),
-        count: isize::MAX,
+        floor: isize::MAX,
     }),
-    allocs: AtomicUsize::new(0),
-    frees: AtomicUsize::new(0),
+    balance: AtomicUsize::new(0),
 };
 
 /// Ids handed to pools on their first cached operation.
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// A pool's caches, its stack of chains, its live-block counters and its id (its index in
-/// every thread's table, plus one).
+/// A pool's caches, its stack of chains, its live-block counter and its id (its index in
+/// every thread's table).
 pub(super) struct PoolCaches {
     /// Chains of free blocks given back by caches, by their first block's index (linked
     /// through the pool's link table; each chain's own links are in its blocks).
     chains: FreeStack,
-    /// 0 until the first cached operation.
+    /// 0 until the first cached operation; [`FULL_ID`] for pools past the table.
     id: AtomicUsize,
     /// A cache gives half back past this count.
     cap: isize,
-    /// Blocks allocated and freed without a cache, and by caches given back since.
-    direct_allocs: AtomicUsize,
-    direct_frees: AtomicUsize,
+    /// Blocks allocated minus blocks freed without a cache, plus the balances of caches given
+    /// back since (wrapping).
+    direct: AtomicUsize,
     slots: [CacheSlot; SLOTS],
 }
 
-/// The calling thread's caches, by pool id.
+/// The calling thread's caches, by pool id. It has no destructor, so that every access is a
+/// plain thread-local access (a `thread_local!` with a destructor checks a state on each
+/// one); the caches go back at thread exit through [`EXIT`].
 struct ThreadTable {
-    caches: [Cell<*const CacheSlot>; MAX_POOLS],
-    pools: [Cell<(*const PoolCaches, *const Shared)>; MAX_POOLS],
+    caches: [Cell<*const CacheSlot>; ENTRIES],
+    pools: [Cell<(*const PoolCaches, *const Shared)>; ENTRIES],
 }
 
-impl Drop for ThreadTable {
+/// Gives the calling thread's caches back when its thread-locals are destroyed; registered
+/// by the thread's first claim.
+struct ExitHook;
+
+impl Drop for ExitHook {
     fn drop(&mut self) {
-        for (cache, pool) in self.caches.iter().zip(&self.pools) {
-            let slot = cache.replace(&NO_CACHE);
-            if slot.is_null() || ptr::eq(slot, &NO_CACHE) {
-                continue;
+        TABLE.with(|t| {
+            for (cache, pool) in t.caches.iter().zip(&t.pools) {
+                let slot = cache.replace(&NO_CACHE);
+                if slot.is_null() || ptr::eq(slot, &NO_CACHE) {
+                    continue;
+                }
+                let (caches, shared) = pool.get();
+                // SAFETY: a cache this thread claimed, of a pool in a `static` (never freed);
+                // its entry now points at `NO_CACHE`, so this thread never uses it again.
+                unsafe { (*caches).release(&*slot, &*shared) };
             }
-            let (caches, shared) = pool.get();
-            // SAFETY: a cache this thread claimed, of a pool in a `static` (never freed).
-            unsafe { (*caches).release(&*slot, &*shared) };
-        }
+        });
     }
 }
 
 std::thread_local! {
     static TABLE: ThreadTable = const {
         ThreadTable {
-            caches: [const { Cell::new(ptr::null()) }; MAX_POOLS],
-            pools: [const { Cell::new((ptr::null(), ptr::null())) }; MAX_POOLS],
+            caches: [const { Cell::new(ptr::null()) }; ENTRIES],
+            pools: [const { Cell::new((ptr::null(), ptr::null())) }; ENTRIES],
         }
     };
+    static EXIT: ExitHook = const { ExitHook };
 }
 
 impl PoolCaches {
@@ -157,8 +184,7 @@ impl PoolCaches {
             } else {
                 cap as isize
             },
-            direct_allocs: AtomicUsize::new(0),
-            direct_frees: AtomicUsize::new(0),
+            direct: AtomicUsize::new(0),
             slots: [const { CacheSlot::new() }; SLOTS],
         }
     }
@@ -166,42 +192,32 @@ impl PoolCaches {
     /// Pool blocks in the program's hands (exact when no other thread is using the pool).
     pub(super) fn live(&self) -> usize {
         // Relaxed: statistics.
-        let mut allocs = self.direct_allocs.load(Ordering::Relaxed);
-        let mut frees = self.direct_frees.load(Ordering::Relaxed);
-        for s in &self.slots {
-            allocs = allocs.wrapping_add(s.allocs.load(Ordering::Relaxed));
-            frees = frees.wrapping_add(s.frees.load(Ordering::Relaxed));
-        }
-        allocs.wrapping_sub(frees)
+        let direct = self.direct.load(Ordering::Relaxed);
+        self.slots
+            .iter()
+            .fold(direct, |n, s| n.wrapping_add(s.balance() as usize))
     }
 
-    /// The calling thread's cache of this pool ([`NO_CACHE`] if it has none).
+    /// The calling thread's table entry for this pool: its cache, [`NO_CACHE`], or null
+    /// before the thread's first use of the pool.
     #[inline(always)]
-    fn mine(&'static self, shared: &'static Shared) -> &'static CacheSlot {
-        // Relaxed: the id is only an index; the table entry it finds was written by this
-        // thread.
+    fn entry(&self) -> *const CacheSlot {
+        // Relaxed: the id is only an index; the entry it finds was written by this thread.
         let id = self.id.load(Ordering::Relaxed);
-        TABLE
-            .try_with(|t| {
-                // `id - 1` wraps for 0 (no id yet): no entry, so the claim path.
-                match t.caches.get(id.wrapping_sub(1)).map(Cell::get) {
-                    // SAFETY: entries point at `NO_CACHE` or at a cache of a static pool.
-                    Some(slot) if !slot.is_null() => unsafe { &*slot },
-                    _ => self.claim(shared, t),
-                }
-            })
-            .unwrap_or(&NO_CACHE)
+        // `% ENTRIES`: ids are below it, and the compiler then knows the index is in bounds.
+        TABLE.with(|t| t.caches[id % ENTRIES].get())
     }
 
     /// First use of this pool on this thread: gives the pool an id if it has none and claims
-    /// a free cache; [`NO_CACHE`] if the pool is past the table or every cache is taken.
+    /// a free cache; [`NO_CACHE`] if the pool is past the table, every cache is taken, or the
+    /// thread is exiting (its caches already given back).
     #[cold]
     #[inline(never)]
-    fn claim(&'static self, shared: &'static Shared, t: &ThreadTable) -> &'static CacheSlot {
+    fn claim(&'static self, shared: &'static Shared) -> &'static CacheSlot {
         // Relaxed: ids are distinct numbers; nothing is published with them.
         let mut id = self.id.load(Ordering::Relaxed);
         if id == 0 {
-            let fresh = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let fresh = NEXT_ID.fetch_add(1, Ordering::Relaxed).min(FULL_ID);
             id = match self
                 .id
                 .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
@@ -210,22 +226,40 @@ impl PoolCaches {
                 Err(theirs) => theirs,
             };
         }
-        let Some(entry) = t.caches.get(id - 1) else {
-            return &NO_CACHE;
-        };
-        // The previous owner of a slot emptied it and folded its counters before releasing it.
-        let mine = self.slots.iter().find(|s| s.local.try_claim());
-        let slot = mine.unwrap_or(&NO_CACHE);
-        entry.set(slot);
-        t.pools[id - 1].set((self, shared));
-        slot
+        TABLE.with(|t| {
+            // A thread whose exit hook has run (or cannot be registered) takes no cache: it
+            // would never give it back.
+            let slot = if id == FULL_ID || EXIT.try_with(|_| ()).is_err() {
+                &NO_CACHE
+            } else {
+                // The previous owner of a slot emptied it and folded its balance (to 0) before
+                // releasing it.
+                match self.slots.iter().find(|s| s.local.try_claim()) {
+                    Some(slot) => {
+                        // SAFETY: ours now (claimed); its balance is 0: the cache is empty.
+                        unsafe { slot.local.with_mut(|l| (*l).floor = -self.cap) };
+                        slot
+                    }
+                    None => &NO_CACHE,
+                }
+            };
+            t.caches[id % ENTRIES].set(slot);
+            t.pools[id % ENTRIES].set((self, shared));
+            slot
+        })
     }
 
     /// Allocates a pool block, from the calling thread's cache when it has one; null if the
     /// pool cannot grow.
     #[inline(always)]
     pub(super) fn alloc(&'static self, shared: &'static Shared) -> *mut u8 {
-        let slot = self.mine(shared);
+        let slot = self.entry();
+        if slot.is_null() {
+            return self.alloc_first(shared);
+        }
+        // SAFETY: table entries are null (handled above), `NO_CACHE`, or a cache of a
+        // static pool (never freed).
+        let slot = unsafe { &*slot };
         // SAFETY: the calling thread owns `slot`, or it is `NO_CACHE` (never written).
         let head = unsafe { slot.local.with(|l| (*l).head) };
         if head.is_null() {
@@ -234,15 +268,18 @@ impl PoolCaches {
         // SAFETY: a free block on our cache: its first word links the next one (written when
         // it was cached or pushed, and ours since).
         let next = unsafe { head.cast::<*mut u8>().read() };
-        // SAFETY: as above; `head` is not null, so this is a real cache, not `NO_CACHE`.
-        unsafe {
-            slot.local.with_mut(|l| {
-                (*l).head = next;
-                (*l).count -= 1;
-            })
-        };
-        CacheSlot::bump(&slot.allocs);
+        // SAFETY: `head` is not null, so this is a real cache, not `NO_CACHE`: ours.
+        unsafe { slot.local.with_mut(|l| (*l).head = next) };
+        slot.set_balance(slot.balance() + 1);
         head
+    }
+
+    /// The thread's first allocation from this pool: claims a cache, then allocates.
+    #[cold]
+    #[inline(never)]
+    fn alloc_first(&'static self, shared: &'static Shared) -> *mut u8 {
+        self.claim(shared);
+        self.alloc(shared)
     }
 
     /// Gives back a pool block to the calling thread's cache (or the shared stacks).
@@ -251,30 +288,40 @@ impl PoolCaches {
     /// `p` is a live pool block of `shared` (not a fallback block), given back once.
     #[inline(always)]
     pub(super) unsafe fn free(&'static self, shared: &'static Shared, p: *mut u8) {
-        let slot = self.mine(shared);
+        let slot = self.entry();
+        if slot.is_null() {
+            // SAFETY: as for this function (caller).
+            return unsafe { self.free_first(shared, p) };
+        }
+        // SAFETY: table entries are null (handled above), `NO_CACHE`, or a cache of a
+        // static pool (never freed).
+        let slot = unsafe { &*slot };
         // SAFETY: the calling thread owns `slot`, or it is `NO_CACHE` (never written, reads
         // as full).
-        let (head, count) = unsafe { slot.local.with(|l| ((*l).head, (*l).count)) };
-        if count >= self.cap {
-            // SAFETY: a live pool block (caller).
+        let (head, floor) = unsafe { slot.local.with(|l| ((*l).head, (*l).floor)) };
+        let balance = slot.balance();
+        // `|`, not `||`: one branch for a full cache (or `NO_CACHE`) and a double free.
+        if (balance <= floor) | (p == head) {
+            // SAFETY: as for this function (caller).
             return unsafe { self.free_full(slot, shared, p) };
-        }
-        if p == head {
-            crate::engine::checked::report(
-                "double free of a static pool block (deallocated twice in a row)",
-                p as usize,
-            );
         }
         // SAFETY: the block is ours again, at least a pointer long and aligned.
         unsafe { p.cast::<*mut u8>().write(head) };
-        // SAFETY: a real cache (not full), ours.
-        unsafe {
-            slot.local.with_mut(|l| {
-                (*l).head = p;
-                (*l).count = count + 1;
-            })
-        };
-        CacheSlot::bump(&slot.frees);
+        // SAFETY: a real cache (`NO_CACHE` reads as full), ours.
+        unsafe { slot.local.with_mut(|l| (*l).head = p) };
+        slot.set_balance(balance - 1);
+    }
+
+    /// The thread's first free into this pool: claims a cache, then frees.
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free).
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_first(&'static self, shared: &'static Shared, p: *mut u8) {
+        self.claim(shared);
+        // SAFETY: as for this function (caller).
+        unsafe { self.free(shared, p) }
     }
 
     /// The cache is empty: pops one chain (the first block is the caller's, the rest the cache), or
@@ -290,7 +337,7 @@ impl PoolCaches {
             }
             if !p.is_null() {
                 // Relaxed: a statistic.
-                self.direct_allocs.fetch_add(1, Ordering::Relaxed);
+                self.direct.fetch_add(1, Ordering::Relaxed);
             }
             return p;
         }
@@ -301,18 +348,19 @@ impl PoolCaches {
                 let first = shared.addr(index as usize);
                 // SAFETY: we hold the chain (popped); each block's first word links the next.
                 let rest = unsafe { first.cast::<*mut u8>().read() };
-                // SAFETY: our cache (a real one, checked above), empty.
+                // SAFETY: our cache (a real one, checked above), empty; its count starts
+                // again at 0 after the caller's block.
                 unsafe {
                     slot.local.with_mut(|l| {
                         (*l).head = rest;
-                        (*l).count = 0;
+                        (*l).floor = slot.balance() + 1 - self.cap;
                     })
                 };
                 first
             }
         };
         if !p.is_null() {
-            CacheSlot::bump(&slot.allocs);
+            slot.set_balance(slot.balance() + 1);
         }
         p
     }
@@ -349,11 +397,12 @@ impl PoolCaches {
         self.chains.push(index, shared);
     }
 
-    /// The cache is full (or `NO_CACHE`): gives half of it back as one chain, then caches
-    /// `p`; without a cache, gives `p` to the `SyncPool` stacks.
+    /// The cache is full (or `NO_CACHE`), or `p` is its head (a double free, reported):
+    /// gives half of the cache back as one chain, then caches `p`; without a cache, gives `p`
+    /// to the `SyncPool` stacks.
     ///
     /// # Safety
-    /// As for [`free`](Self::free).
+    /// As for [`free`](Self::free), with `slot` the calling thread's table entry.
     #[cold]
     #[inline(never)]
     unsafe fn free_full(
@@ -366,13 +415,26 @@ impl PoolCaches {
             // SAFETY: a live pool block (caller).
             unsafe { shared.push_block(p) };
             // Relaxed: a statistic.
-            self.direct_frees.fetch_add(1, Ordering::Relaxed);
+            self.direct.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         // SAFETY: our cache (caller).
+        let head = unsafe { slot.local.with(|l| (*l).head) };
+        if p == head {
+            crate::engine::checked::report(
+                "double free of a static pool block (deallocated twice in a row)",
+                p as usize,
+            );
+        }
+        // SAFETY: our cache (caller).
         unsafe { self.give_back(slot, shared, (self.cap / 2) as usize) };
-        // SAFETY: the cache now has room (caller's block as for `free`).
-        unsafe { self.free(shared, p) };
+        // SAFETY: our cache (caller), and the cache has room again.
+        let head = unsafe { slot.local.with(|l| (*l).head) };
+        // SAFETY: the block is ours again, at least a pointer long and aligned (caller).
+        unsafe { p.cast::<*mut u8>().write(head) };
+        // SAFETY: our cache (caller).
+        unsafe { slot.local.with_mut(|l| (*l).head = p) };
+        slot.set_balance(slot.balance() - 1);
     }
 
     /// Cuts up to `n` blocks off the front of `slot`'s cache and pushes them as one chain
@@ -384,6 +446,12 @@ impl PoolCaches {
         // SAFETY: the caller owns `slot`.
         let first = unsafe { slot.local.with(|l| (*l).head) };
         if first.is_null() || n == 0 {
+            // Nothing cached: the count starts again at 0.
+            // SAFETY: the caller owns `slot`.
+            unsafe {
+                slot.local
+                    .with_mut(|l| (*l).floor = slot.balance() - self.cap)
+            };
             return;
         }
         let (mut last, mut moved) = (first, 1);
@@ -401,10 +469,11 @@ impl PoolCaches {
         unsafe {
             slot.local.with_mut(|l| {
                 (*l).head = rest;
-                (*l).count = if rest.is_null() {
-                    0
+                // The count drops by `moved`, or starts again at 0 if the cache is now empty.
+                (*l).floor = if rest.is_null() {
+                    slot.balance() - self.cap
                 } else {
-                    (*l).count - moved as isize
+                    (*l).floor - moved as isize
                 };
             })
         };
@@ -412,7 +481,7 @@ impl PoolCaches {
         unsafe { self.push_chain(shared, first) };
     }
 
-    /// Thread exit: gives the cache's blocks back, folds its counters into the pool's, and
+    /// Thread exit: gives the cache's blocks back, folds its balance into the pool's, and
     /// frees the cache for another thread.
     ///
     /// # Safety
@@ -420,17 +489,12 @@ impl PoolCaches {
     unsafe fn release(&self, slot: &CacheSlot, shared: &Shared) {
         // SAFETY: ours (caller).
         unsafe { self.give_back(slot, shared, usize::MAX) };
-        // Relaxed: statistics; the owner's own counters (one writer).
-        let (allocs, frees) = (
-            slot.allocs.load(Ordering::Relaxed),
-            slot.frees.load(Ordering::Relaxed),
-        );
-        self.direct_allocs.fetch_add(allocs, Ordering::Relaxed);
-        self.direct_frees.fetch_add(frees, Ordering::Relaxed);
-        slot.allocs.store(0, Ordering::Relaxed);
-        slot.frees.store(0, Ordering::Relaxed);
+        // Relaxed: a statistic.
+        self.direct
+            .fetch_add(slot.balance() as usize, Ordering::Relaxed);
+        slot.set_balance(0);
         // SAFETY: ours (caller), not touched again: the next owner finds it emptied, and its
-        // counters reset.
+        // balance 0.
         unsafe { slot.local.release() };
     }
 }
