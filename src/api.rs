@@ -67,7 +67,7 @@ fn dangling(align: usize) -> NonNull<[u8]> {
 }
 
 /// `Allocator::allocate` / `allocate_zeroed`.
-#[inline]
+#[inline(always)]
 pub(crate) fn allocate_impl<A: RawAllocator + ?Sized>(
     a: &A,
     layout: Layout,
@@ -87,7 +87,7 @@ pub(crate) fn allocate_impl<A: RawAllocator + ?Sized>(
 ///
 /// # Safety
 /// The Allocator contract.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn deallocate_impl<A: RawAllocator + ?Sized>(
     a: &A,
     ptr: NonNull<u8>,
@@ -196,7 +196,7 @@ macro_rules! impl_allocator {
         // not matter: blocks live in the engine, not in the value); every method keeps the
         // trait's contract through the shared helpers in `api`.
         unsafe impl<$($g)*> $trait for $ty {
-            #[inline]
+            #[inline(always)]
             fn allocate(&self, layout: ::core::alloc::Layout) -> Result<::core::ptr::NonNull<[u8]>, $err> {
                 $crate::api::allocate_impl(self, layout, false).map_err(|_| $err)
             }
@@ -206,7 +206,7 @@ macro_rules! impl_allocator {
                 $crate::api::allocate_impl(self, layout, true).map_err(|_| $err)
             }
 
-            #[inline]
+            #[inline(always)]
             unsafe fn deallocate(&self, ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
                 // SAFETY: forwarded from the trait's contract.
                 unsafe { $crate::api::deallocate_impl(self, ptr, layout) }
