@@ -20,6 +20,7 @@ use crate::engine::heap::Heap;
 use crate::engine::heap_pool::HeapPool;
 use crate::engine::segment::Segment;
 use crate::engine::stats::Stats;
+use crate::os::thread_exit::ExitKey;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -59,6 +60,8 @@ static POOL: HeapPool = HeapPool::new();
 fn adopt_thread_heap() -> Option<&'static Heap> {
     let pooled = POOL.adopt();
     let heap = if pooled.is_null() {
+        // The first heap reads the environment's options (no allocation; see `options`).
+        crate::options::ensure_read();
         let heap = Heap::create();
         if heap.is_null() {
             return None;
@@ -76,8 +79,23 @@ fn adopt_thread_heap() -> Option<&'static Heap> {
     register_thread_exit(heap);
     fork::register_once();
     purger::register_once();
+    register_exit_printer_once();
     // SAFETY: thread heaps are never unmapped.
     Some(unsafe { &*heap })
+}
+
+/// Registers the statistics printer of `ALLOCGATOR_VERBOSE=1` at process exit, once.
+fn register_exit_printer_once() {
+    static REGISTERED: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+    // Relaxed: the flag guards only the registration, which publishes nothing.
+    if crate::options::verbose() && !REGISTERED.swap(true, Ordering::Relaxed) {
+        crate::os::process::at_exit(print_stats_at_exit);
+    }
+}
+
+/// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
+extern "C" fn print_stats_at_exit() {
+    print_stats("allocgator: statistics at exit");
 }
 
 /// Adds a new thread heap to the registry.
@@ -96,7 +114,7 @@ fn register(heap: *mut Heap) {
 }
 
 /// Runs at thread exit (pthread key destructor): abandons the thread's heap into the pool.
-unsafe extern "C" fn on_thread_exit(heap: *mut libc::c_void) {
+unsafe extern "C" fn on_thread_exit(heap: *mut core::ffi::c_void) {
     let heap = heap.cast::<Heap>();
     // From now on this thread frees remotely (and would adopt a new heap if it allocated
     // again, in a later destructor).
@@ -124,11 +142,10 @@ fn register_thread_exit(heap: *mut Heap) {
                     .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    let mut key: libc::pthread_key_t = 0;
-                    // SAFETY: a valid out-pointer and an `extern "C"` destructor; glibc does
-                    // not allocate here.
-                    let rc = unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) };
-                    let state = if rc == 0 { key as usize + 3 } else { 2 };
+                    let state = match ExitKey::create(on_thread_exit) {
+                        Some(key) => key.to_bits() + 3,
+                        None => 2,
+                    };
                     // Release: publishes the key to other threads' Acquire loads.
                     EXIT_KEY.store(state, Ordering::Release);
                 }
@@ -138,9 +155,9 @@ fn register_thread_exit(heap: *mut Heap) {
             // its blocks stay valid). Only if the process ran out of pthread keys.
             2 => return,
             state => {
-                let key = (state - 3) as libc::pthread_key_t;
-                // SAFETY: a key we created; the value is the heap to abandon at exit.
-                unsafe { libc::pthread_setspecific(key, heap.cast()) };
+                // The value is the heap to abandon at exit; the heap is installed, so the
+                // allocation glibc may make here is served by it.
+                ExitKey::from_bits(state - 3).set(heap.cast());
                 return;
             }
         }

@@ -6,18 +6,23 @@
 //! | `ALLOCGATOR_VERBOSE` | 0 | 1: print the global statistics to stderr at process exit |
 //! | `ALLOCGATOR_BACKGROUND_PURGE` | 1 | 0: no background purger thread (free memory then goes back only when the thread that owns it reaches a slow path, or at `trim()`) |
 //!
-//! They are read on the first call of any accessor (the engine calls one when it creates its
-//! first heap) with `libc::getenv`, which does not allocate; a value that does not parse is
-//! reported on stderr once (a stack buffer and `libc::write`) and the default is used. Under
-//! Miri and loom the defaults are used and the environment is not read.
+//! They are read on the first call of any accessor (the global path and `Slab` call one before
+//! they create their first heap) with a `getenv` that does not allocate; a value that does not
+//! parse is reported on stderr once (a stack buffer and `write(2)`) and the default is used.
+//! Under Miri and loom the defaults are used and the environment is not read.
+//!
+//! This module only parses and stores: the purge delay goes to the engine
+//! (`engine::purge::set_delay_ms`), the rest stays here for the global path to read (its
+//! purger, and the statistics it prints at exit for `ALLOCGATOR_VERBOSE=1`).
 //!
 //! Like every `getenv`, the first read races with a `std::env::set_var` on another thread at
 //! the same moment; the engine reads at its first heap, normally before `main` has threads.
 
+use crate::engine::purge;
 use crate::sync::{AtomicU8, AtomicUsize, Ordering};
 
 /// Default purge delay (ms).
-pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = 10;
+pub(crate) const DEFAULT_PURGE_DELAY_MS: u64 = purge::DEFAULT_DELAY_MS;
 
 /// Not read yet / being read / ready.
 const UNREAD: u8 = 0;
@@ -94,8 +99,6 @@ pub fn options() -> Options {
 #[cfg(not(loom))]
 static STATE: AtomicU8 = AtomicU8::new(UNREAD);
 #[cfg(not(loom))]
-static PURGE_DELAY: AtomicUsize = AtomicUsize::new(DEFAULT_PURGE_DELAY_MS as usize);
-#[cfg(not(loom))]
 static VERBOSE: AtomicUsize = AtomicUsize::new(0);
 #[cfg(not(loom))]
 static BACKGROUND_PURGE: AtomicUsize = AtomicUsize::new(1);
@@ -125,9 +128,15 @@ pub(crate) fn ensure_read() {}
 #[inline]
 pub(crate) fn purge_delay_ms() -> u64 {
     ensure_read();
-    // Relaxed: the value was published by the Release store of `READY`, which `ensure_read`
-    // acquired.
-    PURGE_DELAY.load(Ordering::Relaxed) as u64
+    purge::delay_ms()
+}
+
+/// Whether `ALLOCGATOR_VERBOSE` asks for the statistics at exit.
+#[cfg(not(loom))]
+pub(crate) fn verbose() -> bool {
+    ensure_read();
+    // Relaxed: published by `ensure_read`'s Acquire.
+    VERBOSE.load(Ordering::Relaxed) != 0
 }
 
 /// Reads the environment if nobody has yet; returns once the options are ready.
@@ -167,7 +176,8 @@ fn read_slow() {
 /// (elsewhere the defaults stand and nothing is printed).
 #[cfg(all(unix, not(miri), not(loom)))]
 mod environment {
-    use super::{Ordering, BACKGROUND_PURGE, DEFAULT_PURGE_DELAY_MS, PURGE_DELAY, VERBOSE};
+    use super::{purge, Ordering, BACKGROUND_PURGE, DEFAULT_PURGE_DELAY_MS, VERBOSE};
+    use crate::os::env::getenv;
 
     /// Largest purge delay accepted (ten minutes); larger values are reported as bad.
     const MAX_PURGE_DELAY_MS: u64 = 600_000;
@@ -176,8 +186,8 @@ mod environment {
     pub(super) fn read() {
         if let Some(value) = getenv(c"ALLOCGATOR_PURGE_DELAY_MS") {
             match parse_u64(value).filter(|&v| v <= MAX_PURGE_DELAY_MS) {
-                // Relaxed: published by the READY store.
-                Some(ms) => PURGE_DELAY.store(ms as usize, Ordering::Relaxed),
+                // Published by the READY store.
+                Some(ms) => purge::set_delay_ms(ms),
                 None => report_bad(
                     "ALLOCGATOR_PURGE_DELAY_MS",
                     value,
@@ -188,16 +198,8 @@ mod environment {
         }
         if let Some(value) = getenv(c"ALLOCGATOR_VERBOSE") {
             match parse_u64(value).filter(|&v| v <= 1) {
-                Some(v) => {
-                    // Relaxed: published by the READY store.
-                    VERBOSE.store(v as usize, Ordering::Relaxed);
-                    if v >= 1 {
-                        // SAFETY: an `extern "C"` function with no arguments. glibc keeps the first
-                        // 32 handlers in static storage (past that it calls its own malloc, never
-                        // the Rust global allocator).
-                        unsafe { libc::atexit(print_stats_at_exit) };
-                    }
-                }
+                // Relaxed: published by the READY store.
+                Some(v) => VERBOSE.store(v as usize, Ordering::Relaxed),
                 None => report_bad("ALLOCGATOR_VERBOSE", value, "0 or 1", 0),
             }
         }
@@ -208,18 +210,6 @@ mod environment {
                 None => report_bad("ALLOCGATOR_BACKGROUND_PURGE", value, "0 or 1", 1),
             }
         }
-    }
-
-    /// The value of an environment variable, as bytes, without allocating.
-    fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
-        // SAFETY: a NUL-terminated name; getenv returns null or a pointer into the environment
-        // block, which lives as long as nobody calls setenv for this name (see the module docs).
-        let p = unsafe { libc::getenv(name.as_ptr()) };
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: getenv returns a NUL-terminated string.
-        Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
     }
 
     /// A decimal number with optional surrounding spaces; `None` if anything else is there.
@@ -247,11 +237,6 @@ mod environment {
         out.write_bytes(shown);
         let _ = writeln!(out, " (expected {expected}); using the default, {default}");
         out.flush();
-    }
-
-    /// `atexit` handler for `ALLOCGATOR_VERBOSE=1`.
-    extern "C" fn print_stats_at_exit() {
-        crate::global::print_stats("allocgator: statistics at exit");
     }
 
     #[cfg(test)]

@@ -50,10 +50,9 @@ pub(crate) fn report(problem: &str, addr: usize) -> ! {
     put(&hex[first..]);
     put(b"\n");
     #[cfg(not(loom))]
-    // SAFETY: writes our own initialised buffer to stderr; aborting needs no state.
-    unsafe {
-        libc::write(2, buf.as_ptr().cast(), len);
-        libc::abort();
+    {
+        crate::os::stderr::write_all(&buf[..len]);
+        crate::os::process::abort()
     }
     #[cfg(loom)]
     panic!(

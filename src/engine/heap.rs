@@ -35,7 +35,7 @@ use core::ptr;
 // How long a free slice stays committed before a purge tick gives it back (and an empty
 // segment stays mapped): between one and two periods of `ALLOCGATOR_PURGE_DELAY_MS` (see
 // `crate::options`; 0 purges everything free at the next slow path).
-use crate::options::purge_delay_ms;
+use super::purge::delay_ms as purge_delay_ms;
 
 /// Class id of single-block (large) pages; also their counter index.
 pub(crate) const LARGE: usize = LARGE_INDEX;
@@ -269,8 +269,6 @@ impl Heap {
 
     /// Maps and sets up a new, empty heap. Null if the OS refuses.
     pub(crate) fn create() -> *mut Heap {
-        // The first heap reads the environment's options (no allocation; see `options`).
-        crate::options::ensure_read();
         let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
         // SAFETY: a non-zero multiple of OS_PAGE, page-aligned.
         let heap = unsafe { Os::map(size, OS_PAGE) }.cast::<Heap>();

@@ -407,7 +407,7 @@ pub(crate) fn purge_cache(all: bool) {
         }
         // Relaxed: a timestamp; a stale or racing value only moves the purge a little.
         let age = now.saturating_sub(since.load(Ordering::Relaxed));
-        if !all && age < crate::options::purge_delay_ms() as usize {
+        if !all && age < super::purge::delay_ms() as usize {
             continue;
         }
         let seg = take_slot(slot);

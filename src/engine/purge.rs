@@ -38,6 +38,38 @@
 //! (`segment_lock_relaxed`).
 
 use super::heap::Heap;
+
+/// How long free memory stays committed before it is purged, by default (ms).
+pub(crate) const DEFAULT_DELAY_MS: u64 = 10;
+
+/// The purge delay (ms): set once by the options layer when it reads the environment
+/// (`ALLOCGATOR_PURGE_DELAY_MS`), before the first heap is created.
+#[cfg(not(loom))]
+static DELAY_MS: crate::sync::AtomicUsize =
+    crate::sync::AtomicUsize::new(DEFAULT_DELAY_MS as usize);
+
+/// How long free memory stays committed before it is purged (ms). Slow paths only.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn delay_ms() -> u64 {
+    // Relaxed: set before the first heap exists (the options layer publishes it with the
+    // Release store that marks the options read, which every heap's creator acquired).
+    DELAY_MS.load(crate::sync::Ordering::Relaxed) as u64
+}
+
+/// The purge delay under loom: the default (models do not read the environment).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn delay_ms() -> u64 {
+    DEFAULT_DELAY_MS
+}
+
+/// Sets the purge delay (the options layer, once, before the first heap).
+#[cfg(not(loom))]
+pub(crate) fn set_delay_ms(ms: u64) {
+    // Relaxed: see `delay_ms`.
+    DELAY_MS.store(ms as usize, crate::sync::Ordering::Relaxed);
+}
 use super::segment::Segment;
 use core::ptr;
 

@@ -31,14 +31,7 @@ pub(super) fn register_once() {
         return;
     }
     #[cfg(all(unix, not(miri)))]
-    // SAFETY: three `extern "C"` functions that take no arguments and never unwind.
-    unsafe {
-        libc::pthread_atfork(
-            Some(before_fork),
-            Some(after_fork_in_parent),
-            Some(after_fork_in_child),
-        );
-    }
+    crate::os::process::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 /// Runs in the forking thread just before `fork`: takes the pool lock (waiting for a holder

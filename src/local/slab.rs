@@ -87,6 +87,8 @@ impl Slab {
     /// assert!(allocgator::Slab::try_new().is_some());
     /// ```
     pub fn try_new() -> Option<Slab> {
+        // A first heap reads the environment's options (see `options`).
+        crate::options::ensure_read();
         let heap = Heap::create();
         if heap.is_null() {
             return None;

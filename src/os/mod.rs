@@ -1,4 +1,6 @@
-//! The OS layer: reserve, decommit and release address space.
+//! The OS layer: every call into the C library. Reserve, decommit and release address space
+//! ([`OsMemory`]); and, below, stderr, `errno`, the environment, exit and fork handlers, a
+//! thread-exit key and the purger's thread.
 //!
 //! One trait, [`OsMemory`], one implementation per platform ([`unix::Unix`] over `mmap`), and a
 //! fallback over `std::alloc::System` ([`system::SystemFallback`]) that Miri and loom use: Miri
@@ -14,13 +16,19 @@
 #[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) mod unix;
 
+#[cfg(all(unix, not(miri), not(loom)))]
+pub(crate) mod env;
 #[cfg(all(unix, not(loom)))]
 pub(crate) mod errno;
+#[cfg(all(unix, not(loom)))]
+pub(crate) mod process;
 #[cfg(all(unix, not(loom)))]
 pub(crate) mod stderr;
 pub(crate) mod system;
 #[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) mod thread;
+#[cfg(all(unix, not(loom)))]
+pub(crate) mod thread_exit;
 
 /// The smallest unit the OS maps; every size and alignment given to [`OsMemory`] is a
 /// multiple of it.

@@ -31,16 +31,23 @@ impl Writer {
     }
 
     pub(crate) fn flush(&mut self) {
-        let mut done = 0;
-        while done < self.len {
-            // SAFETY: a valid buffer of `len - done` initialised bytes.
-            let n = unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
-            if n <= 0 {
-                break; // stderr closed or broken: drop the message
-            }
-            done += n as usize;
-        }
+        write_all(&self.buf[..self.len]);
         self.len = 0;
+    }
+}
+
+/// Writes `bytes` to stderr (fd 2) with `write(2)`, retrying short writes; a message that
+/// cannot be written (stderr closed or broken) is dropped.
+pub(crate) fn write_all(bytes: &[u8]) {
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        // SAFETY: `rest` is a valid buffer of `rest.len()` initialised bytes.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
     }
 }
 
