@@ -73,8 +73,8 @@ mod options;
 mod os;
 mod sync;
 
-pub use engine::map::{HeapInfo, HeapKind, HeapMap, PageStates, Region, RegionState, SegmentInfo};
-pub use engine::stats::{ClassStats, Stats};
+pub use engine::map::{HeapInfo, HeapKind, HeapMap, Region, RegionState, SegmentInfo};
+pub use engine::stats::{ClassStats, PageStates, Stats};
 #[cfg(not(loom))]
 pub use global::{
     heap_map, print_stats, raw, set_background_purge, stats, thread_stats, trim, Allocgator,

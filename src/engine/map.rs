@@ -12,7 +12,7 @@
 use super::heap::Heap;
 use super::page::Page;
 use super::segment::Segment;
-use super::stats::{HumanBytes, StackStr};
+use super::stats::{HumanBytes, PageStates, StackStr};
 use super::{SEGMENT_SIZE, SLICES, SLICE_SIZE};
 use crate::sync::Ordering;
 use core::fmt;
@@ -219,29 +219,7 @@ pub(crate) unsafe fn walk(heap: &Heap, segment_base: usize, mut f: impl FnMut(It
     }
 }
 
-/// Pages and free slices of a heap by state, in a snapshot.
-///
-/// `in_use` and `full` count pages (runs of 64 KiB slices holding blocks); `empty` and
-/// `decommitted` count free 64 KiB slices, with and without memory behind them.
-///
-/// ```
-/// let s = allocgator::thread_stats();
-/// let p = s.pages();
-/// println!("{} pages in use, {} full, {} empty slices, {} decommitted", p.in_use, p.full, p.empty, p.decommitted);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PageStates {
-    /// Pages with room to allocate from.
-    pub in_use: usize,
-    /// Pages with no free block.
-    pub full: usize,
-    /// Free slices still backed by memory.
-    pub empty: usize,
-    /// Free slices given back to the OS (or never touched).
-    pub decommitted: usize,
-}
-
+// A walk of the map counts pages by state, for the statistics (`Stats::pages`).
 impl PageStates {
     /// Adds one heap's pages (a walk, no allocation).
     ///

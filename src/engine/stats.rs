@@ -8,7 +8,6 @@
 //! caller's heap and sums the rest: exact for the caller and exited threads, as of their last
 //! slow path for other running threads.
 
-use super::map::PageStates;
 use super::size_class::{CLASS_COUNT, CLASS_SIZES};
 use crate::sync::{AtomicUsize, Ordering};
 use core::fmt;
@@ -630,4 +629,27 @@ impl<const N: usize> fmt::Display for StackStr<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self)
     }
+}
+
+/// Pages and free slices of a heap by state, in a snapshot.
+///
+/// `in_use` and `full` count pages (runs of 64 KiB slices holding blocks); `empty` and
+/// `decommitted` count free 64 KiB slices, with and without memory behind them.
+///
+/// ```
+/// let s = allocgator::thread_stats();
+/// let p = s.pages();
+/// println!("{} pages in use, {} full, {} empty slices, {} decommitted", p.in_use, p.full, p.empty, p.decommitted);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageStates {
+    /// Pages with room to allocate from.
+    pub in_use: usize,
+    /// Pages with no free block.
+    pub full: usize,
+    /// Free slices still backed by memory.
+    pub empty: usize,
+    /// Free slices given back to the OS (or never touched).
+    pub decommitted: usize,
 }
