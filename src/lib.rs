@@ -63,6 +63,7 @@ pub use allocator_api2;
 
 mod api;
 mod engine;
+mod fmt;
 #[cfg(not(loom))]
 mod global;
 mod local;

@@ -12,8 +12,9 @@
 use super::heap::Heap;
 use super::page::Page;
 use super::segment::Segment;
-use super::stats::{HumanBytes, PageStates, StackStr};
+use super::stats::PageStates;
 use super::{SEGMENT_SIZE, SLICES, SLICE_SIZE};
+use crate::fmt::{HumanBytes, StackStr};
 use crate::sync::Ordering;
 use core::fmt;
 

@@ -1,6 +1,6 @@
 //! [`LocalStats`]: the snapshot `Arena`, `Pool` and `SyncPool` report.
 
-use crate::engine::stats::HumanBytes;
+use crate::fmt::{HumanBytes, StackStr};
 use core::fmt;
 
 /// A snapshot of one local allocator (`Arena`, `Pool`, `SyncPool`): what is live, how much
@@ -260,19 +260,19 @@ impl fmt::Display for LocalMap {
         )?;
         for c in &self.chunks {
             let used = match c.used_bytes {
-                Some(u) => StackFmt::new(format_args!("{}", HumanBytes(u))),
-                None => StackFmt::new(format_args!("(older)")),
+                Some(u) => StackFmt::format(format_args!("{}", HumanBytes(u))),
+                None => StackFmt::format(format_args!("(older)")),
             };
             let blocks = if c.capacity_blocks == 0 {
-                StackFmt::new(format_args!("-"))
+                StackFmt::format(format_args!("-"))
             } else {
-                StackFmt::new(format_args!("{}/{}", c.carved_blocks, c.capacity_blocks))
+                StackFmt::format(format_args!("{}/{}", c.carved_blocks, c.capacity_blocks))
             };
             writeln!(
                 f,
                 "{:<#18x} {:>10} {:>12} {:>16}",
                 c.addr,
-                StackFmt::new(format_args!("{}", HumanBytes(c.bytes))),
+                StackFmt::format(format_args!("{}", HumanBytes(c.bytes))),
                 used,
                 blocks
             )?;
@@ -289,25 +289,25 @@ impl fmt::Display for LocalStats {
             f,
             "{:<18} {:>14}",
             "live bytes",
-            StackFmt::new(format_args!("{}", HumanBytes(self.live_bytes)))
+            StackFmt::format(format_args!("{}", HumanBytes(self.live_bytes)))
         )?;
         writeln!(
             f,
             "{:<18} {:>14}",
             "committed",
-            StackFmt::new(format_args!("{}", HumanBytes(self.committed)))
+            StackFmt::format(format_args!("{}", HumanBytes(self.committed)))
         )?;
         writeln!(
             f,
             "{:<18} {:>14}",
             "reserved",
-            StackFmt::new(format_args!("{}", HumanBytes(self.reserved)))
+            StackFmt::format(format_args!("{}", HumanBytes(self.reserved)))
         )?;
         writeln!(
             f,
             "{:<18} {:>14}",
             "peak live bytes",
-            StackFmt::new(format_args!("{}", HumanBytes(self.peak_live_bytes)))
+            StackFmt::format(format_args!("{}", HumanBytes(self.peak_live_bytes)))
         )?;
         writeln!(f, "{:<18} {:>14}", "chunks", self.chunks)?;
         if self.kind != "Arena" {
@@ -320,7 +320,7 @@ impl fmt::Display for LocalStats {
                 f,
                 "{:<18} {:>14}",
                 "limit",
-                StackFmt::new(format_args!("{}", HumanBytes(limit)))
+                StackFmt::format(format_args!("{}", HumanBytes(limit)))
             )?;
             writeln!(f, "{:<18} {:>14}", "limit refusals", self.limit_refusals)?;
         }
@@ -329,16 +329,4 @@ impl fmt::Display for LocalStats {
 }
 
 /// Formats into a stack buffer so the result can be padded (no allocation).
-struct StackFmt(crate::engine::stats::StackStr<32>);
-
-impl StackFmt {
-    fn new(args: fmt::Arguments<'_>) -> Self {
-        Self(crate::engine::stats::StackStr::format(args))
-    }
-}
-
-impl fmt::Display for StackFmt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
+type StackFmt = StackStr<32>;
