@@ -8,6 +8,22 @@
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// An ordering that a mutation build weakens to `Relaxed`: `weakened!(Release, "name")` is
+/// `Ordering::Release`, or `Ordering::Relaxed` when the crate is built with
+/// `--cfg allocgator_mutation="name"` (see `scripts/loom.sh`), so that a loom model can show
+/// what the ordering provides by failing without it. A `const`, so the normal build pays
+/// nothing. Mutations that change a step rather than an ordering keep their own `cfg`.
+macro_rules! weakened {
+    ($order:ident, $mutation:literal) => {{
+        #[cfg(not(allocgator_mutation = $mutation))]
+        const ORDER: $crate::sync::Ordering = $crate::sync::Ordering::$order;
+        #[cfg(allocgator_mutation = $mutation)]
+        const ORDER: $crate::sync::Ordering = $crate::sync::Ordering::Relaxed;
+        ORDER
+    }};
+}
+pub(crate) use weakened;
+
 /// Thin `#[repr(transparent)]` twins of the core atomics, with the methods the crate uses.
 /// Wrapping (rather than re-exporting) lets clippy's `disallowed-types` reject the core types
 /// everywhere but here.

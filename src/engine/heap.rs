@@ -192,10 +192,10 @@ pub(crate) struct SegmentsGuard<'a>(&'a Heap);
 
 /// Acquire and release orders of the segment lock (a test-only switch weakens them so the
 /// loom model `purger_and_owner_share_a_segment` can show the hand-over they provide).
-#[cfg(not(allocgator_mutation = "segment_lock_relaxed"))]
-const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Acquire, Ordering::Release);
-#[cfg(allocgator_mutation = "segment_lock_relaxed")]
-const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Relaxed, Ordering::Relaxed);
+const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (
+    crate::sync::weakened!(Acquire, "segment_lock_relaxed"),
+    crate::sync::weakened!(Release, "segment_lock_relaxed"),
+);
 
 impl SegmentsGuard<'_> {
     /// The heap's segment lists.
@@ -1040,10 +1040,7 @@ impl Heap {
             // SAFETY: only the notifier writes `pending_next`, and the owner reads it only
             // after popping the page, which our CAS below happens-before.
             page.pending_next.with_mut(|next| unsafe { *next = head });
-            #[cfg(not(allocgator_mutation = "pending_push_relaxed"))]
-            const PUSH_ORDER: Ordering = Ordering::Release;
-            #[cfg(allocgator_mutation = "pending_push_relaxed")]
-            const PUSH_ORDER: Ordering = Ordering::Relaxed;
+            const PUSH_ORDER: Ordering = crate::sync::weakened!(Release, "pending_push_relaxed");
             // Release: publishes `pending_next` (and our block push) to the owner's Acquire
             // swap.
             match self.pending.compare_exchange_weak(

@@ -28,10 +28,10 @@ pub(crate) struct PoolGuard<'a>(&'a HeapPool);
 
 /// Acquire and release orders of the lock (a test-only switch weakens them so the loom model
 /// can show the hand-over they provide).
-#[cfg(not(allocgator_mutation = "heap_pool_lock_relaxed"))]
-const LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Acquire, Ordering::Release);
-#[cfg(allocgator_mutation = "heap_pool_lock_relaxed")]
-const LOCK_ORDERS: (Ordering, Ordering) = (Ordering::Relaxed, Ordering::Relaxed);
+const LOCK_ORDERS: (Ordering, Ordering) = (
+    crate::sync::weakened!(Acquire, "heap_pool_lock_relaxed"),
+    crate::sync::weakened!(Release, "heap_pool_lock_relaxed"),
+);
 
 impl HeapPool {
     /// An empty pool.

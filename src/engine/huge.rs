@@ -249,10 +249,7 @@ unsafe fn cache_put(seg: *mut Segment, freed_at: usize) -> bool {
         if slot.load(Ordering::Relaxed).is_null() {
             // Relaxed: published by the Release CAS below.
             since.store(freed_at, Ordering::Relaxed);
-            #[cfg(not(allocgator_mutation = "huge_cache_put_relaxed"))]
-            const PUBLISH: Ordering = Ordering::Release;
-            #[cfg(allocgator_mutation = "huge_cache_put_relaxed")]
-            const PUBLISH: Ordering = Ordering::Relaxed;
+            const PUBLISH: Ordering = crate::sync::weakened!(Release, "huge_cache_put_relaxed");
             // Release: the header writes we made happen-before the taker's Acquire swap.
             if slot
                 .compare_exchange(ptr::null_mut(), seg, PUBLISH, Ordering::Relaxed)

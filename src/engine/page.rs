@@ -273,10 +273,8 @@ impl Page {
             } else {
                 state
             };
-            #[cfg(not(allocgator_mutation = "thread_free_push_relaxed"))]
-            const PUSH_ORDER: Ordering = Ordering::Release;
-            #[cfg(allocgator_mutation = "thread_free_push_relaxed")]
-            const PUSH_ORDER: Ordering = Ordering::Relaxed;
+            const PUSH_ORDER: Ordering =
+                crate::sync::weakened!(Release, "thread_free_push_relaxed");
             // Release: publishes the link we just wrote (and the program's last writes to the
             // block) to the owner, whose Acquire collection takes the list.
             match self.thread_free.compare_exchange_weak(
@@ -304,10 +302,8 @@ impl Page {
             if old.addr() & !STATE_MASK == 0 {
                 return ptr::null_mut();
             }
-            #[cfg(not(allocgator_mutation = "thread_free_take_relaxed"))]
-            const TAKE_ORDER: Ordering = Ordering::Acquire;
-            #[cfg(allocgator_mutation = "thread_free_take_relaxed")]
-            const TAKE_ORDER: Ordering = Ordering::Relaxed;
+            const TAKE_ORDER: Ordering =
+                crate::sync::weakened!(Acquire, "thread_free_take_relaxed");
             // Acquire: pairs with the pushers' Release, so every link on the list (and every
             // write the freeing threads made to their blocks) is visible before we walk it.
             match self.thread_free.compare_exchange_weak(

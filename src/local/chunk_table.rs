@@ -132,10 +132,7 @@ impl ChunkTable {
             // A thread may have installed it meanwhile.
             return self.chunk(k);
         }
-        #[cfg(not(allocgator_mutation = "chunk_install_relaxed"))]
-        const INSTALL: Ordering = Ordering::AcqRel;
-        #[cfg(allocgator_mutation = "chunk_install_relaxed")]
-        const INSTALL: Ordering = Ordering::Relaxed;
+        const INSTALL: Ordering = crate::sync::weakened!(AcqRel, "chunk_install_relaxed");
         // AcqRel: Release publishes our chunk (its memory as `make` left it); Acquire, also
         // on failure, makes the winner's visible to us.
         match self.chunks[k].compare_exchange(

@@ -50,10 +50,7 @@ impl<T> Claimable<T> {
 
     /// Claims the value if nobody owns it; true if the caller now owns it.
     pub(crate) fn try_claim(&self) -> bool {
-        #[cfg(not(allocgator_mutation = "cache_claim_relaxed"))]
-        const CLAIM: Ordering = Ordering::Acquire;
-        #[cfg(allocgator_mutation = "cache_claim_relaxed")]
-        const CLAIM: Ordering = Ordering::Relaxed;
+        const CLAIM: Ordering = crate::sync::weakened!(Acquire, "cache_claim_relaxed");
         // Relaxed probe (skips a CAS on an owned value); Acquire on the claim: the previous
         // owner's accesses happened before its Release in `release`.
         !self.owner.load(Ordering::Relaxed)
@@ -86,10 +83,7 @@ impl<T> Claimable<T> {
     /// # Safety
     /// The caller owns the value and does not touch it afterwards.
     pub(crate) unsafe fn release(&self) {
-        #[cfg(not(allocgator_mutation = "cache_release_relaxed"))]
-        const RELEASE: Ordering = Ordering::Release;
-        #[cfg(allocgator_mutation = "cache_release_relaxed")]
-        const RELEASE: Ordering = Ordering::Relaxed;
+        const RELEASE: Ordering = crate::sync::weakened!(Release, "cache_release_relaxed");
         // Release: our accesses to the value happen before the next owner's (its Acquire
         // claim reads this store).
         self.owner.store(false, RELEASE);

@@ -204,10 +204,7 @@ impl FreeStack {
         let link = links.link(index);
         // Relaxed: seeds the loop; the CAS publishes.
         let mut head = self.head.load(Ordering::Relaxed);
-        #[cfg(not(allocgator_mutation = "free_stack_push_relaxed"))]
-        const PUSH_ORDER: Ordering = Ordering::Release;
-        #[cfg(allocgator_mutation = "free_stack_push_relaxed")]
-        const PUSH_ORDER: Ordering = Ordering::Relaxed;
+        const PUSH_ORDER: Ordering = crate::sync::weakened!(Release, "free_stack_push_relaxed");
         loop {
             // Relaxed: published by the Release CAS below.
             link.store(head as u32, Ordering::Relaxed);
