@@ -38,10 +38,13 @@
 //! and merged. Making the pools' free path independent of the layout (a `Pool` tells its
 //! blocks from fallback blocks by address, and only while fallback blocks are live) took the
 //! pools from 0.61x to about 1.2x the engine.
-use allocgator::allocator_api2::alloc::{Allocator, Global};
+use allocgator::allocator_api2::alloc::{AllocError, Allocator, Global};
 use allocgator::allocator_api2::boxed::Box;
 use allocgator::{Allocgator, Pool, SyncPool};
+use std::alloc::Layout;
+use std::cell::Cell;
 use std::hint::black_box;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 /// Keep-alive.
@@ -169,6 +172,77 @@ fn make<F: Allocs>(f: &F, r: u64) -> Protocol<F> {
 
 const WINDOW: usize = 4096;
 
+/// The yardstick: a free list per message type with no checks, no counters and no fallback,
+/// over one fixed buffer of `WINDOW + 1` blocks (the most of one type the loop holds). Not an
+/// allocator anyone should use: it is what a pool would cost if it did nothing but push and
+/// pop, the floor for every free list in this loop.
+struct BareList {
+    head: Cell<*mut u8>,
+    bump: Cell<*mut u8>,
+    end: *mut u8,
+    size: usize,
+    buffer: *mut u8,
+    layout: Layout,
+}
+
+impl BareList {
+    fn for_type<T>() -> BareList {
+        let size = size_of::<T>().max(8).next_multiple_of(8);
+        let layout = Layout::from_size_align(size * (WINDOW + 1), 8).unwrap();
+        // SAFETY: a non-zero size.
+        let buffer = unsafe { std::alloc::alloc(layout) };
+        assert!(!buffer.is_null(), "out of memory");
+        BareList {
+            head: Cell::new(std::ptr::null_mut()),
+            bump: Cell::new(buffer),
+            end: buffer.wrapping_add(layout.size()),
+            size,
+            buffer,
+            layout,
+        }
+    }
+}
+
+impl Drop for BareList {
+    fn drop(&mut self) {
+        // SAFETY: the buffer from `for_type`, with its layout.
+        unsafe { std::alloc::dealloc(self.buffer, self.layout) };
+    }
+}
+
+// SAFETY: blocks are distinct `size`-byte, 8-aligned pieces of the buffer, each handed out
+// once until given back; larger or more aligned requests are refused.
+unsafe impl Allocator for &BareList {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() > self.size || layout.align() > 8 {
+            return Err(AllocError);
+        }
+        let head = self.head.get();
+        let block = if !head.is_null() {
+            // SAFETY: a free block holds the next free block's address.
+            self.head.set(unsafe { head.cast::<*mut u8>().read() });
+            head
+        } else {
+            let b = self.bump.get();
+            if b == self.end {
+                return Err(AllocError);
+            }
+            self.bump.set(b.wrapping_add(self.size));
+            b
+        };
+        let block = NonNull::new(block).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(block, self.size))
+    }
+
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: a block of ours (caller), at least a pointer long and aligned.
+        unsafe { ptr.as_ptr().cast::<*mut u8>().write(self.head.get()) };
+        self.head.set(ptr.as_ptr());
+    }
+}
+
 /// A xorshift generator.
 fn rng(mut state: u64) -> impl FnMut() -> u64 {
     move || {
@@ -279,6 +353,18 @@ fn main() {
         data: &s_data,
         blob: &s_blob,
     };
+    let (b_ping, b_ack, b_data, b_blob) = (
+        BareList::for_type::<Ping>(),
+        BareList::for_type::<Ack>(),
+        BareList::for_type::<Data>(),
+        BareList::for_type::<Blob>(),
+    );
+    let bare = Each {
+        ping: &b_ping,
+        ack: &b_ack,
+        data: &b_data,
+        blob: &b_blob,
+    };
     let global = Each {
         ping: Global,
         ack: Global,
@@ -292,9 +378,9 @@ fn main() {
         blob: Allocgator,
     };
 
-    // [global, pools, sync, static, engine] x rounds, single thread; then the two-thread
+    // [global, pools, sync, static, engine, bare] x rounds, single thread; then the two-thread
     // variants [global, sync, static, engine].
-    let mut one: [Vec<f64>; 5] = Default::default();
+    let mut one: [Vec<f64>; 6] = Default::default();
     let mut two: [Vec<f64>; 4] = Default::default();
     let nan = f64::NAN;
     for round in 0..rounds {
@@ -322,6 +408,11 @@ fn main() {
         });
         one[4].push(if on("engine") {
             run(&engine, ops, seed)
+        } else {
+            nan
+        });
+        one[5].push(if on("bare") {
+            run(&bare, ops, seed)
         } else {
             nan
         });
@@ -359,19 +450,27 @@ fn main() {
         "Box<T, &SyncPool> (one shared pool per type)",
         "Box<T, PingPool> (static_pool!, zero-sized)",
         "Box<T, Allocgator> (the engine's heap)",
+        "bare free list per type (yardstick, no checks)",
     ];
     for (name, v) in names.iter().zip(&one) {
         println!("  {name:<46}{:7.2} ns/op", med(v));
     }
     let (pg, pe) = (ratio(&one[0], &one[1]), ratio(&one[4], &one[1]));
     let (ze, se) = (ratio(&one[4], &one[3]), ratio(&one[4], &one[2]));
+    let zg = ratio(&one[0], &one[3]);
+    let (be, bg) = (ratio(&one[4], &one[5]), ratio(&one[0], &one[5]));
     println!(
         "ratio: pools are {} as fast as the global allocator, {} as fast as the engine; the \
-         zero-sized static pools {}, SyncPools {} as fast as the engine",
+         zero-sized static pools {} as fast as the global allocator, {} as fast as the \
+         engine; SyncPools {} as fast as the engine; the bare free list (the floor) {} as \
+         fast as the global allocator, {} as fast as the engine",
         show(pg),
         show(pe),
+        show(zg),
         show(ze),
-        show(se)
+        show(se),
+        show(bg),
+        show(be)
     );
     println!("{ops} messages made on one thread and dropped on another, batches of {BATCH}");
     let names2 = [
@@ -390,7 +489,7 @@ fn main() {
         show(se2)
     );
     if !(pg.0.is_nan() || pe.0.is_nan()) {
-        println!("answer: {}", answer(pg.0, pe.0, ze.0, ze2.0, se.0));
+        println!("answer: {}", answer(pg.0, pe.0, ze.0, ze2.0, se.0, be.0));
     }
     for (name, pool) in [
         ("Ping", &p_ping),
@@ -422,13 +521,15 @@ fn verdict(r: f64) -> &'static str {
 
 /// The question of this example, answered from the measured ratios ("times as fast"): pools
 /// against the system and the engine; the static pools against the engine on one thread and
-/// across two; a `SyncPool` against the engine on one thread.
+/// across two; a `SyncPool` against the engine on one thread; the bare free list (the floor)
+/// against the engine.
 fn answer(
     vs_system: f64,
     vs_engine: f64,
     static_one: f64,
     static_two: f64,
     sync_one: f64,
+    floor: f64,
 ) -> String {
     let mut s = format!(
         "one Pool per message type is {} the system allocator ({vs_system:.2}x) and {} \
@@ -450,6 +551,12 @@ fn answer(
             "; a SyncPool, whose every allocation and free is a locked compare-and-swap, is {} \
              the engine ({sync_one:.2}x)",
             verdict(sync_one)
+        );
+    }
+    if !floor.is_nan() {
+        s += &format!(
+            "; a bare free list with no checks, the most any free list gains here, runs at \
+             {floor:.2}x the engine"
         );
     }
     s

@@ -33,8 +33,8 @@ use crate::sync::{AtomicBool, AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
 // How long a free slice stays committed before a purge tick gives it back (and an empty
-// segment stays mapped): between one and two periods of `ALLOCGATOR_PURGE_DELAY_MS` (see
-// `crate::options`; 0 purges everything free at the next slow path).
+// segment stays mapped): between one and two periods of `ALLOCGATOR_PURGE_DELAY_MS` (the
+// options layer sets it in `purge`; 0 purges everything free at the next slow path).
 use super::purge::delay_ms as purge_delay_ms;
 
 /// Class id of single-block (large) pages; also their counter index.
