@@ -121,20 +121,16 @@ impl Heap {
                     return true;
                 };
                 // SAFETY: we hold the segment lock, which guards the lists and every
-                // `SegmentLocal` of the heap's segments; no other borrow of the lists.
-                unsafe {
-                    'walk: for head in guard.lists().both() {
-                        let mut seg = head;
-                        while !seg.is_null() {
-                            let bits = Segment::claim_for_purge(seg);
-                            if bits != 0 {
-                                claimed[n] = (seg, bits);
-                                n += 1;
-                                if n == BATCH {
-                                    break 'walk;
-                                }
-                            }
-                            seg = Segment::local(seg).next;
+                // `SegmentLocal` of the heap's segments; no other borrow of the lists, and
+                // claiming changes none.
+                for seg in unsafe { guard.segments() } {
+                    // SAFETY: a listed segment, under the lock.
+                    let bits = unsafe { Segment::claim_for_purge(seg) };
+                    if bits != 0 {
+                        claimed[n] = (seg, bits);
+                        n += 1;
+                        if n == BATCH {
+                            break;
                         }
                     }
                 }
@@ -168,13 +164,10 @@ impl Heap {
         };
         let mut more = false;
         // SAFETY: we hold the segment lock (lists and segment state); no other borrow of the
-        // lists.
-        unsafe {
-            let mut seg = guard.lists().both()[0];
-            while !seg.is_null() {
-                more |= Segment::mark_purge_candidates(seg);
-                seg = Segment::local(seg).next;
-            }
+        // lists, and marking changes none.
+        for seg in unsafe { guard.segments_with_room() } {
+            // SAFETY: a listed segment, under the lock.
+            more |= unsafe { Segment::mark_purge_candidates(seg) };
         }
         more
     }

@@ -1,0 +1,188 @@
+//! Frees from other threads: folding a page's `thread_free` list in, and the pending stack of
+//! full pages a remote free woke up (the protocol is on `Page`, in `engine::page`).
+
+use super::*;
+
+impl Heap {
+    /// Adds the page's blocks handed out (or given back) since its last fold to this heap's
+    /// live-block counter for its class.
+    ///
+    /// The fast paths do not count: they change only the page's `used`, and the slow paths fold
+    /// a page whenever they touch it (refill, full, un-full, retire, remote collection), as do
+    /// `collect` (thread exit, `trim`) and a snapshot of the caller's own heap. A snapshot
+    /// therefore sees other running threads' figures as of their last slow path (jemalloc
+    /// counts at tcache fill and flush the same way); counting on every operation cost about
+    /// 15% on a random-size loop (W2-A).
+    ///
+    /// # Safety
+    /// The caller owns the heap and the page.
+    #[inline]
+    pub(super) unsafe fn fold(&self, page: &Page) {
+        // SAFETY: owner (caller).
+        let local = unsafe { page.local() };
+        let delta = local.used.wrapping_sub(local.counted);
+        if delta != 0 {
+            local.counted = local.used;
+            let class = page.class() as usize;
+            debug_assert!(class <= CLASS_COUNT);
+            // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
+            let blocks = delta as i32 as isize as usize;
+            // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
+            owner_add(unsafe { self.counters.live.get_unchecked(class) }, blocks);
+            self.counters
+                .note_live_bytes(blocks.wrapping_mul(page.block_size()));
+        }
+    }
+
+    /// Folds every page of this heap (see [`fold`](Self::fold)): the heap's counters are then
+    /// exact.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn fold_all(&self) {
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; folding changes no list.
+        for seg in unsafe { guard.segments() } {
+            // SAFETY: a listed segment of ours and its pages, under the lock.
+            unsafe { Segment::for_each_page(seg, |page| self.fold(page)) };
+        }
+        self.counters.flush_pending();
+    }
+
+    /// Frees a block this heap does not own: huge blocks are unmapped, others pushed on their
+    /// page's `thread_free` (notifying the owner if the page was full).
+    ///
+    /// Returns whether this heap is the sentinel (see [`free`](Self::free)).
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free); `seg` is `segment_of(p)`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe extern "C" fn free_remote(&self, p: *mut u8, seg: *mut Segment) -> bool {
+        // SAFETY: `p` is live, so its header is valid (caller).
+        unsafe {
+            // Checks that cost nothing on the fast path (on by default): a header that is not
+            // ours, or a pointer inside a huge block. (Read as a byte: a foreign header may
+            // hold any value.)
+            let kind = ptr::addr_of!((*seg).kind).cast::<u8>().read();
+            if kind == SegmentKind::Huge as u8 {
+                if p != (*seg).map_base.wrapping_add((*seg).block_offset) {
+                    crate::engine::checked::report(
+                        "free of an interior pointer (inside a huge block)",
+                        p as usize,
+                    );
+                }
+                huge::free(seg);
+                return false;
+            }
+            if kind != SegmentKind::Pages as u8 {
+                crate::engine::checked::report(
+                    "free of a pointer allocgator does not own (no segment header of ours at \
+                     its 4 MiB boundary)",
+                    p as usize,
+                );
+            }
+            let page = Segment::page_of(seg, p);
+            // Read what we need before the push: afterwards the owner may reuse the page.
+            let class = page.class() as usize;
+            let block_size = page.block_size();
+            let large_bytes = if class == LARGE { block_size } else { 0 };
+            // Relaxed: fixed while the segment has live blocks (ours is one).
+            let owner = (*seg).heap.load(Ordering::Relaxed);
+            if page.push_thread_free(p.cast()) {
+                // We took the page's notification: the page stays put until its owner pops it,
+                // and heaps with notifiable pages are never unmapped.
+                (*owner).push_pending(page);
+            }
+            if self.is_sentinel() {
+                // Shared by every thread without a heap: contended when several such threads
+                // free at once, so the caller gives a thread that frees a heap of its own.
+                let c = counters();
+                // Relaxed: statistics.
+                c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
+                if large_bytes != 0 {
+                    c.heapless_large_bytes
+                        .fetch_add(large_bytes, Ordering::Relaxed);
+                }
+                c.live_bytes.fetch_sub(block_size, Ordering::Relaxed);
+                true
+            } else {
+                // In range: `class <= CLASS_COUNT` (a size class or LARGE).
+                owner_add(self.counters.live.get_unchecked(class), usize::MAX);
+                owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
+                self.counters.note_remote_free(block_size);
+                false
+            }
+        }
+    }
+
+    /// Pushes a page onto this heap's pending stack (called by the remote freer that took the
+    /// page's notification).
+    ///
+    /// # Safety
+    /// The caller took `page`'s notification (its push saw `ARMED`) and the page belongs to
+    /// this heap.
+    pub(super) unsafe fn push_pending(&self, page: &Page) {
+        // Relaxed: seeds the loop; the CAS publishes.
+        let mut head = self.pending.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: only the notifier writes `pending_next`, and the owner reads it only
+            // after popping the page, which our CAS below happens-before.
+            page.pending_next.with_mut(|next| unsafe { *next = head });
+            const PUSH_ORDER: Ordering = crate::sync::weakened!(Release, "pending_push_relaxed");
+            // Release: publishes `pending_next` (and our block push) to the owner's Acquire
+            // swap.
+            match self.pending.compare_exchange_weak(
+                head,
+                (page as *const Page).cast_mut(),
+                PUSH_ORDER,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Takes the pending stack and brings its pages back: their remote frees are collected,
+    /// full pages re-queued, empty ones retired.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(crate) unsafe fn process_pending(&self) {
+        // Relaxed peek: the common case has nothing pending.
+        if self.pending.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        // Acquire: pairs with `push_pending`'s Release, so each page's `pending_next` is
+        // visible.
+        let mut page_ptr: *const Page = self.pending.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: every page on the stack is ours, and stays valid until we handle it (a
+        // NOTIFIED page is never retired before this point).
+        unsafe {
+            while let Some(page) = page_ptr.as_ref() {
+                page_ptr = page.pending_next.with(|next| *next);
+                let remote = page.take_all_and_reset();
+                page.absorb_remote(remote);
+                self.fold(page);
+                let class = page.class() as usize;
+                // Each `page.local()` borrow ends before the next call that borrows the page
+                // again (queue and retire operations do).
+                if class == LARGE {
+                    page.local().set_full(false);
+                    self.retire_page(page);
+                    continue;
+                }
+                if page.local().in_full() {
+                    page.local().set_full(false);
+                    self.queue_push_back(class, page);
+                }
+                let local = page.local();
+                if local.used == 0 && !local.is_first() {
+                    self.queue_remove(class, page);
+                    self.retire_page(page);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! A heap's segments: the span search that finds free slices for a new page, the segment
+//! lists, and the one walk over every segment.
+
+use super::*;
+
+impl Heap {
+    /// Takes a free run of `slices` slices (start a multiple of `align_slices`), in an
+    /// existing segment or a new one: its page record (not yet set up), segment and index, and
+    /// whether it reads as zeros.
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    pub(super) unsafe fn take_span(
+        &self,
+        slices: usize,
+        align_slices: usize,
+    ) -> Option<(&Page, *mut Segment, usize, bool)> {
+        // SAFETY: owner (caller).
+        if !unsafe { self.charge(slices * SLICE_SIZE) } {
+            // SAFETY: owner (caller).
+            unsafe { self.refuse() };
+            return None;
+        }
+        loop {
+            let guard = self.lock_segments();
+            // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
+            unsafe {
+                match self.find_span(guard.lists(), slices, align_slices) {
+                    Span::Found(seg, index) => {
+                        let (page, fresh) = Segment::take_span(seg, index, slices);
+                        return Some((page, seg, index, fresh));
+                    }
+                    Span::None => {
+                        drop(guard);
+                        self.uncharge(slices * SLICE_SIZE);
+                        return None;
+                    }
+                    Span::Claimed => {}
+                }
+            }
+            // The background purger is decommitting some of our free slices: rather than map
+            // a new segment (or fail, under an address-space limit), wait for it to finish
+            // (one batch of `madvise` calls) and look again.
+            drop(guard);
+            crate::sync::yield_thread();
+        }
+    }
+
+    /// A free run of `slices` slices (start a multiple of `align_slices`), in an existing
+    /// segment or a new one — or `Claimed` if none is free but the background purger holds
+    /// claims in these segments (the caller waits for them rather than map a segment).
+    ///
+    /// # Safety
+    /// The caller owns the heap and holds its segment lock (`local` is its lists).
+    pub(super) unsafe fn find_span(
+        &self,
+        local: &mut SegmentLists,
+        slices: usize,
+        align_slices: usize,
+    ) -> Span {
+        // SAFETY: owner holding the lock (caller); all listed segments are ours.
+        unsafe {
+            let mut claims = false;
+            let mut seg = local.segments.head;
+            while !seg.is_null() {
+                let next = Segment::local(seg).next;
+                if let Some(index) = Segment::find_free_run(seg, slices, align_slices) {
+                    if slices == Segment::slices_without_page(seg) {
+                        // This span fills the segment: move it out of the searched list.
+                        list_remove(&mut local.segments, seg);
+                        list_push(&mut local.full_segments, seg);
+                    }
+                    return Span::Found(seg, index);
+                }
+                claims |= Segment::local(seg).purging != 0;
+                seg = next;
+            }
+            if claims {
+                return Span::Claimed;
+            }
+            let seg = Segment::create(self);
+            if seg.is_null() {
+                return Span::None;
+            }
+            let Some(index) = Segment::find_free_run(seg, slices, align_slices) else {
+                return Span::None;
+            };
+            list_push(&mut local.segments, seg);
+            Span::Found(seg, index)
+        }
+    }
+
+    /// Calls `f` for each of this heap's segments (for the heap map and page states).
+    ///
+    /// # Safety
+    /// The caller owns the heap, and `f` does not allocate from or free into it.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn for_each_segment(&self, mut f: impl FnMut(*mut Segment)) {
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; `f` neither allocates from nor
+        // frees into the heap (caller), so no list changes.
+        for seg in unsafe { guard.segments() } {
+            f(seg);
+        }
+    }
+
+    /// This heap's segments and the bytes committed in them, by a walk (for `Slab::stats`).
+    ///
+    /// # Safety
+    /// The caller owns the heap.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unsafe fn footprint(&self) -> (usize, usize) {
+        let (mut segments, mut committed) = (0, 0);
+        let guard = self.lock_segments();
+        // SAFETY: owner (caller), holding the segment lock; the walk changes no list.
+        for seg in unsafe { guard.segments() } {
+            // SAFETY: a listed segment of ours, under the lock.
+            let uncommitted = unsafe { Segment::local(seg).uncommitted };
+            segments += 1;
+            committed += (!uncommitted).count_ones() as usize * SLICE_SIZE;
+        }
+        (segments, committed)
+    }
+}
+
+/// Pushes a segment on the front of a list.
+///
+/// # Safety
+/// The caller owns the segment, which is on no list.
+pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
+    // SAFETY: owner (caller); listed segments are ours.
+    unsafe {
+        let l = Segment::local(seg);
+        l.prev = ptr::null_mut();
+        l.next = list.head;
+        if !list.head.is_null() {
+            Segment::local(list.head).prev = seg;
+        }
+        list.head = seg;
+    }
+}
+
+/// Unlinks a segment from a list it is on.
+///
+/// # Safety
+/// The caller owns the segment, which is on `list`.
+pub(super) unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
+    // SAFETY: owner (caller); listed segments are ours.
+    unsafe {
+        let l = Segment::local(seg);
+        if l.prev.is_null() {
+            list.head = l.next;
+        } else {
+            Segment::local(l.prev).next = l.next;
+        }
+        if !l.next.is_null() {
+            Segment::local(l.next).prev = l.prev;
+        }
+        l.next = ptr::null_mut();
+        l.prev = ptr::null_mut();
+    }
+}

@@ -1,0 +1,192 @@
+//! Unit tests of the heap: private heaps, boundaries, growth in place, counts, remote frees.
+
+use super::*;
+use crate::engine::size_class::CLASS_SIZES;
+
+/// A private heap (the engine of a `Slab`) serves every class, large and huge blocks,
+/// frees them, and gives everything back when destroyed.
+#[test]
+fn private_heap_serves_and_releases_everything() {
+    let heap = Heap::create();
+    assert!(!heap.is_null());
+    // SAFETY: we own the heap; every block is freed once, before the heap is destroyed.
+    unsafe {
+        let h = &*heap;
+        let mut blocks = Vec::new();
+        let sizes = CLASS_SIZES
+            .iter()
+            .copied()
+            .chain([100_000, 1 << 20, 3 << 20]);
+        for (i, size) in sizes.enumerate() {
+            for k in 0..4 {
+                let p = h.alloc(size, 8);
+                assert!(!p.is_null(), "size {size}");
+                assert!(Heap::usable_size(p) >= size);
+                p.write((i + k) as u8);
+                blocks.push((p, (i + k) as u8));
+            }
+        }
+        for &(p, v) in &blocks {
+            assert_eq!(p.read(), v);
+        }
+        for &(p, _) in blocks.iter() {
+            h.free(p);
+        }
+        // Every page is retired once its blocks are freed and collected.
+        h.collect(true);
+        assert_eq!(h.pages_in_use(), 0);
+        // Destroying with live blocks is allowed: the memory goes back at once.
+        for size in [24, 5000, 300_000] {
+            assert!(!h.alloc(size, 8).is_null());
+        }
+        assert_eq!(h.pages_in_use(), 3);
+        Heap::destroy(heap);
+    }
+    // That destroying gives the memory back is asserted on process-wide figures in its own
+    // test binary (`tests/local_slab_release.rs`): here other tests map memory in parallel.
+}
+
+/// `fresh_usable` predicts a new block's usable length exactly, for every class size and
+/// its neighbours, large sizes and the alignments local allocators use; huge sizes are
+/// not predicted.
+#[test]
+fn fresh_usable_matches_the_heap() {
+    use crate::engine::size_class::fresh_usable;
+    let heap = Heap::create();
+    // SAFETY: we own the heap; each block is freed once, before the heap is destroyed.
+    unsafe {
+        let h = &*heap;
+        let sizes = CLASS_SIZES.iter().flat_map(|&s| [s - 1, s, s + 1]).chain([
+            100_000,
+            65_537,
+            1 << 20,
+            (2 << 20) - 1,
+            2 << 20,
+        ]);
+        for size in sizes {
+            for align in [8, 16, 64, 4096] {
+                let p = h.alloc(size, align);
+                assert!(!p.is_null());
+                assert_eq!(
+                    fresh_usable(size, align),
+                    Some(Heap::usable_size(p)),
+                    "size {size} align {align}"
+                );
+                h.free(p);
+            }
+        }
+        assert_eq!(fresh_usable((2 << 20) + 1, 8), None);
+        assert_eq!(fresh_usable(usize::MAX, 16), None);
+        Heap::destroy(heap);
+    }
+}
+
+/// A large block grows into the free slices after it (no move, no copy) and gives slices
+/// back when it shrinks to less than half.
+#[test]
+fn large_blocks_grow_and_shrink_in_place() {
+    let heap = Heap::create();
+    // SAFETY: we own the heap; one block, freed before the heap is destroyed.
+    unsafe {
+        let h = &*heap;
+        let p = h.alloc(100_000, 8);
+        for i in 0..100_000 {
+            p.add(i).write(i as u8);
+        }
+        for size in [200_000, 500_000, 1_000_000, 2 << 20] {
+            assert_eq!(h.resize(p, size), p, "grow to {size} moved");
+            assert!(Heap::usable_size(p) >= size);
+        }
+        assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
+        let seg = segment_of(p);
+        let free_before = Segment::slices_without_page(seg);
+        assert_eq!(h.resize(p, 300_000), p);
+        assert_eq!(Segment::slices_without_page(seg), free_before + 32 - 5);
+        assert!(Heap::usable_size(p) >= 300_000);
+        assert!((0..100_000).all(|i| p.add(i).read() == i as u8));
+        h.free(p);
+        h.collect(true);
+        assert_eq!(h.pages_in_use(), 0);
+        Heap::destroy(heap);
+    }
+}
+
+/// Live-block counts stay exact across local frees, remote frees and their collection,
+/// whichever comes first (folds happen only on slow paths and in `fold_all`).
+#[test]
+fn live_counts_are_exact_after_folding() {
+    let (owner, other) = (Heap::create(), Heap::create());
+    let live = |heaps: &[*mut Heap]| -> isize {
+        let mut sum = 0usize;
+        for &h in heaps {
+            // SAFETY: this thread owns both heaps.
+            unsafe { (*h).fold_all() };
+            // SAFETY: valid heaps.
+            for c in unsafe { &(*h).counters.live } {
+                sum = sum.wrapping_add(c.load(Ordering::Relaxed));
+            }
+        }
+        sum as isize
+    };
+    // SAFETY: this thread owns both heaps; every block is freed once.
+    unsafe {
+        let (o, r) = (&*owner, &*other);
+        let blocks: Vec<*mut u8> = (0..3000)
+            .map(|i| o.alloc([24, 200, 5000, 100_000][i % 4], 8))
+            .collect();
+        assert_eq!(live(&[owner, other]), 3000);
+        for &p in &blocks[..1000] {
+            o.free(p); // local
+        }
+        assert_eq!(live(&[owner, other]), 2000);
+        for &p in &blocks[1000..1500] {
+            r.free(p); // remote: counted by `other` at once, collected by `owner` later
+        }
+        assert_eq!(live(&[owner, other]), 1500);
+        o.collect(false);
+        assert_eq!(live(&[owner, other]), 1500);
+        let more: Vec<*mut u8> = (0..700).map(|_| o.alloc(200, 8)).collect();
+        assert_eq!(live(&[owner, other]), 2200);
+        for &p in blocks[1500..].iter().chain(&more) {
+            o.free(p);
+        }
+        assert_eq!(live(&[owner, other]), 0);
+        Heap::destroy(owner);
+        Heap::destroy(other);
+    }
+}
+
+/// Remote frees into a full page come back to the owner through the pending stack.
+#[test]
+fn remote_frees_into_full_pages_are_collected() {
+    let owner = Heap::create();
+    let other = Heap::create();
+    // SAFETY: each heap is used by this thread only; blocks are freed once.
+    unsafe {
+        let (o, r) = (&*owner, &*other);
+        // Fill several pages of the 64-byte class completely.
+        let blocks: Vec<*mut u8> = (0..5000).map(|_| o.alloc(64, 8)).collect();
+        for &p in &blocks {
+            r.free(p); // remote: `r` does not own them
+        }
+        assert!(
+            !o.pending.load(Ordering::Relaxed).is_null(),
+            "no page was notified"
+        );
+        // The owner gets the same memory back instead of mapping more.
+        let again: Vec<*mut u8> = (0..5000).map(|_| o.alloc(64, 8)).collect();
+        let slices = |v: &[*mut u8]| {
+            let mut s: Vec<usize> = v.iter().map(|&p| p as usize & !(SLICE_SIZE - 1)).collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        };
+        assert_eq!(
+            slices(&again),
+            slices(&blocks),
+            "the owner did not reuse the pages of the remotely freed blocks"
+        );
+        Heap::destroy(owner);
+        Heap::destroy(other);
+    }
+}
