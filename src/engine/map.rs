@@ -175,20 +175,21 @@ pub(crate) unsafe fn walk(heap: &Heap, segment_base: usize, mut f: impl FnMut(It
                 let addr = Segment::slice_start(seg, i) as usize;
                 if used & (1 << i) != 0 {
                     let page: &Page = &(*seg).pages[i];
-                    let pl = page.local();
-                    let slices = (pl.slice_count as usize).max(1);
+                    let (slice_count, full, used, reserved) =
+                        page.with_local(|pl| (pl.slice_count, pl.in_full(), pl.used, pl.reserved));
+                    let slices = (slice_count as usize).max(1);
                     f(Item::Region(Region {
                         segment: seg_index,
                         addr,
                         bytes: slices * SLICE_SIZE,
-                        state: if pl.in_full() {
+                        state: if full {
                             RegionState::Full
                         } else {
                             RegionState::InUse
                         },
                         block_size: page.block_size(),
-                        used: pl.used as usize,
-                        capacity: pl.reserved as usize,
+                        used: used as usize,
+                        capacity: reserved as usize,
                     }));
                     i += slices;
                 } else {

@@ -160,15 +160,16 @@ impl Page {
         }
     }
 
-    /// Owner access to the page's local state.
+    /// Runs `f` on the page's local state, which only the owner touches; the `&mut` lives
+    /// only inside `f`.
     ///
     /// # Safety
-    /// The caller owns the page's heap, and does not hold another `&mut` to the same state.
+    /// The caller owns the page's heap, and `f` does not reach this page's local state another
+    /// way (no `with_local` on the same page inside `f`).
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn local(&self) -> &mut PageLocal {
-        // SAFETY: exclusive access is the caller's promise (owner thread, no other borrow).
-        self.local.with_mut(|p| unsafe { &mut *p })
+    pub(crate) unsafe fn with_local<R>(&self, f: impl FnOnce(&mut PageLocal) -> R) -> R {
+        // SAFETY: the owner's exclusive access, for the length of `f` (caller).
+        self.local.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// The fast path's read of `free`; a shared read, so the static empty page (whose `free`
@@ -189,9 +190,10 @@ impl Page {
         // SAFETY: owner access (caller); `block` is a free block of this page, so its link
         // word is ours to read.
         unsafe {
-            let local = self.local();
-            local.free = Block::next(block);
-            local.used += 1;
+            self.with_local(|local| {
+                local.free = Block::next(block);
+                local.used += 1;
+            })
         }
     }
 
@@ -230,14 +232,18 @@ impl Page {
         // Relaxed: as above.
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: owner access (caller).
-        let local = unsafe { self.local() };
-        *local = PageLocal {
-            reserved: ((slice_count * SLICE_SIZE) / block_size) as u32,
-            fresh,
-            slice_count: slice_count as u8,
-            start,
-            ..PageLocal::EMPTY
-        };
+        self.local.with_mut(|local| {
+            // SAFETY: owner access (caller): nothing else touches the local state while
+            // this closure runs.
+            let local = unsafe { &mut *local };
+            *local = PageLocal {
+                reserved: ((slice_count * SLICE_SIZE) / block_size) as u32,
+                fresh,
+                slice_count: slice_count as u8,
+                start,
+                ..PageLocal::EMPTY
+            };
+        })
     }
 
     /// Changes the span of a single-block (large) page.
@@ -249,7 +255,7 @@ impl Page {
         // caller holds.
         unsafe {
             self.info.with_mut(|p| (*p).block_size = block_size);
-            self.local().slice_count = slice_count as u8;
+            self.with_local(|l| l.slice_count = slice_count as u8);
         }
     }
 
@@ -382,14 +388,17 @@ impl Page {
     /// The caller owns the page.
     #[inline]
     pub(crate) unsafe fn take_local_free(&self) -> bool {
-        // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        if local.free.is_null() && !local.local_free.is_null() {
-            local.free = local.local_free;
-            local.local_free = ptr::null_mut();
-            local.free_is_zero = false;
-        }
-        !local.free.is_null()
+        self.local.with_mut(|local| {
+            // SAFETY: owner access (caller): nothing else touches the local state while
+            // this closure runs.
+            let local = unsafe { &mut *local };
+            if local.free.is_null() && !local.local_free.is_null() {
+                local.free = local.local_free;
+                local.local_free = ptr::null_mut();
+                local.free_is_zero = false;
+            }
+            !local.free.is_null()
+        })
     }
 
     /// Moves `local_free` and the remote frees into `free`, when `free` is empty.
@@ -410,33 +419,36 @@ impl Page {
     /// # Safety
     /// The caller owns the page and the list `remote` (null for none).
     pub(crate) unsafe fn absorb_remote(&self, remote: *mut Block) -> u32 {
-        // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        let mut count = 0u32;
-        if !remote.is_null() {
-            // Walk once: count (for `used`) and find the tail to splice.
-            let mut tail = remote;
-            count = 1;
-            // SAFETY: every block on the list is a freed block of this page, its link written
-            // before the pushing CAS our Acquire synchronised with.
-            unsafe {
-                while !Block::next(tail).is_null() {
-                    tail = Block::next(tail);
-                    count += 1;
+        self.local.with_mut(|local| {
+            // SAFETY: owner access (caller): nothing else touches the local state while
+            // this closure runs.
+            let local = unsafe { &mut *local };
+            let mut count = 0u32;
+            if !remote.is_null() {
+                // Walk once: count (for `used`) and find the tail to splice.
+                let mut tail = remote;
+                count = 1;
+                // SAFETY: every block on the list is a freed block of this page, its link written
+                // before the pushing CAS our Acquire synchronised with.
+                unsafe {
+                    while !Block::next(tail).is_null() {
+                        tail = Block::next(tail);
+                        count += 1;
+                    }
+                    Block::set_next(tail, local.local_free);
                 }
-                Block::set_next(tail, local.local_free);
+                local.local_free = remote;
+                local.used -= count;
+                // The freeing threads counted these frees in their own heaps already.
+                local.counted = local.counted.wrapping_sub(count);
             }
-            local.local_free = remote;
-            local.used -= count;
-            // The freeing threads counted these frees in their own heaps already.
-            local.counted = local.counted.wrapping_sub(count);
-        }
-        if local.free.is_null() && !local.local_free.is_null() {
-            local.free = local.local_free;
-            local.local_free = ptr::null_mut();
-            local.free_is_zero = false;
-        }
-        count
+            if local.free.is_null() && !local.local_free.is_null() {
+                local.free = local.local_free;
+                local.local_free = ptr::null_mut();
+                local.free_is_zero = false;
+            }
+            count
+        })
     }
 
     /// Carves up to a few KiB of never-used blocks into `free` (which is empty).
@@ -446,34 +458,37 @@ impl Page {
     /// The caller owns the page, and `free` is empty.
     pub(crate) unsafe fn extend(&self) -> bool {
         let block_size = self.block_size();
-        // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        debug_assert!(local.free.is_null());
-        if local.capacity >= local.reserved {
-            return false;
-        }
-        // Touch about 4 KiB per extension, and at least 4 blocks: a fresh page stays mostly
-        // untouched (not resident) until it is needed. (A floor of 64 blocks made a page of
-        // 8 KiB blocks resident whole at its first allocation: espresso's peak RSS was 2.75×
-        // mimalloc's.)
-        let step = (4096 / block_size).max(4) as u32;
-        let count = step.min(local.reserved - local.capacity);
-        let first = local.capacity as usize;
-        // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
-        // - capacity) and are unused; we link them in address order.
-        unsafe {
-            let base = local.start.add(first * block_size);
-            for i in 0..count as usize - 1 {
-                let b = base.add(i * block_size).cast::<Block>();
-                Block::set_next(b, base.add((i + 1) * block_size).cast());
+        self.local.with_mut(|local| {
+            // SAFETY: owner access (caller): nothing else touches the local state while
+            // this closure runs.
+            let local = unsafe { &mut *local };
+            debug_assert!(local.free.is_null());
+            if local.capacity >= local.reserved {
+                return false;
             }
-            let last = base.add((count as usize - 1) * block_size).cast::<Block>();
-            Block::set_next(last, ptr::null_mut());
-            local.free = base.cast();
-        }
-        local.capacity += count;
-        local.free_is_zero = local.fresh;
-        true
+            // Touch about 4 KiB per extension, and at least 4 blocks: a fresh page stays mostly
+            // untouched (not resident) until it is needed. (A floor of 64 blocks made a page of
+            // 8 KiB blocks resident whole at its first allocation: espresso's peak RSS was 2.75×
+            // mimalloc's.)
+            let step = (4096 / block_size).max(4) as u32;
+            let count = step.min(local.reserved - local.capacity);
+            let first = local.capacity as usize;
+            // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
+            // - capacity) and are unused; we link them in address order.
+            unsafe {
+                let base = local.start.add(first * block_size);
+                for i in 0..count as usize - 1 {
+                    let b = base.add(i * block_size).cast::<Block>();
+                    Block::set_next(b, base.add((i + 1) * block_size).cast());
+                }
+                let last = base.add((count as usize - 1) * block_size).cast::<Block>();
+                Block::set_next(last, ptr::null_mut());
+                local.free = base.cast();
+            }
+            local.capacity += count;
+            local.free_is_zero = local.fresh;
+            true
+        })
     }
 
     /// Checks the free-list invariant (debug builds): `used == capacity - |free| - |local_free|`,
@@ -484,38 +499,41 @@ impl Page {
     #[cfg(debug_assertions)]
     pub(crate) unsafe fn check_invariant(&self) {
         let block_size = self.block_size();
-        // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        if local.reserved == 0 {
-            return; // free slices
-        }
-        let end = local
-            .start
-            .wrapping_add(local.reserved as usize * block_size);
-        let count = |mut b: *mut Block| {
-            let mut n = 0u32;
-            while !b.is_null() {
-                let a = b as usize;
-                assert!(
-                    a >= local.start as usize
-                        && a < end as usize
-                        && (a - local.start as usize) % block_size == 0,
-                    "allocgator: corrupted free list at {b:p}"
-                );
-                n += 1;
-                assert!(n <= local.capacity, "allocgator: free list cycle");
-                // SAFETY: a free block of this page (checked above), its link is ours.
-                b = unsafe { Block::next(b) };
+        self.local.with_mut(|local| {
+            // SAFETY: owner access (caller): nothing else touches the local state while
+            // this closure runs.
+            let local = unsafe { &mut *local };
+            if local.reserved == 0 {
+                return; // free slices
             }
-            n
-        };
-        let free = count(local.free);
-        let local_free = count(local.local_free);
-        assert_eq!(
-            local.used,
-            local.capacity - free - local_free,
-            "allocgator: page invariant broken"
-        );
+            let end = local
+                .start
+                .wrapping_add(local.reserved as usize * block_size);
+            let count = |mut b: *mut Block| {
+                let mut n = 0u32;
+                while !b.is_null() {
+                    let a = b as usize;
+                    assert!(
+                        a >= local.start as usize
+                            && a < end as usize
+                            && (a - local.start as usize) % block_size == 0,
+                        "allocgator: corrupted free list at {b:p}"
+                    );
+                    n += 1;
+                    assert!(n <= local.capacity, "allocgator: free list cycle");
+                    // SAFETY: a free block of this page (checked above), its link is ours.
+                    b = unsafe { Block::next(b) };
+                }
+                n
+            };
+            let free = count(local.free);
+            let local_free = count(local.local_free);
+            assert_eq!(
+                local.used,
+                local.capacity - free - local_free,
+                "allocgator: page invariant broken"
+            );
+        })
     }
 }
 

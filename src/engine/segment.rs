@@ -411,7 +411,7 @@ impl Segment {
                 unsafe {
                     debug_assert_eq!((*seg).head_of[i].with(|h| *h) as usize, i);
                     let page = &(*seg).pages[i];
-                    i += page.local().slice_count.max(1) as usize;
+                    i += page.with_local(|l| l.slice_count).max(1) as usize;
                     f(page);
                 }
             } else {

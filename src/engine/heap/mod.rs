@@ -479,7 +479,7 @@ impl Heap {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
                 // empty page) and `block` is its head; as the owner we may read its flags.
                 unsafe {
-                    let was_zero = ZERO && page.local().free_is_zero;
+                    let was_zero = ZERO && page.with_local(|l| l.free_is_zero);
                     page.pop_known(block);
                     if ZERO {
                         zero_block(block, was_zero, page.block_size());
@@ -562,17 +562,20 @@ impl Heap {
             // SAFETY: our own block: the page is ours, the block's memory ours to link.
             unsafe {
                 let page = Segment::page_of(seg, p);
-                let local = page.local();
                 let block = p.cast::<Block>();
-                Block::set_next(block, local.local_free);
-                local.local_free = block;
-                local.used -= 1;
-                // An empty page is given back unless it heads its queue (so a loop that allocates
-                // and frees one block does not give its page back each time).
-                // Slow work only for a full page, or an emptied page that is not its queue's
-                // head: `flags == FLAG_FIRST` (the common empty case of a hot loop) is one
-                // compare, and so is `flags & FLAG_FULL` for a page still in use.
-                if (local.used == 0 && local.flags != FLAG_FIRST) || local.in_full() {
+                let slow = page.with_local(|local| {
+                    Block::set_next(block, local.local_free);
+                    local.local_free = block;
+                    local.used -= 1;
+                    // An empty page is given back unless it heads its queue (so a loop that
+                    // allocates and frees one block does not give its page back each time).
+                    // Slow work only for a full page, or an emptied page that is not its
+                    // queue's head: `flags == FLAG_FIRST` (the common empty case of a hot
+                    // loop) is one compare, and so is `flags & FLAG_FULL` for a page still
+                    // in use.
+                    (local.used == 0 && local.flags != FLAG_FIRST) || local.in_full()
+                });
+                if slow {
                     self.free_local_slow(page);
                 }
             }
@@ -593,8 +596,8 @@ impl Heap {
     #[inline(never)]
     unsafe extern "C" fn free_local_slow(&self, page: &Page) {
         let class = page.class() as usize;
-        // SAFETY: owner (caller). Each `page.local()` borrow ends before the next call that
-        // borrows the page again (queue and retire operations do).
+        // SAFETY: owner (caller). Each borrow of the page's local state ends within its
+        // statement: queue and retire operations borrow it again.
         unsafe {
             self.fold(page);
             if class == LARGE {
@@ -602,21 +605,20 @@ impl Heap {
                 // still ARMED and disarming succeeds.
                 let disarmed = page.disarm();
                 debug_assert!(disarmed);
-                page.local().set_full(false);
+                page.with_local(|l| l.set_full(false));
                 owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
                 self.retire_page(page);
                 self.maybe_purge();
                 return;
             }
-            if page.local().in_full() {
+            if page.with_local(|l| l.in_full()) {
                 // If a remote freer took the notification (disarm fails), the page is coming
                 // through the pending stack as well; queueing it now is still right.
                 page.disarm();
-                page.local().set_full(false);
+                page.with_local(|l| l.set_full(false));
                 self.queue_push_back(class, page);
             }
-            let local = page.local();
-            if local.used == 0 && may_retire(page) && !local.is_first() {
+            if page.with_local(|l| l.used == 0 && !l.is_first()) && may_retire(page) {
                 self.queue_remove(class, page);
                 self.retire_page(page);
                 // A page emptied: the purge tick's other trigger besides the allocation slow

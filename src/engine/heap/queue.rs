@@ -15,12 +15,12 @@ impl Heap {
             let local = self.local();
             let q = &mut local.queues[class];
             if let Some(old) = q.first.as_ref() {
-                old.local().set_first(false);
+                old.with_local(|l| l.set_first(false));
             }
             q.first = first;
             let target = match first.as_ref() {
                 Some(page) => {
-                    page.local().set_first(true);
+                    page.with_local(|l| l.set_first(true));
                     first
                 }
                 None => &self.empty_page as *const Page,
@@ -33,52 +33,55 @@ impl Heap {
     }
 
     pub(super) unsafe fn queue_push_front(&self, class: usize, page: &Page) {
-        // SAFETY: owner (caller); queue pages are ours.
+        // SAFETY: owner (caller); queue pages are ours. Each borrow of the heap's or a page's
+        // local state ends within its statement.
         unsafe {
-            let q = &mut self.local().queues[class];
-            let pl = page.local();
-            pl.prev = ptr::null();
-            pl.next = q.first;
-            if let Some(first) = q.first.as_ref() {
-                first.local().prev = page;
-            } else {
-                q.last = page;
+            let first = self.local().queues[class].first;
+            page.with_local(|pl| {
+                pl.prev = ptr::null();
+                pl.next = first;
+            });
+            match first.as_ref() {
+                Some(old) => old.with_local(|l| l.prev = page),
+                None => self.local().queues[class].last = page,
             }
             self.set_first(class, page);
         }
     }
 
     pub(super) unsafe fn queue_push_back(&self, class: usize, page: &Page) {
-        // SAFETY: owner (caller); queue pages are ours.
+        // SAFETY: owner (caller); queue pages are ours. Each borrow of the heap's or a page's
+        // local state ends within its statement.
         unsafe {
-            let q = &mut self.local().queues[class];
-            let pl = page.local();
-            pl.next = ptr::null();
-            pl.prev = q.last;
-            if let Some(last) = q.last.as_ref() {
-                last.local().next = page;
-                q.last = page;
-            } else {
-                q.last = page;
-                self.set_first(class, page);
+            let last = self.local().queues[class].last;
+            page.with_local(|pl| {
+                pl.next = ptr::null();
+                pl.prev = last;
+            });
+            self.local().queues[class].last = page;
+            match last.as_ref() {
+                Some(old) => old.with_local(|l| l.next = page),
+                None => self.set_first(class, page),
             }
         }
     }
 
     pub(super) unsafe fn queue_remove(&self, class: usize, page: &Page) {
-        // SAFETY: owner (caller); `page` is on this queue.
+        // SAFETY: owner (caller); `page` is on this queue. Each borrow of the heap's or a
+        // page's local state ends within its statement.
         unsafe {
-            let q = &mut self.local().queues[class];
-            let pl = page.local();
-            let (prev, next) = (pl.prev, pl.next);
+            let (prev, next) = page.with_local(|pl| {
+                let links = (pl.prev, pl.next);
+                pl.prev = ptr::null();
+                pl.next = ptr::null();
+                links
+            });
             match next.as_ref() {
-                Some(n) => n.local().prev = prev,
-                None => q.last = prev,
+                Some(n) => n.with_local(|l| l.prev = prev),
+                None => self.local().queues[class].last = prev,
             }
-            pl.next = ptr::null();
-            pl.prev = ptr::null();
             match prev.as_ref() {
-                Some(p) => p.local().next = next,
+                Some(p) => p.with_local(|l| l.next = next),
                 None => self.set_first(class, next),
             }
         }

@@ -107,7 +107,7 @@ impl Heap {
         // SAFETY: forwarded (caller).
         unsafe {
             let block = page.free_head();
-            let was_zero = page.local().free_is_zero;
+            let was_zero = page.with_local(|l| l.free_is_zero);
             page.pop_known(block);
             if zero {
                 zero_block(block, was_zero, class_size(class));
@@ -136,7 +136,7 @@ impl Heap {
                     page.check_invariant();
                     return Some(page);
                 }
-                let next = page.local().next;
+                let next = page.with_local(|l| l.next);
                 if !self.make_full(class, page) {
                     continue; // a remote free just arrived: collect it
                 }
@@ -158,7 +158,7 @@ impl Heap {
                 return false;
             }
             self.queue_remove(class, page);
-            page.local().set_full(true);
+            page.with_local(|l| l.set_full(true));
             true
         }
     }
@@ -201,7 +201,7 @@ impl Heap {
             // else can hold the block yet, so arming cannot fail.
             let armed = page.arm();
             debug_assert!(armed);
-            page.local().set_full(true);
+            page.with_local(|l| l.set_full(true));
             self.fold(page);
             owner_add(&self.counters.large_bytes, bytes);
             if zero && !fresh {

@@ -19,10 +19,14 @@ impl Heap {
     #[inline]
     pub(super) unsafe fn fold(&self, page: &Page) {
         // SAFETY: owner (caller).
-        let local = unsafe { page.local() };
-        let delta = local.used.wrapping_sub(local.counted);
+        let delta = unsafe {
+            page.with_local(|l| {
+                let delta = l.used.wrapping_sub(l.counted);
+                l.counted = l.used;
+                delta
+            })
+        };
         if delta != 0 {
-            local.counted = local.used;
             let class = page.class() as usize;
             debug_assert!(class <= CLASS_COUNT);
             // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
@@ -166,19 +170,18 @@ impl Heap {
                 page.absorb_remote(remote);
                 self.fold(page);
                 let class = page.class() as usize;
-                // Each `page.local()` borrow ends before the next call that borrows the page
-                // again (queue and retire operations do).
+                // Each borrow of the page's local state ends within its statement: queue and
+                // retire operations borrow it again.
                 if class == LARGE {
-                    page.local().set_full(false);
+                    page.with_local(|l| l.set_full(false));
                     self.retire_page(page);
                     continue;
                 }
-                if page.local().in_full() {
-                    page.local().set_full(false);
+                if page.with_local(|l| l.in_full()) {
+                    page.with_local(|l| l.set_full(false));
                     self.queue_push_back(class, page);
                 }
-                let local = page.local();
-                if local.used == 0 && !local.is_first() {
+                if page.with_local(|l| l.used == 0 && !l.is_first()) {
                     self.queue_remove(class, page);
                     self.retire_page(page);
                 }

@@ -99,8 +99,8 @@ impl Heap {
             if page.class() as usize != LARGE || new_size <= MEDIUM_MAX || new_size > LARGE_MAX {
                 return ptr::null_mut();
             }
-            let index = Segment::locate(page.local().start).1;
-            let old_slices = page.local().slice_count as usize;
+            let index = Segment::locate(page.with_local(|l| l.start)).1;
+            let old_slices = page.with_local(|l| l.slice_count) as usize;
             let new_slices = new_size.div_ceil(SLICE_SIZE);
             if new_slices > old_slices && !self.charge((new_slices - old_slices) * SLICE_SIZE) {
                 return ptr::null_mut();

@@ -13,11 +13,14 @@ impl Heap {
             self.fold(page);
             // From the page's `start` (derived from the segment's own pointer), not from the
             // `&Page`: a reference only carries provenance for the page record.
-            let local = page.local();
-            let (seg, index) = Segment::locate(local.start);
-            debug_assert_eq!(local.used, 0);
-            let slices = local.slice_count as usize;
-            *local = crate::engine::page::PageLocal::EMPTY;
+            let (start, used, slice_count) = page.with_local(|l| {
+                let record = (l.start, l.used, l.slice_count);
+                *l = crate::engine::page::PageLocal::EMPTY;
+                record
+            });
+            let (seg, index) = Segment::locate(start);
+            debug_assert_eq!(used, 0);
+            let slices = slice_count as usize;
             self.uncharge(slices * SLICE_SIZE);
             {
                 let guard = self.lock_segments();
@@ -98,10 +101,10 @@ impl Heap {
             for class in 0..CLASS_COUNT {
                 let mut page_ptr = self.local().queues[class].first;
                 while let Some(page) = page_ptr.as_ref() {
-                    page_ptr = page.local().next;
+                    page_ptr = page.with_local(|l| l.next);
                     page.collect();
                     self.fold(page);
-                    if page.local().used == 0 && may_retire(page) {
+                    if page.with_local(|l| l.used) == 0 && may_retire(page) {
                         self.queue_remove(class, page);
                         self.retire_page(page);
                     }
