@@ -181,6 +181,17 @@ impl Page {
         self.local.with(|p| unsafe { (*p).free })
     }
 
+    /// Whether the blocks on `free` are known to read as zeros (never-used memory of a fresh
+    /// mapping).
+    ///
+    /// # Safety
+    /// The caller owns the page.
+    #[inline(always)]
+    pub(crate) unsafe fn free_is_zero(&self) -> bool {
+        // SAFETY: a plain read by the owner, the only writer (caller).
+        self.local.with(|p| unsafe { (*p).free_is_zero })
+    }
+
     /// Pops a block from `free`, which the caller saw non-empty.
     ///
     /// # Safety

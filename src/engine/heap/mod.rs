@@ -479,7 +479,7 @@ impl Heap {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
                 // empty page) and `block` is its head; as the owner we may read its flags.
                 unsafe {
-                    let was_zero = ZERO && page.with_local(|l| l.free_is_zero);
+                    let was_zero = ZERO && page.free_is_zero();
                     page.pop_known(block);
                     if ZERO {
                         zero_block(block, was_zero, page.block_size());

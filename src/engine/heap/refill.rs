@@ -107,7 +107,7 @@ impl Heap {
         // SAFETY: forwarded (caller).
         unsafe {
             let block = page.free_head();
-            let was_zero = page.with_local(|l| l.free_is_zero);
+            let was_zero = page.free_is_zero();
             page.pop_known(block);
             if zero {
                 zero_block(block, was_zero, class_size(class));

@@ -19,22 +19,21 @@ impl Heap {
     #[inline]
     pub(super) unsafe fn fold(&self, page: &Page) {
         // SAFETY: owner (caller).
-        let delta = unsafe {
-            page.with_local(|l| {
-                let delta = l.used.wrapping_sub(l.counted);
-                l.counted = l.used;
-                delta
+        unsafe {
+            page.with_local(|local| {
+                let delta = local.used.wrapping_sub(local.counted);
+                if delta != 0 {
+                    local.counted = local.used;
+                    let class = page.class() as usize;
+                    debug_assert!(class <= CLASS_COUNT);
+                    // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
+                    let blocks = delta as i32 as isize as usize;
+                    // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
+                    owner_add(self.counters.live.get_unchecked(class), blocks);
+                    self.counters
+                        .note_live_bytes(blocks.wrapping_mul(page.block_size()));
+                }
             })
-        };
-        if delta != 0 {
-            let class = page.class() as usize;
-            debug_assert!(class <= CLASS_COUNT);
-            // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
-            let blocks = delta as i32 as isize as usize;
-            // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
-            owner_add(unsafe { self.counters.live.get_unchecked(class) }, blocks);
-            self.counters
-                .note_live_bytes(blocks.wrapping_mul(page.block_size()));
         }
     }
 
