@@ -17,13 +17,14 @@
 //! It prints the median ns per replacement over 11 rounds, and each one's time relative to
 //! glibc's.
 
-use allocgator::allocator_api2::alloc::{AllocError, Allocator, Global};
+use allocgator::allocator_api2::alloc::{Allocator, Global};
 use allocgator::allocator_api2::boxed::Box as ABox;
-use std::alloc::Layout;
-use std::cell::Cell;
 use std::hint::black_box;
-use std::ptr::NonNull;
 use std::time::Instant;
+
+#[path = "support/bare_list.rs"]
+mod bare_list;
+use bare_list::BareList;
 
 /// The playground's 64-byte message.
 #[derive(Clone, Copy)]
@@ -71,70 +72,6 @@ const LIVE: usize = 4096;
 const REPLACEMENTS: u64 = 2_000_000;
 const BLOCK: usize = 64;
 const BLOCKS: usize = 8192;
-
-/// The yardstick: an intrusive LIFO over one buffer, nothing else.
-struct BareList {
-    head: Cell<*mut u8>,
-    bump: Cell<*mut u8>,
-    end: *mut u8,
-    buffer: *mut u8,
-}
-
-impl BareList {
-    fn new() -> Self {
-        let layout = Layout::from_size_align(BLOCK * BLOCKS, BLOCK).unwrap();
-        // SAFETY: a non-zero size.
-        let buffer = unsafe { std::alloc::alloc(layout) };
-        assert!(!buffer.is_null(), "out of memory");
-        BareList {
-            head: Cell::new(std::ptr::null_mut()),
-            bump: Cell::new(buffer),
-            end: buffer.wrapping_add(BLOCK * BLOCKS),
-            buffer,
-        }
-    }
-}
-
-impl Drop for BareList {
-    fn drop(&mut self) {
-        let layout = Layout::from_size_align(BLOCK * BLOCKS, BLOCK).unwrap();
-        // SAFETY: the buffer from `new`, with its layout.
-        unsafe { std::alloc::dealloc(self.buffer, layout) };
-    }
-}
-
-// SAFETY: blocks are distinct 64-byte pieces of the buffer, handed out once until given back;
-// only layouts of at most 64 bytes and alignment 64 are served.
-unsafe impl Allocator for &BareList {
-    #[inline(always)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() > BLOCK || layout.align() > BLOCK {
-            return Err(AllocError);
-        }
-        let head = self.head.get();
-        let block = if !head.is_null() {
-            // SAFETY: a free block holds the next free block's address.
-            self.head.set(unsafe { head.cast::<*mut u8>().read() });
-            head
-        } else {
-            let b = self.bump.get();
-            if b == self.end {
-                return Err(AllocError);
-            }
-            self.bump.set(b.wrapping_add(BLOCK));
-            b
-        };
-        let block = NonNull::new(block).ok_or(AllocError)?;
-        Ok(NonNull::slice_from_raw_parts(block, BLOCK))
-    }
-
-    #[inline(always)]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
-        // SAFETY: a block of ours (caller), at least a pointer long and aligned.
-        unsafe { ptr.as_ptr().cast::<*mut u8>().write(self.head.get()) };
-        self.head.set(ptr.as_ptr());
-    }
-}
 
 /// The benchmark's loop: ns per replacement.
 #[inline(never)]
@@ -186,7 +123,7 @@ fn main() {
         times[0].push(replace_loop(Global));
         let pool = allocgator::Pool::for_type::<Msg>();
         times[1].push(replace_loop(&pool));
-        let bare = BareList::new();
+        let bare = BareList::new(BLOCK, BLOCK, BLOCKS);
         times[2].push(replace_loop(&bare));
         times[3].push(no_allocation_loop());
     }

@@ -57,14 +57,15 @@
 //! cache instead of two counters, and tail calls for every slow path cut their instructions
 //! per replacement by 17% under callgrind: from 0.78-0.80x (four runs) to 0.83-0.94x (eight)
 //! the engine here, on a shared 2-core machine. Their boxes stay one word.
-use allocgator::allocator_api2::alloc::{AllocError, Allocator, Global};
+use allocgator::allocator_api2::alloc::{Allocator, Global};
 use allocgator::allocator_api2::boxed::Box;
 use allocgator::{Allocgator, Pool, SyncPool};
-use std::alloc::Layout;
-use std::cell::Cell;
 use std::hint::black_box;
-use std::ptr::NonNull;
 use std::time::Instant;
+
+#[path = "support/bare_list.rs"]
+mod bare_list;
+use bare_list::BareList;
 
 /// Keep-alive.
 #[allow(dead_code)]
@@ -191,77 +192,6 @@ fn make<F: Allocs>(f: &F, r: u64) -> Protocol<F> {
 
 const WINDOW: usize = 4096;
 
-/// The yardstick: a free list per message type with no checks, no counters and no fallback,
-/// over one fixed buffer of `WINDOW + 1` blocks (the most of one type the loop holds). Not an
-/// allocator anyone should use: it is what a pool would cost if it did nothing but push and
-/// pop, the floor for every free list in this loop.
-struct BareList {
-    head: Cell<*mut u8>,
-    bump: Cell<*mut u8>,
-    end: *mut u8,
-    size: usize,
-    buffer: *mut u8,
-    layout: Layout,
-}
-
-impl BareList {
-    fn for_type<T>() -> BareList {
-        let size = size_of::<T>().max(8).next_multiple_of(8);
-        let layout = Layout::from_size_align(size * (WINDOW + 1), 8).unwrap();
-        // SAFETY: a non-zero size.
-        let buffer = unsafe { std::alloc::alloc(layout) };
-        assert!(!buffer.is_null(), "out of memory");
-        BareList {
-            head: Cell::new(std::ptr::null_mut()),
-            bump: Cell::new(buffer),
-            end: buffer.wrapping_add(layout.size()),
-            size,
-            buffer,
-            layout,
-        }
-    }
-}
-
-impl Drop for BareList {
-    fn drop(&mut self) {
-        // SAFETY: the buffer from `for_type`, with its layout.
-        unsafe { std::alloc::dealloc(self.buffer, self.layout) };
-    }
-}
-
-// SAFETY: blocks are distinct `size`-byte, 8-aligned pieces of the buffer, each handed out
-// once until given back; larger or more aligned requests are refused.
-unsafe impl Allocator for &BareList {
-    #[inline(always)]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        if layout.size() > self.size || layout.align() > 8 {
-            return Err(AllocError);
-        }
-        let head = self.head.get();
-        let block = if !head.is_null() {
-            // SAFETY: a free block holds the next free block's address.
-            self.head.set(unsafe { head.cast::<*mut u8>().read() });
-            head
-        } else {
-            let b = self.bump.get();
-            if b == self.end {
-                return Err(AllocError);
-            }
-            self.bump.set(b.wrapping_add(self.size));
-            b
-        };
-        let block = NonNull::new(block).ok_or(AllocError)?;
-        Ok(NonNull::slice_from_raw_parts(block, self.size))
-    }
-
-    #[inline(always)]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
-        // SAFETY: a block of ours (caller), at least a pointer long and aligned.
-        unsafe { ptr.as_ptr().cast::<*mut u8>().write(self.head.get()) };
-        self.head.set(ptr.as_ptr());
-    }
-}
-
 /// A xorshift generator.
 fn rng(mut state: u64) -> impl FnMut() -> u64 {
     move || {
@@ -373,10 +303,10 @@ fn main() {
         blob: &s_blob,
     };
     let (b_ping, b_ack, b_data, b_blob) = (
-        BareList::for_type::<Ping>(),
-        BareList::for_type::<Ack>(),
-        BareList::for_type::<Data>(),
-        BareList::for_type::<Blob>(),
+        BareList::for_type::<Ping>(WINDOW + 1),
+        BareList::for_type::<Ack>(WINDOW + 1),
+        BareList::for_type::<Data>(WINDOW + 1),
+        BareList::for_type::<Blob>(WINDOW + 1),
     );
     let bare = Each {
         ping: &b_ping,
