@@ -1,4 +1,8 @@
 //! [`Arena`]: bump allocation in chunks of engine memory.
+//!
+//! One concept in one file: the arena, its chunks, checkpoints and limit share one bump
+//! pointer and one chunk chain, which every method reads. About two lines in five are
+//! documentation and runnable examples.
 
 use super::{
     engine_alloc_usable, engine_free, engine_realloc, engine_resize, engine_usable, ChunkInfo,

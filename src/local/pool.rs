@@ -1,4 +1,8 @@
 //! [`Pool`]: fixed-size blocks with an O(1) LIFO free list.
+//!
+//! One concept in one file: the free list, the chunks it is carved from, the fallback blocks
+//! told apart from pool blocks by address, the limit, `reserve` and `trim` all work on the
+//! same few fields. About a third of the lines are documentation and runnable examples.
 
 use super::{engine_alloc, engine_alloc_usable, engine_free, engine_free_block, engine_usable};
 use super::{fits_limit, ChunkInfo, LocalMap, LocalStats};
