@@ -63,9 +63,13 @@ step "Miri: unit tests + local contract suite, strict provenance, Stacked Borrow
 miri_log="$(mktemp -d)"
 # Stacked Borrows also runs the local allocators' controls (`local_controls`: checkpoints,
 # trims, reserve and limits, scaled down under Miri) but for its one threaded race test.
+# `sync_pool_cross_thread` runs under Tree Borrows only: in this run, Stacked Borrows' Miri
+# crashes inside its own weak-memory emulation on that test's compare-and-swap (an internal
+# compiler panic, not a finding; see docs/miri.md).
 MIRIFLAGS="-Zmiri-strict-provenance" \
   cargo +nightly miri test --lib --test local_contract --test miri_box_free --test local_controls \
   --target-dir "$miri_target" -- --skip sync_pool_trim_races_with_allocating_threads \
+  --skip sync_pool_cross_thread \
   >"$miri_log/stacked" 2>&1 &
 stacked=$!
 # Tree Borrows: everything, except the two slowest unit tests (single-threaded raw-pointer
