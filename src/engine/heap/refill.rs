@@ -47,9 +47,12 @@ impl Heap {
                 let class = class_of(rounded);
                 if let Some(page) = self.local().queues[class].first.as_ref() {
                     self.fold(page);
-                    // Or a few more never-used blocks carved from it (a page is carved about
-                    // 4 KiB at a time, so a fresh page is not made resident all at once).
-                    if page.take_local_free() || page.extend() {
+                    // Or the blocks other threads freed into it, and only then a few more
+                    // never-used blocks carved from it (a page is carved about 4 KiB at a
+                    // time, so a fresh page is not made resident all at once). Carving before
+                    // collecting made a page that other threads free into resident whole:
+                    // rptest's peak RSS was 1.6× mimalloc's, with twice its page faults.
+                    if page.take_local_free() || page.collect() != 0 || page.extend() {
                         return self.pop_counted(page, class, zero);
                     }
                 }
