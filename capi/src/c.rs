@@ -37,6 +37,24 @@ fn or_enomem(p: *mut u8) -> *mut c_void {
 /// None beyond C's: the block is the caller's until freed.
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    // Small sizes first: one compare stands for the size limit and the engine's own test for
+    // its direct size table (a size up to `DIRECT_MAX` rounds up to at most `DIRECT_MAX`).
+    if size <= raw::DIRECT_MAX {
+        let rounded = c_size(size);
+        // SAFETY: `DIRECT_MAX` is a multiple of 16, so rounding a size up to a multiple of 16
+        // (or to 8) does not pass it.
+        unsafe { core::hint::assert_unchecked(rounded <= raw::DIRECT_MAX) };
+        return raw::alloc(rounded, 8).cast();
+    }
+    malloc_big(size)
+}
+
+// What `malloc`'s small path relies on.
+const _: () = assert!(raw::DIRECT_MAX % 16 == 0 && raw::DIRECT_MAX <= C_SIZE_MAX);
+
+/// `malloc` past the direct size table: the size limit, then the engine.
+#[inline(never)]
+fn malloc_big(size: usize) -> *mut c_void {
     if size > C_SIZE_MAX {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();

@@ -33,6 +33,24 @@
 use super::{alloc_block, free_block, realloc_block};
 use crate::engine::heap::Heap;
 
+/// The largest size whose blocks come from the heap's direct size table, the shortest path
+/// through [`alloc`]: a request of at most this many bytes, at an alignment of at most 8 or
+/// one its size is a multiple of, finds its page with one load. A caller that tests its size
+/// against this first (as `liballocgator`'s `malloc` does) lets the compiler drop the
+/// size-limit check of larger requests from that path.
+///
+/// ```
+/// use allocgator::raw;
+///
+/// let size = 100;
+/// assert!(size <= raw::DIRECT_MAX);
+/// let p = raw::alloc(size, 8);
+/// assert!(!p.is_null());
+/// // SAFETY: a live block of the global path, freed once.
+/// unsafe { raw::free(p) };
+/// ```
+pub const DIRECT_MAX: usize = crate::engine::size_class::DIRECT_MAX;
+
 /// Whether `size` bytes at alignment `align` form a valid layout: `align` a power of two and
 /// `size` rounded up to it within `isize::MAX`. With a constant `align` this is one compare.
 #[inline(always)]
