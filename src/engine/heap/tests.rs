@@ -190,3 +190,35 @@ fn remote_frees_into_full_pages_are_collected() {
         Heap::destroy(other);
     }
 }
+
+/// A page that other threads freed blocks into hands those blocks out again before it carves
+/// never-used ones, so a page that is freed into remotely does not become resident whole.
+#[test]
+fn remote_frees_are_reused_before_fresh_blocks_are_carved() {
+    let owner = Heap::create();
+    let other = Heap::create();
+    // SAFETY: each heap is used by this thread only; blocks are freed once.
+    unsafe {
+        let (o, r) = (&*owner, &*other);
+        // 512 B goes through the direct table, 2 KiB through the class queue; a fresh page
+        // is carved 4 KiB (and at least 4 blocks) at a time.
+        for (size, carved) in [(512, 8), (2048, 4)] {
+            let mut first: Vec<usize> = (0..carved).map(|_| o.alloc(size, 8) as usize).collect();
+            for &p in &first {
+                r.free(p as *mut u8); // remote: onto the page's `thread_free`
+            }
+            let mut again: Vec<usize> = (0..carved).map(|_| o.alloc(size, 8) as usize).collect();
+            first.sort_unstable();
+            again.sort_unstable();
+            assert_eq!(
+                again, first,
+                "{size} B: the owner carved new blocks instead of taking the remotely freed ones"
+            );
+            for &p in &again {
+                o.free(p as *mut u8);
+            }
+        }
+        Heap::destroy(owner);
+        Heap::destroy(other);
+    }
+}
