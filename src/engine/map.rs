@@ -162,8 +162,7 @@ pub(crate) unsafe fn walk(heap: &Heap, segment_base: usize, mut f: impl FnMut(It
     // SAFETY: owner (caller); the segments and pages are ours.
     unsafe {
         heap.for_each_segment(|seg| {
-            let local = Segment::local(seg);
-            let (used, uncommitted) = (local.used, local.uncommitted);
+            let (used, uncommitted) = Segment::with_local(seg, |l| (l.used, l.uncommitted));
             f(Item::Segment(SegmentInfo {
                 heap: 0,
                 addr: seg as usize,

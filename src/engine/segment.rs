@@ -166,8 +166,8 @@ impl Segment {
     /// The caller owns the segment, has unlinked it, and no block of it is live.
     pub(crate) unsafe fn destroy(seg: *mut Segment) {
         // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
-        let committed_slices = (!local.uncommitted).count_ones() as usize;
+        let committed_slices =
+            unsafe { Self::with_local(seg, |l| (!l.uncommitted).count_ones() as usize) };
         let c = counters();
         // Relaxed: statistics.
         c.reserved.fetch_sub(SEGMENT_SIZE, Ordering::Relaxed);
@@ -188,15 +188,19 @@ impl Segment {
         unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
     }
 
-    /// Owner access to the segment's local state.
+    /// Runs `f` on the segment's local state; the borrow ends when `f` returns.
     ///
     /// # Safety
-    /// The caller owns the segment and holds no other borrow of its local state.
+    /// The caller owns the segment (or holds its heap's segment lock, for the fields the lock
+    /// guards), and `f` does not reach this segment's local state again.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn local<'a>(seg: *mut Segment) -> &'a mut SegmentLocal {
-        // SAFETY: exclusive access is the caller's promise.
-        unsafe { (*seg).local.with_mut(|p| &mut *p) }
+    pub(crate) unsafe fn with_local<R>(
+        seg: *mut Segment,
+        f: impl FnOnce(&mut SegmentLocal) -> R,
+    ) -> R {
+        // SAFETY: `seg` is live and ours (caller); nothing else borrows its local state
+        // while `f` runs (caller), and the `&mut` does not outlive the closure.
+        unsafe { (*seg).local.with_mut(|p| f(&mut *p)) }
     }
 
     /// The page record covering `p`.
@@ -205,7 +209,11 @@ impl Segment {
     /// `seg` is a live segment of kind `Pages` and `p` points into one of its pages.
     #[inline(always)]
     pub(crate) unsafe fn page_of<'a>(seg: *mut Segment, p: *mut u8) -> &'a Page {
-        let slice = (p as usize - seg as usize) >> super::SLICE_SHIFT;
+        // `p` lies strictly inside its segment (the first slice is the header), so its offset
+        // is its low bits: a mask, which compiles the same wherever this is inlined (the
+        // subtraction `p - seg` was sometimes rewritten through `p - 1`, one instruction more).
+        debug_assert!(p as usize - seg as usize == p as usize & (SEGMENT_SIZE - 1));
+        let slice = (p as usize & (SEGMENT_SIZE - 1)) >> super::SLICE_SHIFT;
         // SAFETY: `slice < SLICES` since `p` is inside the segment; the entry was written
         // before the block was handed out (see the field's docs).
         unsafe {
@@ -241,14 +249,14 @@ impl Segment {
         align_slices: usize,
     ) -> Option<usize> {
         // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
-        let taken = local.used | local.purging;
+        let (taken, uncommitted) =
+            unsafe { Self::with_local(seg, |l| (l.used | l.purging, l.uncommitted)) };
         let free = !taken;
         if free == 0 || (free.count_ones() as usize) < count {
             return None;
         }
         if count == 1 && align_slices == 1 {
-            let warm = free & !local.uncommitted;
+            let warm = free & !uncommitted;
             let pick = if warm != 0 { warm } else { free };
             return Some(pick.trailing_zeros() as usize);
         }
@@ -257,7 +265,7 @@ impl Segment {
         while index + count <= SLICES {
             let bits = span_bits(index, count);
             if taken & bits == 0 {
-                if local.uncommitted & bits == 0 {
+                if uncommitted & bits == 0 {
                     return Some(index);
                 }
                 fallback = fallback.or(Some(index));
@@ -298,12 +306,9 @@ impl Segment {
             return false;
         }
         let extra = span_bits(index + old_count, new_count - old_count);
-        {
-            // SAFETY: owner (caller).
-            let local = unsafe { Self::local(seg) };
-            if (local.used | local.purging) & extra != 0 {
-                return false;
-            }
+        // SAFETY: owner (caller).
+        if unsafe { Self::with_local(seg, |l| (l.used | l.purging) & extra != 0) } {
+            return false;
         }
         // SAFETY: the extra slices are free and ours; mark them used and point them at the
         // page's first slice, exactly as `take_span` does for a new page.
@@ -319,15 +324,19 @@ impl Segment {
     unsafe fn mark_used(seg: *mut Segment, first: usize, count: usize, head: usize) -> bool {
         let bits = span_bits(first, count);
         // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
-        debug_assert_eq!((local.used | local.purging) & bits, 0);
-        let fresh = local.zeroed & bits == bits;
-        let newly_committed = (local.uncommitted & bits).count_ones() as usize;
-        local.used |= bits;
-        local.uncommitted &= !bits;
-        local.zeroed &= !bits;
-        local.purge_candidates &= !bits;
-        local.empty_at_last_tick = false;
+        let (fresh, newly_committed) = unsafe {
+            Self::with_local(seg, |local| {
+                debug_assert_eq!((local.used | local.purging) & bits, 0);
+                let fresh = local.zeroed & bits == bits;
+                let newly_committed = (local.uncommitted & bits).count_ones() as usize;
+                local.used |= bits;
+                local.uncommitted &= !bits;
+                local.zeroed &= !bits;
+                local.purge_candidates &= !bits;
+                local.empty_at_last_tick = false;
+                (fresh, newly_committed)
+            })
+        };
         if newly_committed != 0 {
             // Relaxed: statistics.
             counters()
@@ -353,12 +362,15 @@ impl Segment {
     /// # Safety
     /// The caller owns the segment; the page is one of its pages and has no live block.
     pub(crate) unsafe fn release_span(seg: *mut Segment, index: usize, count: usize) -> bool {
-        // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
         let bits = span_bits(index, count);
-        debug_assert_eq!(local.used & bits, bits);
-        local.used &= !bits;
-        local.used == HEADER_SLICE
+        // SAFETY: owner (caller).
+        unsafe {
+            Self::with_local(seg, |local| {
+                debug_assert_eq!(local.used & bits, bits);
+                local.used &= !bits;
+                local.used == HEADER_SLICE
+            })
+        }
     }
 
     /// Decommits free committed slices: all of them if `now`, else only those that were
@@ -369,32 +381,40 @@ impl Segment {
     /// The caller owns the segment.
     pub(crate) unsafe fn purge(seg: *mut Segment, now: bool) -> bool {
         // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
-        let dirty_free = !local.used & !local.uncommitted & !local.purging;
-        let to_purge = if now {
-            dirty_free
-        } else {
-            dirty_free & local.purge_candidates
+        let to_purge = unsafe {
+            Self::with_local(seg, |local| {
+                let dirty_free = !local.used & !local.uncommitted & !local.purging;
+                if now {
+                    dirty_free
+                } else {
+                    dirty_free & local.purge_candidates
+                }
+            })
         };
         if to_purge != 0 {
             // SAFETY: free slices of this live segment, which nobody takes while we hold the
             // lock (caller).
             unsafe { Self::decommit_slices(seg, to_purge) };
-            local.uncommitted |= to_purge;
-            if Os::DECOMMIT_ZEROES {
-                local.zeroed |= to_purge;
-            }
             // Relaxed: statistics.
             counters().committed.fetch_sub(
                 to_purge.count_ones() as usize * SLICE_SIZE,
                 Ordering::Relaxed,
             );
         }
-        local.purge_candidates = !local.used & !local.uncommitted & !local.purging;
-        let empty = local.used == HEADER_SLICE && local.purging == 0;
-        let release = empty && (now || local.empty_at_last_tick);
-        local.empty_at_last_tick = empty;
-        release
+        // SAFETY: owner (caller).
+        unsafe {
+            Self::with_local(seg, |local| {
+                local.uncommitted |= to_purge;
+                if Os::DECOMMIT_ZEROES {
+                    local.zeroed |= to_purge;
+                }
+                local.purge_candidates = !local.used & !local.uncommitted & !local.purging;
+                let empty = local.used == HEADER_SLICE && local.purging == 0;
+                let release = empty && (now || local.empty_at_last_tick);
+                local.empty_at_last_tick = empty;
+                release
+            })
+        }
     }
 
     /// Calls `f` for every page in use (by their first slices).
@@ -403,7 +423,7 @@ impl Segment {
     /// The caller owns the segment.
     pub(crate) unsafe fn for_each_page(seg: *mut Segment, mut f: impl FnMut(&Page)) {
         // SAFETY: owner (caller).
-        let used = unsafe { Self::local(seg) }.used & !HEADER_SLICE;
+        let used = unsafe { Self::with_local(seg, |l| l.used) } & !HEADER_SLICE;
         let mut i = 1;
         while i < SLICES {
             if used & (1 << i) != 0 {
@@ -440,7 +460,7 @@ impl Segment {
     /// The caller holds the owning heap's segment lock.
     pub(crate) unsafe fn slices_without_page(seg: *mut Segment) -> usize {
         // SAFETY: under the segment lock (caller).
-        unsafe { Segment::local(seg) }.used.count_zeros() as usize
+        unsafe { Segment::with_local(seg, |l| l.used.count_zeros() as usize) }
     }
 
     /// True if some free slice is still committed (a purge tick has work to do).
@@ -449,8 +469,11 @@ impl Segment {
     /// The caller owns the segment.
     pub(crate) unsafe fn has_dirty(seg: *mut Segment) -> bool {
         // SAFETY: owner (caller).
-        let local = unsafe { Self::local(seg) };
-        !local.used & !local.uncommitted & !local.purging != 0 || local.used == HEADER_SLICE
+        unsafe {
+            Self::with_local(seg, |l| {
+                !l.used & !l.uncommitted & !l.purging != 0 || l.used == HEADER_SLICE
+            })
+        }
     }
 
     // ----------------------------------------------------------------------------------------
@@ -465,15 +488,18 @@ impl Segment {
     /// The caller holds the owning heap's segment lock.
     pub(crate) unsafe fn claim_for_purge(seg: *mut Segment) -> u64 {
         // SAFETY: under the segment lock (caller).
-        let local = unsafe { Self::local(seg) };
-        let dirty_free = !local.used & !local.uncommitted & !local.purging;
-        let ready = dirty_free & local.purge_candidates;
-        #[cfg(not(allocgator_mutation = "purge_without_claim"))]
-        {
-            local.purging |= ready;
+        unsafe {
+            Self::with_local(seg, |local| {
+                let dirty_free = !local.used & !local.uncommitted & !local.purging;
+                let ready = dirty_free & local.purge_candidates;
+                #[cfg(not(allocgator_mutation = "purge_without_claim"))]
+                {
+                    local.purging |= ready;
+                }
+                local.purge_candidates = dirty_free & !ready;
+                ready
+            })
         }
-        local.purge_candidates = dirty_free & !ready;
-        ready
     }
 
     /// Step 2, without the lock: decommits the slices `claim_for_purge` returned (also the
@@ -502,10 +528,13 @@ impl Segment {
     /// The caller holds the owning heap's segment lock.
     pub(crate) unsafe fn mark_purge_candidates(seg: *mut Segment) -> bool {
         // SAFETY: under the segment lock (caller).
-        let local = unsafe { Self::local(seg) };
-        let dirty_free = !local.used & !local.uncommitted & !local.purging;
-        local.purge_candidates = dirty_free;
-        dirty_free != 0
+        unsafe {
+            Self::with_local(seg, |local| {
+                let dirty_free = !local.used & !local.uncommitted & !local.purging;
+                local.purge_candidates = dirty_free;
+                dirty_free != 0
+            })
+        }
     }
 
     /// Step 3, under the lock again: the claimed slices are free and decommitted.
@@ -515,12 +544,15 @@ impl Segment {
     /// `claim_for_purge` and decommitted.
     pub(crate) unsafe fn finish_purge(seg: *mut Segment, bits: u64) {
         // SAFETY: under the segment lock (caller).
-        let local = unsafe { Self::local(seg) };
-        local.purging &= !bits;
-        local.uncommitted |= bits;
-        if Os::DECOMMIT_ZEROES {
-            local.zeroed |= bits;
-        }
+        unsafe {
+            Self::with_local(seg, |local| {
+                local.purging &= !bits;
+                local.uncommitted |= bits;
+                if Os::DECOMMIT_ZEROES {
+                    local.zeroed |= bits;
+                }
+            })
+        };
         // Relaxed: statistics.
         counters()
             .committed

@@ -11,7 +11,7 @@ impl Heap {
     /// The caller owns the heap.
     pub(crate) unsafe fn set_limit(&self, limit: usize) {
         // SAFETY: owner (caller).
-        unsafe { self.local().limit = limit };
+        unsafe { self.with_local(|l| l.limit = limit) };
     }
 
     /// The bytes the limit counts, the limit, and the requests it refused.
@@ -20,8 +20,7 @@ impl Heap {
     /// The caller owns the heap.
     pub(crate) unsafe fn limit_figures(&self) -> (usize, usize, usize) {
         // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        (local.held, local.limit, local.limit_refusals)
+        unsafe { self.with_local(|l| (l.held, l.limit, l.limit_refusals)) }
     }
 
     /// Counts `bytes` more as held if that stays within the limit; false if not (the
@@ -32,13 +31,14 @@ impl Heap {
     #[inline]
     pub(crate) unsafe fn charge(&self, bytes: usize) -> bool {
         // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        match local.held.checked_add(bytes) {
-            Some(held) if held <= local.limit => {
-                local.held = held;
-                true
-            }
-            _ => false,
+        unsafe {
+            self.with_local(|local| match local.held.checked_add(bytes) {
+                Some(held) if held <= local.limit => {
+                    local.held = held;
+                    true
+                }
+                _ => false,
+            })
         }
     }
 
@@ -49,7 +49,7 @@ impl Heap {
     #[cold]
     pub(crate) unsafe fn refuse(&self) {
         // SAFETY: owner (caller).
-        unsafe { self.local().limit_refusals += 1 };
+        unsafe { self.with_local(|l| l.limit_refusals += 1) };
     }
 
     /// Stops counting `bytes` as held.
@@ -59,7 +59,6 @@ impl Heap {
     #[inline]
     pub(crate) unsafe fn uncharge(&self, bytes: usize) {
         // SAFETY: owner (caller).
-        let local = unsafe { self.local() };
-        local.held = local.held.wrapping_sub(bytes);
+        unsafe { self.with_local(|l| l.held = l.held.wrapping_sub(bytes)) };
     }
 }

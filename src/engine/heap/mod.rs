@@ -18,7 +18,7 @@
 //! touches the segment state (the segment lists and each segment's slice bitmaps) under the
 //! heap's segment lock, as the owner does too (see [`SegmentsGuard`] and `engine::purge`).
 
-use crate::engine::page::{Page, FLAG_FIRST, STATE_NORMAL};
+use crate::engine::page::{Page, FLAG_FIRST, FLAG_FULL, STATE_NORMAL};
 use crate::engine::segment::{Segment, SegmentKind};
 use crate::engine::size_class::{
     class_of, class_page_slices, class_size, direct_slot, direct_slots_of, CLASS_COUNT, DIRECT_MAX,
@@ -211,16 +211,16 @@ const SEGMENT_LOCK_ORDERS: (Ordering, Ordering) = (
 );
 
 impl SegmentsGuard<'_> {
-    /// The heap's segment lists.
+    /// Runs `f` on the heap's segment lists; the borrow ends when `f` returns.
     ///
     /// # Safety
-    /// No other borrow of the lists is live.
+    /// No other borrow of the lists is live, and `f` does not reach them again (no
+    /// [`segments`](Self::segments) walk, no `with_lists`).
     #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn lists(&self) -> &mut SegmentLists {
-        // SAFETY: we hold the segment lock, which is what guards the lists; exclusivity among
-        // our own borrows is the caller's promise.
-        self.0.segs.with_mut(|p| unsafe { &mut *p })
+    pub(crate) unsafe fn with_lists<R>(&self, f: impl FnOnce(&mut SegmentLists) -> R) -> R {
+        // SAFETY: we hold the segment lock, which is what guards the lists; no other borrow
+        // of them while `f` runs (caller), and the `&mut` does not outlive the closure.
+        self.0.segs.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// Every segment of the heap, those with room first, then the full ones: the one walk
@@ -233,7 +233,7 @@ impl SegmentsGuard<'_> {
     #[inline]
     pub(crate) unsafe fn segments(&self) -> SegmentWalk<'_> {
         // SAFETY: no other borrow of the lists (caller); the heads are copied out.
-        let heads = unsafe { self.lists() }.both();
+        let heads = unsafe { self.with_lists(|l| l.both()) };
         SegmentWalk {
             heads,
             list: 0,
@@ -284,7 +284,7 @@ impl Iterator for SegmentWalk<'_> {
         // SAFETY: a listed segment of the heap, valid while the guard that made this walk is
         // held and the lists are unchanged (`segments`' contract); read before the caller
         // may destroy it.
-        self.next = unsafe { Segment::local(seg).next };
+        self.next = unsafe { Segment::with_local(seg, |l| l.next) };
         Some(seg)
     }
 }
@@ -417,18 +417,18 @@ impl Heap {
     /// The caller owns the heap.
     pub(crate) unsafe fn set_purged_in_background(&self) {
         // SAFETY: owner (caller).
-        unsafe { self.local().purged_in_background = true };
+        unsafe { self.with_local(|l| l.purged_in_background = true) };
     }
 
-    /// Owner access to the local state.
+    /// Runs `f` on the heap's local state; the borrow ends when `f` returns.
     ///
     /// # Safety
-    /// The caller owns the heap and holds no other borrow of its local state.
+    /// The caller owns the heap, and `f` does not reach the heap's local state again.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn local(&self) -> &mut HeapLocal {
-        // SAFETY: exclusive access is the caller's promise.
-        self.local.with_mut(|p| unsafe { &mut *p })
+    unsafe fn with_local<R>(&self, f: impl FnOnce(&mut HeapLocal) -> R) -> R {
+        // SAFETY: the owner's access (caller); nothing else borrows the local state while `f`
+        // runs (caller), and the `&mut` does not outlive the closure.
+        self.local.with_mut(|p| f(unsafe { &mut *p }))
     }
 
     /// True for the sentinel heap (a thread with no heap yet).
@@ -563,20 +563,25 @@ impl Heap {
             unsafe {
                 let page = Segment::page_of(seg, p);
                 let block = p.cast::<Block>();
-                let slow = page.with_local(|local| {
+                let (emptied, flags) = page.with_local(|local| {
                     Block::set_next(block, local.local_free);
                     local.local_free = block;
                     local.used -= 1;
-                    // An empty page is given back unless it heads its queue (so a loop that
-                    // allocates and frees one block does not give its page back each time).
-                    // Slow work only for a full page, or an emptied page that is not its
-                    // queue's head: `flags == FLAG_FIRST` (the common empty case of a hot
-                    // loop) is one compare, and so is `flags & FLAG_FULL` for a page still
-                    // in use.
-                    (local.used == 0 && local.flags != FLAG_FIRST) || local.in_full()
+                    (local.used == 0, local.flags)
                 });
-                if slow {
-                    self.free_local_slow(page);
+                // An empty page is given back unless it heads its queue (so a loop that
+                // allocates and frees one block does not give its page back each time). Slow
+                // work only for a full page, or an emptied page that is not its queue's head:
+                // `flags == FLAG_FIRST` (the common empty case of a hot loop) is one compare,
+                // and so is `flags & FLAG_FULL` for a page still in use. Written as two
+                // branches: as one boolean expression the compiler sometimes evaluated both
+                // halves with `setcc`s, four instructions more on every free.
+                if emptied {
+                    if flags != FLAG_FIRST {
+                        self.free_local_slow(p);
+                    }
+                } else if flags & FLAG_FULL != 0 {
+                    self.free_local_slow(p);
                 }
             }
             false
@@ -587,14 +592,18 @@ impl Heap {
         }
     }
 
-    /// A local free hit a full page or emptied a page that is not first in its queue.
+    /// A local free of the block at `p` hit a full page or emptied a page that is not first in
+    /// its queue. (It takes the block, not its page, so that the fast path keeps no page
+    /// address live for the call: the compiler had hoisted its computation above the branch.)
     ///
     /// `extern "C"` (here and on the other slow paths the fast paths call) declares it
     /// cannot unwind, which it cannot: a caller that must not unwind either — a C `free` —
     /// then needs no abort-on-unwind landing pad around the call and can make it a tail call.
     #[cold]
     #[inline(never)]
-    unsafe extern "C" fn free_local_slow(&self, page: &Page) {
+    unsafe extern "C" fn free_local_slow(&self, p: *mut u8) {
+        // SAFETY: `p` was a live block of ours, just freed: its segment and page are ours.
+        let page = unsafe { Segment::page_of(segment_of(p), p) };
         let class = page.class() as usize;
         // SAFETY: owner (caller). Each borrow of the page's local state ends within its
         // statement: queue and retire operations borrow it again.

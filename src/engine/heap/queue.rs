@@ -12,12 +12,10 @@ impl Heap {
     pub(super) unsafe fn set_first(&self, class: usize, first: *const Page) {
         // SAFETY: owner (caller); queued pages are ours.
         unsafe {
-            let local = self.local();
-            let q = &mut local.queues[class];
-            if let Some(old) = q.first.as_ref() {
+            let old = self.with_local(|l| core::mem::replace(&mut l.queues[class].first, first));
+            if let Some(old) = old.as_ref() {
                 old.with_local(|l| l.set_first(false));
             }
-            q.first = first;
             let target = match first.as_ref() {
                 Some(page) => {
                     page.with_local(|l| l.set_first(true));
@@ -26,9 +24,11 @@ impl Heap {
                 None => &self.empty_page as *const Page,
             };
             let (a, b) = DIRECT_RANGES[class];
-            for slot in a as usize..b as usize {
-                local.direct[slot] = target;
-            }
+            self.with_local(|l| {
+                for slot in a as usize..b as usize {
+                    l.direct[slot] = target;
+                }
+            });
         }
     }
 
@@ -36,14 +36,14 @@ impl Heap {
         // SAFETY: owner (caller); queue pages are ours. Each borrow of the heap's or a page's
         // local state ends within its statement.
         unsafe {
-            let first = self.local().queues[class].first;
+            let first = self.with_local(|l| l.queues[class].first);
             page.with_local(|pl| {
                 pl.prev = ptr::null();
                 pl.next = first;
             });
             match first.as_ref() {
                 Some(old) => old.with_local(|l| l.prev = page),
-                None => self.local().queues[class].last = page,
+                None => self.with_local(|l| l.queues[class].last = page),
             }
             self.set_first(class, page);
         }
@@ -53,12 +53,12 @@ impl Heap {
         // SAFETY: owner (caller); queue pages are ours. Each borrow of the heap's or a page's
         // local state ends within its statement.
         unsafe {
-            let last = self.local().queues[class].last;
+            let last = self.with_local(|l| l.queues[class].last);
             page.with_local(|pl| {
                 pl.next = ptr::null();
                 pl.prev = last;
             });
-            self.local().queues[class].last = page;
+            self.with_local(|l| l.queues[class].last = page);
             match last.as_ref() {
                 Some(old) => old.with_local(|l| l.next = page),
                 None => self.set_first(class, page),
@@ -78,7 +78,7 @@ impl Heap {
             });
             match next.as_ref() {
                 Some(n) => n.with_local(|l| l.prev = prev),
-                None => self.local().queues[class].last = prev,
+                None => self.with_local(|l| l.queues[class].last = prev),
             }
             match prev.as_ref() {
                 Some(p) => p.with_local(|l| l.next = next),

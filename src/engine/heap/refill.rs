@@ -45,7 +45,7 @@ impl Heap {
                 // The class queue's head usually has a block (sizes past the direct table), or
                 // its own frees waiting in `local_free` (a loop that allocates and frees).
                 let class = class_of(rounded);
-                if let Some(page) = self.local().queues[class].first.as_ref() {
+                if let Some(page) = self.with_local(|l| l.queues[class].first).as_ref() {
                     self.fold(page);
                     // Or the blocks other threads freed into it, and only then a few more
                     // never-used blocks carved from it (a page is carved about 4 KiB at a
@@ -123,7 +123,7 @@ impl Heap {
     pub(super) unsafe fn find_page(&self, class: usize) -> Option<&Page> {
         // SAFETY: owner (caller); every page on the queue is ours.
         unsafe {
-            let mut page_ptr = self.local().queues[class].first;
+            let mut page_ptr = self.with_local(|l| l.queues[class].first);
             while let Some(page) = page_ptr.as_ref() {
                 page.collect();
                 self.fold(page);
@@ -131,7 +131,7 @@ impl Heap {
                     page.extend();
                 }
                 if !page.free_head().is_null() {
-                    if !ptr::eq(self.local().queues[class].first, page) {
+                    if !ptr::eq(self.with_local(|l| l.queues[class].first), page) {
                         self.queue_remove(class, page);
                         self.queue_push_front(class, page);
                     }

@@ -106,7 +106,6 @@ impl Heap {
                 return ptr::null_mut();
             }
             let guard = self.lock_segments();
-            let lists = guard.lists();
             if new_slices > old_slices {
                 if !Segment::extend_span(seg, index, old_slices, new_slices) {
                     drop(guard);
@@ -114,8 +113,10 @@ impl Heap {
                     return ptr::null_mut();
                 }
                 if Segment::slices_without_page(seg) == 0 {
-                    list_remove(&mut lists.segments, seg);
-                    list_push(&mut lists.full_segments, seg);
+                    guard.with_lists(|lists| {
+                        list_remove(&mut lists.segments, seg);
+                        list_push(&mut lists.full_segments, seg);
+                    });
                 }
                 drop(guard);
             } else {
@@ -124,15 +125,18 @@ impl Heap {
                 Segment::release_span(seg, index + new_slices, old_slices - new_slices);
                 self.uncharge((old_slices - new_slices) * SLICE_SIZE);
                 if was_full {
-                    list_remove(&mut lists.full_segments, seg);
-                    list_push(&mut lists.segments, seg);
+                    guard.with_lists(|lists| {
+                        list_remove(&mut lists.full_segments, seg);
+                        list_push(&mut lists.segments, seg);
+                    });
                 }
                 drop(guard);
-                let local = self.local();
-                if local.purge_due == 0 {
-                    local.purge_due = now_ms() + purge_delay_ms();
-                    local.waiting_news = local.purged_in_background;
-                }
+                self.with_local(|local| {
+                    if local.purge_due == 0 {
+                        local.purge_due = now_ms() + purge_delay_ms();
+                        local.waiting_news = local.purged_in_background;
+                    }
+                });
             }
             let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
             page.set_large_size(new_slices, new_bytes);

@@ -24,19 +24,21 @@ impl Heap {
             self.uncharge(slices * SLICE_SIZE);
             {
                 let guard = self.lock_segments();
-                let lists = guard.lists();
                 Segment::release_span(seg, index, slices);
                 if Segment::slices_without_page(seg) == slices {
                     // It was in the full list: it has room again.
-                    list_remove(&mut lists.full_segments, seg);
-                    list_push(&mut lists.segments, seg);
+                    guard.with_lists(|lists| {
+                        list_remove(&mut lists.full_segments, seg);
+                        list_push(&mut lists.segments, seg);
+                    });
                 }
             }
-            let heap = self.local();
-            if heap.purge_due == 0 {
-                heap.purge_due = now_ms() + purge_delay_ms();
-                heap.waiting_news = heap.purged_in_background;
-            }
+            self.with_local(|heap| {
+                if heap.purge_due == 0 {
+                    heap.purge_due = now_ms() + purge_delay_ms();
+                    heap.waiting_news = heap.purged_in_background;
+                }
+            });
         }
     }
 
@@ -51,11 +53,11 @@ impl Heap {
     pub(super) unsafe fn maybe_purge(&self) {
         // SAFETY: owner (caller).
         unsafe {
-            let due = self.local().purge_due;
+            let due = self.with_local(|l| l.purge_due);
             if due != 0 && now_ms() >= due {
                 self.purge(purge_delay_ms() == 0);
             }
-            if core::mem::take(&mut self.local().waiting_news) {
+            if self.with_local(|l| core::mem::take(&mut l.waiting_news)) {
                 crate::engine::purge::memory_waiting();
             }
         }
@@ -67,21 +69,24 @@ impl Heap {
         let guard = self.lock_segments();
         // SAFETY: owner (caller), holding the segment lock; listed segments are ours.
         unsafe {
-            let lists = guard.lists();
-            let mut more = false;
-            let mut seg = lists.segments.head;
-            while !seg.is_null() {
-                let next = Segment::local(seg).next;
-                if Segment::purge(seg, now) {
-                    list_remove(&mut lists.segments, seg);
-                    Segment::destroy(seg);
-                } else {
-                    more |= Segment::has_dirty(seg);
+            let more = guard.with_lists(|lists| {
+                let mut more = false;
+                let mut seg = lists.segments.head;
+                while !seg.is_null() {
+                    let next = Segment::with_local(seg, |l| l.next);
+                    if Segment::purge(seg, now) {
+                        list_remove(&mut lists.segments, seg);
+                        Segment::destroy(seg);
+                    } else {
+                        more |= Segment::has_dirty(seg);
+                    }
+                    seg = next;
                 }
-                seg = next;
-            }
+                more
+            });
             drop(guard);
-            self.local().purge_due = if more { now_ms() + purge_delay_ms() } else { 0 };
+            let due = if more { now_ms() + purge_delay_ms() } else { 0 };
+            self.with_local(|l| l.purge_due = due);
         }
     }
 
@@ -99,7 +104,7 @@ impl Heap {
             self.process_pending();
             self.fold_all();
             for class in 0..CLASS_COUNT {
-                let mut page_ptr = self.local().queues[class].first;
+                let mut page_ptr = self.with_local(|l| l.queues[class].first);
                 while let Some(page) = page_ptr.as_ref() {
                     page_ptr = page.with_local(|l| l.next);
                     page.collect();

@@ -25,7 +25,7 @@ impl Heap {
             let guard = self.lock_segments();
             // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
             unsafe {
-                match self.find_span(guard.lists(), slices, align_slices) {
+                match guard.with_lists(|lists| self.find_span(lists, slices, align_slices)) {
                     Span::Found(seg, index) => {
                         let (page, fresh) = Segment::take_span(seg, index, slices);
                         return Some((page, seg, index, fresh));
@@ -63,7 +63,7 @@ impl Heap {
             let mut claims = false;
             let mut seg = local.segments.head;
             while !seg.is_null() {
-                let next = Segment::local(seg).next;
+                let next = Segment::with_local(seg, |l| l.next);
                 if let Some(index) = Segment::find_free_run(seg, slices, align_slices) {
                     if slices == Segment::slices_without_page(seg) {
                         // This span fills the segment: move it out of the searched list.
@@ -72,7 +72,7 @@ impl Heap {
                     }
                     return Span::Found(seg, index);
                 }
-                claims |= Segment::local(seg).purging != 0;
+                claims |= Segment::with_local(seg, |l| l.purging != 0);
                 seg = next;
             }
             if claims {
@@ -115,7 +115,7 @@ impl Heap {
         // SAFETY: owner (caller), holding the segment lock; the walk changes no list.
         for seg in unsafe { guard.segments() } {
             // SAFETY: a listed segment of ours, under the lock.
-            let uncommitted = unsafe { Segment::local(seg).uncommitted };
+            let uncommitted = unsafe { Segment::with_local(seg, |l| l.uncommitted) };
             segments += 1;
             committed += (!uncommitted).count_ones() as usize * SLICE_SIZE;
         }
@@ -130,11 +130,14 @@ impl Heap {
 pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
     // SAFETY: owner (caller); listed segments are ours.
     unsafe {
-        let l = Segment::local(seg);
-        l.prev = ptr::null_mut();
-        l.next = list.head;
-        if !list.head.is_null() {
-            Segment::local(list.head).prev = seg;
+        let head = list.head;
+        Segment::with_local(seg, |l| {
+            l.prev = ptr::null_mut();
+            l.next = head;
+        });
+        if !head.is_null() {
+            // Another segment (a segment is never pushed onto a list it is on).
+            Segment::with_local(head, |l| l.prev = seg);
         }
         list.head = seg;
     }
@@ -147,16 +150,20 @@ pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
 pub(super) unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
     // SAFETY: owner (caller); listed segments are ours.
     unsafe {
-        let l = Segment::local(seg);
-        if l.prev.is_null() {
-            list.head = l.next;
+        let (prev, next) = Segment::with_local(seg, |l| {
+            let links = (l.prev, l.next);
+            l.next = ptr::null_mut();
+            l.prev = ptr::null_mut();
+            links
+        });
+        // `prev` and `next` are other segments of the list.
+        if prev.is_null() {
+            list.head = next;
         } else {
-            Segment::local(l.prev).next = l.next;
+            Segment::with_local(prev, |l| l.next = next);
         }
-        if !l.next.is_null() {
-            Segment::local(l.next).prev = l.prev;
+        if !next.is_null() {
+            Segment::with_local(next, |l| l.prev = prev);
         }
-        l.next = ptr::null_mut();
-        l.prev = ptr::null_mut();
     }
 }
