@@ -366,13 +366,14 @@ fn producer_consumer() {
 
 // ---------------------------------------------------------------- realloc matrix
 
-/// Block size of size class `c` (the engine's table: 8 B steps to 64 B, then 8 per doubling).
+/// Block size of size class `c` (the engine's table: 8 B steps to 128 B, then 4 per
+/// doubling).
 fn class_size(c: usize) -> usize {
-    if c < 8 {
+    if c < 16 {
         (c + 1) * 8
     } else {
-        let b = 6 + (c - 8) / 8;
-        (9 + (c - 8) % 8) << (b - 3)
+        let b = 7 + (c - 16) / 4;
+        (5 + (c - 16) % 4) << (b - 2)
     }
 }
 
@@ -380,7 +381,7 @@ fn class_size(c: usize) -> usize {
 /// around the 64 KiB, 2 MiB and segment (4 MiB) boundaries.
 fn matrix_sizes() -> Vec<usize> {
     let mut sizes = vec![1];
-    for c in 0..88 {
+    for c in 0..52 {
         sizes.extend([class_size(c), class_size(c) + 1]);
     }
     sizes.extend([
@@ -399,7 +400,7 @@ fn matrix_sizes() -> Vec<usize> {
 
 /// The engine's class index of a size up to 64 KiB (None above: large or huge).
 fn class_of(size: usize) -> Option<usize> {
-    (size <= 64 << 10).then(|| (0..88).find(|&c| class_size(c) >= size).unwrap())
+    (size <= 64 << 10).then(|| (0..52).find(|&c| class_size(c) >= size).unwrap())
 }
 
 /// Reallocates a block of `from` bytes to `to` bytes and checks the prefix: the block was

@@ -44,15 +44,15 @@ pub fn child_fields(mut child: std::process::Command, tag: &str, keys: &[&str]) 
 /// Sizes around every size-class boundary and power of two, plus large and huge boundaries.
 pub fn boundary_sizes(max: usize) -> Vec<usize> {
     let mut sizes = vec![1usize, 2, 3, 7, 8, 9];
-    // Size classes: 8 steps per doubling above 64, multiples of 8 below.
+    // Size classes: multiples of 8 up to 128, then 4 steps per doubling.
     let mut class_sizes = vec![];
-    for s in (8..=64).step_by(8) {
+    for s in (8..=128).step_by(8) {
         class_sizes.push(s);
     }
-    let mut b = 64usize;
+    let mut b = 128usize;
     while b < 64 * 1024 {
-        for k in 1..=8 {
-            class_sizes.push(b + k * (b / 8));
+        for k in 1..=4 {
+            class_sizes.push(b + k * (b / 4));
         }
         b *= 2;
     }
