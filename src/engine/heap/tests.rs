@@ -203,19 +203,23 @@ fn remote_frees_are_reused_before_fresh_blocks_are_carved() {
         // 512 B goes through the direct table, 2 KiB through the class queue; a fresh page
         // is carved 4 KiB (and at least 4 blocks) at a time.
         for (size, carved) in [(512, 8), (2048, 4)] {
-            let mut first: Vec<usize> = (0..carved).map(|_| o.alloc(size, 8) as usize).collect();
+            let first: Vec<*mut u8> = (0..carved).map(|_| o.alloc(size, 8)).collect();
             for &p in &first {
-                r.free(p as *mut u8); // remote: onto the page's `thread_free`
+                r.free(p); // remote: onto the page's `thread_free`
             }
-            let mut again: Vec<usize> = (0..carved).map(|_| o.alloc(size, 8) as usize).collect();
-            first.sort_unstable();
-            again.sort_unstable();
+            let again: Vec<*mut u8> = (0..carved).map(|_| o.alloc(size, 8)).collect();
+            let sorted = |v: &[*mut u8]| {
+                let mut a: Vec<usize> = v.iter().map(|p| p.addr()).collect();
+                a.sort_unstable();
+                a
+            };
             assert_eq!(
-                again, first,
+                sorted(&again),
+                sorted(&first),
                 "{size} B: the owner carved new blocks instead of taking the remotely freed ones"
             );
             for &p in &again {
-                o.free(p as *mut u8);
+                o.free(p);
             }
         }
         Heap::destroy(owner);
