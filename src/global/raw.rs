@@ -34,8 +34,8 @@ use super::{alloc_block, free_block, realloc_block};
 use crate::engine::heap::Heap;
 
 /// The largest size whose blocks come from the heap's direct size table, the shortest path
-/// through [`alloc`]: a request of at most this many bytes, at an alignment of at most 8 or
-/// one its size is a multiple of, finds its page with one load. A caller that tests its size
+/// through [`alloc`]: a request whose size, rounded up to its alignment, is at most this many
+/// bytes finds its page with one load. A caller that tests its size
 /// against this first (as `liballocgator`'s `malloc` does) lets the compiler drop the
 /// size-limit check of larger requests from that path.
 ///
