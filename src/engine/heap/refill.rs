@@ -50,8 +50,8 @@ impl Heap {
                     // Or the blocks other threads freed into it, and only then a few more
                     // never-used blocks carved from it (a page is carved about 4 KiB at a
                     // time, so a fresh page is not made resident all at once). Carving before
-                    // collecting made a page that other threads free into resident whole:
-                    // rptest's peak RSS was 1.6× mimalloc's, with twice its page faults.
+                    // collecting would make a page that other threads free into resident
+                    // whole before any of their frees came back.
                     if page.take_local_free() || page.collect() != 0 || page.extend() {
                         return self.pop_counted(page, class, zero);
                     }
