@@ -94,7 +94,8 @@ pub(crate) unsafe fn deallocate_impl<A: RawAllocator + ?Sized>(
     layout: Layout,
 ) {
     if layout.size() != 0 {
-        // SAFETY: forwarded.
+        // SAFETY: the Allocator contract: `ptr` is a live block of `a` fitting `layout`; a
+        // non-zero size, so a real block (zero-sized ones are dangling and never freed).
         unsafe { a.raw_free(ptr.as_ptr(), layout) }
     }
 }
@@ -156,7 +157,7 @@ pub(crate) unsafe fn shrink_impl<A: RawAllocator + ?Sized>(
 ) -> Result<NonNull<[u8]>, Failed> {
     debug_assert!(new.size() <= old.size());
     if new.size() == 0 {
-        // SAFETY: forwarded.
+        // SAFETY: the Allocator contract: `ptr` is a live block of `a` fitting `old`.
         unsafe { deallocate_impl(a, ptr, old) };
         return Ok(dangling(new.align()));
     }
@@ -208,7 +209,7 @@ macro_rules! impl_allocator {
 
             #[inline(always)]
             unsafe fn deallocate(&self, ptr: ::core::ptr::NonNull<u8>, layout: ::core::alloc::Layout) {
-                // SAFETY: forwarded from the trait's contract.
+                // SAFETY: the trait's contract: `ptr` is a block of this allocator fitting `layout`.
                 unsafe { $crate::api::deallocate_impl(self, ptr, layout) }
             }
 
@@ -219,7 +220,7 @@ macro_rules! impl_allocator {
                 old: ::core::alloc::Layout,
                 new: ::core::alloc::Layout,
             ) -> Result<::core::ptr::NonNull<[u8]>, $err> {
-                // SAFETY: forwarded from the trait's contract.
+                // SAFETY: the trait's contract: `ptr` fits `old`, and `new.size() >= old.size()`.
                 unsafe { $crate::api::grow_impl(self, ptr, old, new, false) }.map_err(|_| $err)
             }
 
@@ -230,7 +231,7 @@ macro_rules! impl_allocator {
                 old: ::core::alloc::Layout,
                 new: ::core::alloc::Layout,
             ) -> Result<::core::ptr::NonNull<[u8]>, $err> {
-                // SAFETY: forwarded from the trait's contract.
+                // SAFETY: the trait's contract: `ptr` fits `old`, and `new.size() >= old.size()`.
                 unsafe { $crate::api::grow_impl(self, ptr, old, new, true) }.map_err(|_| $err)
             }
 
@@ -241,7 +242,7 @@ macro_rules! impl_allocator {
                 old: ::core::alloc::Layout,
                 new: ::core::alloc::Layout,
             ) -> Result<::core::ptr::NonNull<[u8]>, $err> {
-                // SAFETY: forwarded from the trait's contract.
+                // SAFETY: the trait's contract: `ptr` fits `old`, and `new.size() <= old.size()`.
                 unsafe { $crate::api::shrink_impl(self, ptr, old, new) }.map_err(|_| $err)
             }
         }

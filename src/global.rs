@@ -324,7 +324,8 @@ pub fn heap_map() -> crate::HeapMap {
                     live_blocks: (live as isize).max(0) as usize,
                 });
             }
-            // SAFETY: as above. Relaxed: written before the heap was published.
+            // SAFETY: `heap` is a registered heap, and registered heaps are never unmapped.
+            // Relaxed: written before the heap was published.
             heap = unsafe { (*heap).registry_next.load(Ordering::Relaxed) };
         }
         if !map.overflow {
@@ -401,7 +402,7 @@ extern "C" fn alloc_miss(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     if p.is_null() && heap.is_sentinel() {
         // The thread's first allocation: take a heap and retry.
         if let Some(heap) = adopt_thread_heap() {
-            // SAFETY: the heap is now this thread's; a valid layout as above.
+            // SAFETY: the heap is now this thread's; a valid layout (callers of `alloc_block`).
             p = unsafe { heap.alloc_slow(size, align, zeroed) };
         }
     }

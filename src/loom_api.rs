@@ -32,7 +32,7 @@ impl ModelHeap {
 
     /// Allocates `size` bytes (8-aligned). The caller must own this heap.
     pub unsafe fn alloc(&self, size: usize) -> *mut u8 {
-        // SAFETY: forwarded (caller owns the heap).
+        // SAFETY: the caller owns the heap (this function's `# Safety`); 8 is a power of two.
         unsafe { self.heap().alloc(size, 8) }
     }
 
@@ -48,14 +48,14 @@ impl ModelHeap {
 
     /// Collects remote frees and pending pages, retires empty pages (no OS calls).
     pub unsafe fn collect(&self) {
-        // SAFETY: forwarded (caller owns the heap).
+        // SAFETY: the caller owns the heap.
         unsafe { self.heap().collect(false) }
     }
 
     /// Collects as `collect` does, then gives every free page back to the OS at once
     /// (decommits free slices, unmaps empty segments), as `trim()` does.
     pub unsafe fn collect_release(&self) {
-        // SAFETY: forwarded (caller owns the heap).
+        // SAFETY: the caller owns the heap.
         unsafe { self.heap().collect(true) }
     }
 
@@ -67,7 +67,7 @@ impl ModelHeap {
 
     /// Pages currently in use in this heap's segments.
     pub unsafe fn pages_in_use(&self) -> usize {
-        // SAFETY: forwarded (caller owns the heap).
+        // SAFETY: the caller owns the heap.
         unsafe { self.heap().pages_in_use() }
     }
 

@@ -133,7 +133,7 @@ pub(crate) unsafe fn on_alloc(p: *mut u8) {
     if unsafe { (*seg).kind } != SegmentKind::Pages {
         return;
     }
-    // SAFETY: as above.
+    // SAFETY: a `Pages` segment of ours, and `p` inside it.
     let (word, bit) = unsafe { live_bit(seg, p) };
     // Relaxed: a free of this block on another thread is ordered after this by the block's
     // hand-off (the program's own synchronisation); RMWs on one word never lose bits.

@@ -145,7 +145,7 @@ pub(crate) unsafe fn free(seg: *mut Segment) {
     c.huge_bytes.fetch_sub(usable, Ordering::Relaxed);
     // SAFETY: we own the mapping now (the block is freed).
     if !unsafe { cache_put(seg, now_ms() as usize) } {
-        // SAFETY: as above.
+        // SAFETY: we own the mapping (its block is freed), and the cache did not take it.
         unsafe { unmap(seg) };
     }
     purge_cache(false);

@@ -159,65 +159,71 @@ pub(crate) enum Item {
 /// The caller owns the heap, and `f` neither allocates from nor frees into it.
 pub(crate) unsafe fn walk(heap: &Heap, segment_base: usize, mut f: impl FnMut(Item)) {
     let mut seg_index = segment_base;
-    // SAFETY: owner (caller); the segments and pages are ours.
-    unsafe {
-        heap.for_each_segment(|seg| {
-            let (used, uncommitted) = Segment::with_local(seg, |l| (l.used, l.uncommitted));
-            f(Item::Segment(SegmentInfo {
-                heap: 0,
-                addr: seg as usize,
-                committed_bytes: (!uncommitted).count_ones() as usize * SLICE_SIZE,
-                free_slices: used.count_zeros() as usize,
-            }));
-            let mut i = 1;
-            while i < SLICES {
-                let addr = Segment::slice_start(seg, i) as usize;
-                if used & (1 << i) != 0 {
-                    let page: &Page = &(*seg).pages[i];
-                    let (slice_count, full, used, reserved) =
-                        page.with_local(|pl| (pl.slice_count, pl.in_full(), pl.used, pl.reserved));
-                    let slices = (slice_count as usize).max(1);
-                    f(Item::Region(Region {
-                        segment: seg_index,
-                        addr,
-                        bytes: slices * SLICE_SIZE,
-                        state: if full {
-                            RegionState::Full
-                        } else {
-                            RegionState::InUse
-                        },
-                        block_size: page.block_size(),
-                        used: used as usize,
-                        capacity: reserved as usize,
-                    }));
-                    i += slices;
-                } else {
-                    let committed = uncommitted & (1 << i) == 0;
-                    let start = i;
-                    while i < SLICES
-                        && used & (1 << i) == 0
-                        && (uncommitted & (1 << i) == 0) == committed
-                    {
-                        i += 1;
-                    }
-                    f(Item::Region(Region {
-                        segment: seg_index,
-                        addr,
-                        bytes: (i - start) * SLICE_SIZE,
-                        state: if committed {
-                            RegionState::Empty
-                        } else {
-                            RegionState::Decommitted
-                        },
-                        block_size: 0,
-                        used: 0,
-                        capacity: 0,
-                    }));
+    let visit = |seg: *mut Segment| {
+        // SAFETY: `seg` is one of the heap's segments, yielded under its segment lock by the
+        // walk; the caller owns the heap, so nothing else touches the segment's local state.
+        let (used, uncommitted) = unsafe { Segment::with_local(seg, |l| (l.used, l.uncommitted)) };
+        f(Item::Segment(SegmentInfo {
+            heap: 0,
+            addr: seg as usize,
+            committed_bytes: (!uncommitted).count_ones() as usize * SLICE_SIZE,
+            free_slices: used.count_zeros() as usize,
+        }));
+        let mut i = 1;
+        while i < SLICES {
+            let addr = Segment::slice_start(seg, i) as usize;
+            if used & (1 << i) != 0 {
+                // SAFETY: `seg` is a live segment of ours (above) and `i < SLICES`.
+                let page: &Page = unsafe { &(*seg).pages[i] };
+                // SAFETY: slice `i` heads a page of this heap, which the caller owns; the
+                // closure only reads.
+                let (slice_count, full, used, reserved) = unsafe {
+                    page.with_local(|pl| (pl.slice_count, pl.in_full(), pl.used, pl.reserved))
+                };
+                let slices = (slice_count as usize).max(1);
+                f(Item::Region(Region {
+                    segment: seg_index,
+                    addr,
+                    bytes: slices * SLICE_SIZE,
+                    state: if full {
+                        RegionState::Full
+                    } else {
+                        RegionState::InUse
+                    },
+                    block_size: page.block_size(),
+                    used: used as usize,
+                    capacity: reserved as usize,
+                }));
+                i += slices;
+            } else {
+                let committed = uncommitted & (1 << i) == 0;
+                let start = i;
+                while i < SLICES
+                    && used & (1 << i) == 0
+                    && (uncommitted & (1 << i) == 0) == committed
+                {
+                    i += 1;
                 }
+                f(Item::Region(Region {
+                    segment: seg_index,
+                    addr,
+                    bytes: (i - start) * SLICE_SIZE,
+                    state: if committed {
+                        RegionState::Empty
+                    } else {
+                        RegionState::Decommitted
+                    },
+                    block_size: 0,
+                    used: 0,
+                    capacity: 0,
+                }));
             }
-            seg_index += 1;
-        });
-    }
+        }
+        seg_index += 1;
+    };
+    // SAFETY: the caller owns the heap, and `visit` only reads and calls `f`, which neither
+    // allocates from nor frees into it (caller).
+    unsafe { heap.for_each_segment(visit) };
 }
 
 // A walk of the map counts pages by state, for the statistics (`Stats::pages`).
@@ -227,7 +233,8 @@ impl PageStates {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn add_heap(&mut self, heap: &Heap) {
-        // SAFETY: forwarded (caller); the callback does not allocate.
+        // SAFETY: the caller owns the heap; the callback only counts (no allocation, no
+        // free).
         unsafe {
             walk(heap, 0, |item| {
                 if let Item::Region(r) = item {
@@ -300,7 +307,8 @@ impl HeapMap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn add_walked(&mut self, kind: HeapKind, heap: &Heap) {
-        // SAFETY: owner (caller): the counters are then exact.
+        // SAFETY: the caller owns the heap (folding its pending frees makes the counters
+        // exact).
         unsafe { heap.fold_all() };
         let live = heap
             .counters
@@ -319,7 +327,8 @@ impl HeapMap {
         let base = self.segments.len();
         let (segments, regions, overflow) =
             (&mut self.segments, &mut self.regions, &mut self.overflow);
-        // SAFETY: owner (caller); the callback only pushes within reserved capacity.
+        // SAFETY: the caller owns the heap; the callback pushes only within the capacity
+        // reserved beforehand, so it neither allocates nor frees.
         unsafe {
             walk(heap, base, |item| match item {
                 Item::Segment(mut s) => {

@@ -131,16 +131,6 @@ impl Segment {
                 ptr::addr_of_mut!((*seg).head_of[i]).write(UnsafeCell::new(i as u8));
                 ptr::addr_of_mut!((*seg).pages[i]).write(Page::new());
             }
-            #[cfg(feature = "checked")]
-            {
-                let bits = Os::map(super::checked::LIVE_BITS_BYTES, crate::os::OS_PAGE);
-                if bits.is_null() {
-                    Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE);
-                    return ptr::null_mut();
-                }
-                ptr::addr_of_mut!((*seg).live_bits).write(bits.cast());
-                super::checked::segment_added(seg);
-            }
             ptr::addr_of_mut!((*seg).local).write(UnsafeCell::new(SegmentLocal {
                 used: HEADER_SLICE,
                 uncommitted: ALL_SLICES & !HEADER_SLICE,
@@ -151,6 +141,21 @@ impl Segment {
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
             }));
+        }
+        #[cfg(feature = "checked")]
+        {
+            // SAFETY: a request of whole OS pages, aligned to one, as `map` requires.
+            let bits = unsafe { Os::map(super::checked::LIVE_BITS_BYTES, crate::os::OS_PAGE) };
+            if bits.is_null() {
+                // SAFETY: the segment mapped above, with this size and alignment; nothing
+                // else has seen it.
+                unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
+                return ptr::null_mut();
+            }
+            // SAFETY: the header was initialised above; `live_bits` is ours to set before the
+            // segment is registered.
+            unsafe { ptr::addr_of_mut!((*seg).live_bits).write(bits.cast()) };
+            super::checked::segment_added(seg);
         }
         let c = counters();
         // Relaxed: statistics.
@@ -165,7 +170,7 @@ impl Segment {
     /// # Safety
     /// The caller owns the segment, has unlinked it, and no block of it is live.
     pub(crate) unsafe fn destroy(seg: *mut Segment) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         let committed_slices =
             unsafe { Self::with_local(seg, |l| (!l.uncommitted).count_ones() as usize) };
         let c = counters();
@@ -175,14 +180,18 @@ impl Segment {
             .fetch_sub(committed_slices * SLICE_SIZE, Ordering::Relaxed);
         c.segments.fetch_sub(1, Ordering::Relaxed);
         #[cfg(feature = "checked")]
-        // SAFETY: the bitmap mapped in `create`, not used once the segment is gone.
-        unsafe {
+        {
+            // No block of the segment is live (caller), so no check looks it up again.
             super::checked::segment_removed(seg);
-            Os::unmap(
-                (*seg).live_bits.cast(),
-                super::checked::LIVE_BITS_BYTES,
-                crate::os::OS_PAGE,
-            );
+            // SAFETY: the bitmap mapped in `create` with this size and alignment; nothing
+            // reads it once the segment is unregistered.
+            unsafe {
+                Os::unmap(
+                    (*seg).live_bits.cast(),
+                    super::checked::LIVE_BITS_BYTES,
+                    crate::os::OS_PAGE,
+                )
+            };
         }
         // SAFETY: the mapping made in `create`; nothing in it is used any more (caller).
         unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
@@ -248,7 +257,7 @@ impl Segment {
         count: usize,
         align_slices: usize,
     ) -> Option<usize> {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         let (taken, uncommitted) =
             unsafe { Self::with_local(seg, |l| (l.used | l.purging, l.uncommitted)) };
         let free = !taken;
@@ -285,7 +294,7 @@ impl Segment {
         index: usize,
         count: usize,
     ) -> (&'a Page, bool) {
-        // SAFETY: owner (caller); the run is free.
+        // SAFETY: the caller owns the segment, and the run is free.
         let fresh = unsafe { Self::mark_used(seg, index, count, index) };
         // SAFETY: `index < SLICES`.
         (unsafe { (*seg).pages.get_unchecked(index) }, fresh)
@@ -306,7 +315,7 @@ impl Segment {
             return false;
         }
         let extra = span_bits(index + old_count, new_count - old_count);
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         if unsafe { Self::with_local(seg, |l| (l.used | l.purging) & extra != 0) } {
             return false;
         }
@@ -323,7 +332,7 @@ impl Segment {
     /// The caller owns the segment and the slices are free.
     unsafe fn mark_used(seg: *mut Segment, first: usize, count: usize, head: usize) -> bool {
         let bits = span_bits(first, count);
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         let (fresh, newly_committed) = unsafe {
             Self::with_local(seg, |local| {
                 debug_assert_eq!((local.used | local.purging) & bits, 0);
@@ -363,7 +372,7 @@ impl Segment {
     /// The caller owns the segment; the page is one of its pages and has no live block.
     pub(crate) unsafe fn release_span(seg: *mut Segment, index: usize, count: usize) -> bool {
         let bits = span_bits(index, count);
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         unsafe {
             Self::with_local(seg, |local| {
                 debug_assert_eq!(local.used & bits, bits);
@@ -380,7 +389,7 @@ impl Segment {
     /// # Safety
     /// The caller owns the segment.
     pub(crate) unsafe fn purge(seg: *mut Segment, now: bool) -> bool {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         let to_purge = unsafe {
             Self::with_local(seg, |local| {
                 let dirty_free = !local.used & !local.uncommitted & !local.purging;
@@ -401,7 +410,7 @@ impl Segment {
                 Ordering::Relaxed,
             );
         }
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         unsafe {
             Self::with_local(seg, |local| {
                 local.uncommitted |= to_purge;
@@ -422,18 +431,21 @@ impl Segment {
     /// # Safety
     /// The caller owns the segment.
     pub(crate) unsafe fn for_each_page(seg: *mut Segment, mut f: impl FnMut(&Page)) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         let used = unsafe { Self::with_local(seg, |l| l.used) } & !HEADER_SLICE;
         let mut i = 1;
         while i < SLICES {
             if used & (1 << i) != 0 {
-                // SAFETY: slice `i` is the first of a page (we jump over page spans); owner.
-                unsafe {
+                // SAFETY: `seg` is a live segment (the caller owns it) and `i < SLICES`.
+                let page = unsafe { &(*seg).pages[i] };
+                // SAFETY: slice `i` heads a page of the segment (we jump over page spans),
+                // whose owner is the caller; the closure only reads.
+                let slices = unsafe {
                     debug_assert_eq!((*seg).head_of[i].with(|h| *h) as usize, i);
-                    let page = &(*seg).pages[i];
-                    i += page.with_local(|l| l.slice_count).max(1) as usize;
-                    f(page);
-                }
+                    page.with_local(|l| l.slice_count)
+                };
+                i += slices.max(1) as usize;
+                f(page);
             } else {
                 i += 1;
             }
@@ -447,7 +459,7 @@ impl Segment {
     #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) unsafe fn page_count(seg: *mut Segment) -> usize {
         let mut count = 0;
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         unsafe { Self::for_each_page(seg, |_| count += 1) };
         count
     }
@@ -468,7 +480,7 @@ impl Segment {
     /// # Safety
     /// The caller owns the segment.
     pub(crate) unsafe fn has_dirty(seg: *mut Segment) -> bool {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the segment.
         unsafe {
             Self::with_local(seg, |l| {
                 !l.used & !l.uncommitted & !l.purging != 0 || l.used == HEADER_SLICE

@@ -1181,7 +1181,7 @@ impl Arena {
         }
         // SAFETY: a live engine block, now our current chunk (its header was copied along).
         let len = unsafe { engine_usable(moved) };
-        // SAFETY: as above.
+        // SAFETY: `moved` is a live engine block of ours, and its header was copied along.
         unsafe { (*moved.cast::<Chunk>()).bytes = len };
         self.chunk.set(moved.cast());
         self.allocated.set(self.allocated.get() - last + len);

@@ -110,7 +110,8 @@ fn engine_alloc_usable(layout: Layout) -> (*mut u8, usize) {
 /// afterwards.
 #[inline]
 unsafe fn engine_free(p: *mut u8, layout: Layout) {
-    // SAFETY: forwarded (caller).
+    // SAFETY: `p` is a live engine block, allocated by `engine_alloc` with `layout`, and not
+    // used afterwards (caller).
     unsafe { Allocgator.raw_free(p, layout) }
 }
 
@@ -133,7 +134,7 @@ unsafe fn engine_free_block(p: *mut u8) {
 /// `p` is a live engine block.
 #[inline]
 unsafe fn engine_usable(p: *mut u8) -> usize {
-    // SAFETY: forwarded (caller).
+    // SAFETY: `p` is a live engine block (caller).
     unsafe { Heap::usable_size(p) }
 }
 
@@ -144,7 +145,7 @@ unsafe fn engine_usable(p: *mut u8) -> usize {
 /// `p` is a live engine block the caller holds, fitting `old`.
 #[inline]
 unsafe fn engine_resize(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
-    // SAFETY: forwarded (caller).
+    // SAFETY: `p` is a live engine block the caller holds, fitting `old`.
     unsafe { Allocgator.raw_resize_in_place(p, old, new_size) }
 }
 
@@ -157,6 +158,7 @@ unsafe fn engine_resize(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
 /// rounded up to `old.align()`, fits an `isize`.
 #[inline]
 unsafe fn engine_realloc(p: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
-    // SAFETY: forwarded (caller).
+    // SAFETY: `p` is a live engine block fitting `old`, and `new_size` a valid non-zero
+    // size for `old.align()` (caller): `GlobalAlloc::realloc`'s contract.
     unsafe { core::alloc::GlobalAlloc::realloc(&Allocgator, p, old, new_size) }
 }

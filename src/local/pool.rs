@@ -487,7 +487,8 @@ impl Pool {
             let start = chunk as usize + first;
             let i = chunks.partition_point(|c| c.0 < start);
             if empty(&chunks[i]) {
-                // SAFETY: as above; `link` is the field that points at this chunk.
+                // SAFETY: `link` points at the field (the list head or a chunk's `next`) that holds
+                // this chunk, in a chunk of ours or in `self`.
                 unsafe { *link = next };
                 if newest {
                     self.bump.set(ptr::null_mut());
@@ -557,7 +558,7 @@ impl Pool {
         while !chunk.is_null() {
             // SAFETY: our chunk, with the header we wrote.
             let Chunk { next, bytes, .. } = unsafe { chunk.read() };
-            // SAFETY: as above.
+            // SAFETY: our chunk, with the header we wrote (its block area starts `first` bytes in).
             let blocks = unsafe { chunk_blocks(chunk, first, g.size) };
             let carved = if newest && !self.bump.get().is_null() {
                 (self.bump.get() as usize - (chunk as usize + first)) / g.size
@@ -1010,7 +1011,7 @@ impl RawAllocator for &Pool {
 
     #[inline(always)]
     unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
-        // SAFETY: forwarded (caller).
+        // SAFETY: `ptr` is a live block of this pool fitting `layout` (the Allocator contract).
         unsafe { self.geometry.usable(ptr, layout) }
     }
 
@@ -1020,7 +1021,7 @@ impl RawAllocator for &Pool {
             // the limit exactly, before it is taken.
             return ptr::null_mut();
         }
-        // SAFETY: forwarded (caller).
+        // SAFETY: `ptr` is a live block of this pool fitting `old` (the Allocator contract).
         match unsafe { self.geometry.resize_fallback(ptr, old, new_size) } {
             Some((q, old_len, new_len)) => {
                 // Keep the byte count exact: the block's engine size may have changed.

@@ -326,7 +326,7 @@ impl Slab {
             // SAFETY: we own the heap.
             let (held, limit, _) = unsafe { heap.limit_figures() };
             if held.saturating_add(layout.size()) > limit {
-                // SAFETY: as above.
+                // SAFETY: we own the heap.
                 unsafe { heap.refuse() };
                 return ptr::null_mut();
             }
@@ -519,7 +519,7 @@ impl RawAllocator for &Slab {
             return ptr::null_mut();
         }
         let old_map = if huge {
-            // SAFETY: as above.
+            // SAFETY: a huge block of ours, so its segment header is mapped.
             unsafe { (*segment_of(ptr)).map_size }
         } else {
             0

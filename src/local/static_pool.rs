@@ -300,7 +300,8 @@ impl<T: HasStaticPool + ?Sized> RawAllocator for StaticPoolHandle<T> {
             unsafe { free_out_of_line(T::static_pool(), ptr) }
         }
         #[cfg(feature = "checked")]
-        // SAFETY: as above, fitting `layout`.
+        // SAFETY: every handle of `T` names the same pool, so `ptr` is a live block of
+        // `T::static_pool()` fitting `layout` (the Allocator contract).
         unsafe {
             (&T::static_pool()).raw_free(ptr, layout)
         }

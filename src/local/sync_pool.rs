@@ -494,7 +494,7 @@ impl Shared {
     /// `p` is a live block of this pool allocated with `layout`'s alignment and fitting it.
     #[inline]
     pub(super) unsafe fn usable(&self, p: *mut u8, layout: Layout) -> usize {
-        // SAFETY: forwarded (caller).
+        // SAFETY: `p` is a live block of this pool fitting `layout` (caller), as `usable` asks.
         unsafe { self.geometry.usable(p, layout) }
     }
 
@@ -511,7 +511,7 @@ impl Shared {
         if new_size > old.size() && self.alloc_limit.load(Ordering::Relaxed) != usize::MAX {
             return ptr::null_mut();
         }
-        // SAFETY: forwarded (caller).
+        // SAFETY: `p` is a live block of this pool fitting `old` (caller).
         match unsafe { self.geometry.resize_fallback(p, old, new_size) } {
             Some((q, old_len, new_len)) => {
                 // Relaxed: statistics.
@@ -1294,13 +1294,14 @@ macro_rules! raw_via_shared {
 
             #[inline(always)]
             unsafe fn raw_free(&self, ptr: *mut u8, layout: Layout) {
-                // SAFETY: forwarded (the Allocator contract).
+                // SAFETY: the Allocator contract: `ptr` is a live block of this pool, allocated with
+                // `layout`, which is what `free` asks.
                 unsafe { self.shared.get().free(ptr, layout) }
             }
 
             #[inline(always)]
             unsafe fn raw_usable(&self, ptr: *mut u8, layout: Layout) -> usize {
-                // SAFETY: forwarded (the Allocator contract).
+                // SAFETY: the Allocator contract: `ptr` is a live block of this pool fitting `layout`.
                 unsafe { self.shared.get().usable(ptr, layout) }
             }
 
@@ -1310,7 +1311,7 @@ macro_rules! raw_via_shared {
                 old: Layout,
                 new_size: usize,
             ) -> *mut u8 {
-                // SAFETY: forwarded (the Allocator contract).
+                // SAFETY: the Allocator contract: `ptr` is a live block of this pool fitting `old`.
                 unsafe { self.shared.get().resize_in_place(ptr, old, new_size) }
             }
         }

@@ -460,7 +460,7 @@ impl PoolCaches {
         while moved < n && !rest.is_null() {
             last = rest;
             moved += 1;
-            // SAFETY: as above.
+            // SAFETY: `rest` is a cached block too, whose first word links the next.
             rest = unsafe { rest.cast::<*mut u8>().read() };
         }
         // SAFETY: `last` is a cached block, ours: it ends the chain.

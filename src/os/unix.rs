@@ -74,7 +74,8 @@ impl OsMemory for Unix {
 
     unsafe fn unmap(ptr: *mut u8, size: usize, _align: usize) {
         let _errno = KeepErrno::new();
-        // SAFETY: forwarded from the caller.
+        // SAFETY: `ptr..ptr + size` is a mapping of ours that nothing uses any more (this
+        // function's `# Safety`, from `Os::unmap`).
         unsafe { munmap(ptr, size) }
     }
 

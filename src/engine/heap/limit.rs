@@ -10,7 +10,7 @@ impl Heap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn set_limit(&self, limit: usize) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe { self.with_local(|l| l.limit = limit) };
     }
 
@@ -19,7 +19,7 @@ impl Heap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn limit_figures(&self) -> (usize, usize, usize) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe { self.with_local(|l| (l.held, l.limit, l.limit_refusals)) }
     }
 
@@ -30,7 +30,7 @@ impl Heap {
     /// The caller owns the heap.
     #[inline]
     pub(crate) unsafe fn charge(&self, bytes: usize) -> bool {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe {
             self.with_local(|local| match local.held.checked_add(bytes) {
                 Some(held) if held <= local.limit => {
@@ -48,7 +48,7 @@ impl Heap {
     /// The caller owns the heap.
     #[cold]
     pub(crate) unsafe fn refuse(&self) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe { self.with_local(|l| l.limit_refusals += 1) };
     }
 
@@ -58,7 +58,7 @@ impl Heap {
     /// The caller owns the heap; `bytes` were charged.
     #[inline]
     pub(crate) unsafe fn uncharge(&self, bytes: usize) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe { self.with_local(|l| l.held = l.held.wrapping_sub(bytes)) };
     }
 }

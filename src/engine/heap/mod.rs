@@ -416,7 +416,7 @@ impl Heap {
     /// # Safety
     /// The caller owns the heap.
     pub(crate) unsafe fn set_purged_in_background(&self) {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         unsafe { self.with_local(|l| l.purged_in_background = true) };
     }
 
@@ -460,7 +460,8 @@ impl Heap {
     /// two and `size` rounded up to `align` does not overflow `isize` (as for a `Layout`).
     #[inline(always)]
     pub(crate) unsafe fn alloc_fast(&self, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: forwarded.
+        // SAFETY: `pop_direct` asks what this function does: the caller owns the heap (or it
+        // is the sentinel), and `size`/`align` are a valid layout.
         unsafe { self.pop_direct::<false>(size, align) }
     }
 
@@ -501,14 +502,13 @@ impl Heap {
     #[inline(always)]
     #[cfg_attr(not(any(test, loom)), allow(dead_code))] // private heaps: tests, loom, `Slab`
     pub(crate) unsafe fn alloc(&self, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: forwarded.
-        unsafe {
-            let p = self.alloc_fast(size, align);
-            if !p.is_null() {
-                return p;
-            }
-            self.alloc_slow(size, align, false)
+        // SAFETY: the caller owns the heap (or it is the sentinel); a valid layout.
+        let p = unsafe { self.alloc_fast(size, align) };
+        if !p.is_null() {
+            return p;
         }
+        // SAFETY: as for `alloc_fast`, which `alloc_slow` asks too.
+        unsafe { self.alloc_slow(size, align, false) }
     }
 
     /// As [`alloc_fast`](Self::alloc_fast), and the whole usable block reads as zeros.
@@ -517,7 +517,8 @@ impl Heap {
     /// As for [`alloc_fast`](Self::alloc_fast).
     #[inline(always)]
     pub(crate) unsafe fn alloc_zeroed_fast(&self, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: forwarded.
+        // SAFETY: `pop_direct` asks what this function does: the caller owns the heap (or it
+        // is the sentinel), and `size`/`align` are a valid layout.
         unsafe { self.pop_direct::<true>(size, align) }
     }
 
@@ -559,30 +560,37 @@ impl Heap {
         // to us ordered its initialisation.
         // SAFETY: `p` is a live block, so its segment header is mapped.
         if unsafe { (*seg).heap.load(Ordering::Relaxed) } == (self as *const Heap).cast_mut() {
-            // SAFETY: our own block: the page is ours, the block's memory ours to link.
-            unsafe {
-                let page = Segment::page_of(seg, p);
-                let block = p.cast::<Block>();
-                let (emptied, flags) = page.with_local(|local| {
+            // SAFETY: `seg` is a `Pages` segment (this heap's: heaps own only those) and `p`
+            // a live block in one of its pages.
+            let page = unsafe { Segment::page_of(seg, p) };
+            let block = p.cast::<Block>();
+            // SAFETY: the caller owns this heap, so its page's local state is ours; the
+            // closure does not reach it again. `block` is a freed block of the page, not used
+            // again by the caller (`# Safety`), so its first word may hold our link.
+            let (emptied, flags) = unsafe {
+                page.with_local(|local| {
                     Block::set_next(block, local.local_free);
                     local.local_free = block;
                     local.used -= 1;
                     (local.used == 0, local.flags)
-                });
-                // An empty page is given back unless it heads its queue (so a loop that
-                // allocates and frees one block does not give its page back each time). Slow
-                // work only for a full page, or an emptied page that is not its queue's head:
-                // `flags == FLAG_FIRST` (the common empty case of a hot loop) is one compare,
-                // and so is `flags & FLAG_FULL` for a page still in use. Written as two
-                // branches: as one boolean expression the compiler sometimes evaluated both
-                // halves with `setcc`s, four instructions more on every free.
-                if emptied {
-                    if flags != FLAG_FIRST {
-                        self.free_local_slow(p);
-                    }
-                } else if flags & FLAG_FULL != 0 {
-                    self.free_local_slow(p);
+                })
+            };
+            // An empty page is given back unless it heads its queue (so a loop that allocates
+            // and frees one block does not give its page back each time). Slow work only for
+            // a full page, or an emptied page that is not its queue's head: `flags ==
+            // FLAG_FIRST` (the common empty case of a hot loop) is one compare, and so is
+            // `flags & FLAG_FULL` for a page still in use. Written as two branches: as one
+            // boolean expression the compiler sometimes evaluated both halves with `setcc`s,
+            // four instructions more on every free.
+            if emptied {
+                if flags != FLAG_FIRST {
+                    // SAFETY: the caller owns this heap, and `p` is the block of ours just
+                    // freed, which is what `free_local_slow` takes.
+                    unsafe { self.free_local_slow(p) };
                 }
+            } else if flags & FLAG_FULL != 0 {
+                // SAFETY: as in the branch above.
+                unsafe { self.free_local_slow(p) };
             }
             false
         } else {
@@ -605,29 +613,46 @@ impl Heap {
         // SAFETY: `p` was a live block of ours, just freed: its segment and page are ours.
         let page = unsafe { Segment::page_of(segment_of(p), p) };
         let class = page.class() as usize;
-        // SAFETY: owner (caller). Each borrow of the page's local state ends within its
-        // statement: queue and retire operations borrow it again.
-        unsafe {
-            self.fold(page);
-            if class == LARGE {
-                // The page's only block: nobody else can be freeing into it, so the page is
-                // still ARMED and disarming succeeds.
-                let disarmed = page.disarm();
-                debug_assert!(disarmed);
-                page.with_local(|l| l.set_full(false));
-                owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
+        // SAFETY: the caller owns the heap and so the page.
+        unsafe { self.fold(page) };
+        // Each borrow of the page's local state below ends within its statement: queue and
+        // retire operations borrow it again.
+        if class == LARGE {
+            // The page's only block: nobody else can be freeing into it, so the page is
+            // still ARMED and disarming succeeds.
+            // SAFETY: the caller owns the page.
+            let disarmed = unsafe { page.disarm() };
+            debug_assert!(disarmed);
+            // SAFETY: the caller owns the page; the closure touches only its flags.
+            unsafe { page.with_local(|l| l.set_full(false)) };
+            owner_add(&self.counters.large_bytes, page.block_size().wrapping_neg());
+            // SAFETY: a large page is on no queue; its one block was just freed (`used ==
+            // 0`) and it is disarmed (`NORMAL`). Nothing of the heap is borrowed for the
+            // purge tick.
+            unsafe {
                 self.retire_page(page);
                 self.maybe_purge();
-                return;
             }
-            if page.with_local(|l| l.in_full()) {
-                // If a remote freer took the notification (disarm fails), the page is coming
-                // through the pending stack as well; queueing it now is still right.
+            return;
+        }
+        // SAFETY: the caller owns the page; the closure reads only its flags.
+        if unsafe { page.with_local(|l| l.in_full()) } {
+            // If a remote freer took the notification (disarm fails), the page is coming
+            // through the pending stack as well; queueing it now is still right.
+            // SAFETY: the caller owns the page, which, being full, is on no queue: it joins
+            // its class's queue.
+            unsafe {
                 page.disarm();
                 page.with_local(|l| l.set_full(false));
                 self.queue_push_back(class, page);
             }
-            if page.with_local(|l| l.used == 0 && !l.is_first()) && may_retire(page) {
+        }
+        // SAFETY: the caller owns the page; the closure only reads.
+        let empty = unsafe { page.with_local(|l| l.used == 0 && !l.is_first()) };
+        if empty && may_retire(page) {
+            // SAFETY: the page is on queue `class`, has no live block and is `NORMAL`
+            // (`may_retire`); nothing of the heap is borrowed for the purge tick.
+            unsafe {
                 self.queue_remove(class, page);
                 self.retire_page(page);
                 // A page emptied: the purge tick's other trigger besides the allocation slow

@@ -18,22 +18,24 @@ impl Heap {
     /// The caller owns the heap and the page.
     #[inline]
     pub(super) unsafe fn fold(&self, page: &Page) {
-        // SAFETY: owner (caller).
-        unsafe {
+        // SAFETY: the caller owns the page; the closure reads only its own fields and the
+        // heap's counters, not the page's local state again.
+        let delta = unsafe {
             page.with_local(|local| {
                 let delta = local.used.wrapping_sub(local.counted);
-                if delta != 0 {
-                    local.counted = local.used;
-                    let class = page.class() as usize;
-                    debug_assert!(class <= CLASS_COUNT);
-                    // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
-                    let blocks = delta as i32 as isize as usize;
-                    // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
-                    owner_add(self.counters.live.get_unchecked(class), blocks);
-                    self.counters
-                        .note_live_bytes(blocks.wrapping_mul(page.block_size()));
-                }
+                local.counted = local.used;
+                delta
             })
+        };
+        if delta != 0 {
+            let class = page.class() as usize;
+            debug_assert!(class <= CLASS_COUNT);
+            // Sign-extend the 32-bit difference: the counter wraps as a signed figure.
+            let blocks = delta as i32 as isize as usize;
+            // SAFETY: a page's class is a size class or LARGE (`CLASS_COUNT`), in range.
+            owner_add(unsafe { self.counters.live.get_unchecked(class) }, blocks);
+            self.counters
+                .note_live_bytes(blocks.wrapping_mul(page.block_size()));
         }
     }
 
@@ -44,9 +46,11 @@ impl Heap {
     /// The caller owns the heap.
     pub(crate) unsafe fn fold_all(&self) {
         let guard = self.lock_segments();
-        // SAFETY: owner (caller), holding the segment lock; folding changes no list.
+        // SAFETY: no other borrow of the lists is live (we took the lock just now), and
+        // folding changes no list.
         for seg in unsafe { guard.segments() } {
-            // SAFETY: a listed segment of ours and its pages, under the lock.
+            // SAFETY: `seg` is a listed segment of this heap, which the caller owns, and so
+            // are its pages.
             unsafe { Segment::for_each_page(seg, |page| self.fold(page)) };
         }
         self.counters.flush_pending();
@@ -62,60 +66,70 @@ impl Heap {
     #[cold]
     #[inline(never)]
     pub(crate) unsafe extern "C" fn free_remote(&self, p: *mut u8, seg: *mut Segment) -> bool {
-        // SAFETY: `p` is live, so its header is valid (caller).
-        unsafe {
-            // Checks that cost nothing on the fast path (on by default): a header that is not
-            // ours, or a pointer inside a huge block. (Read as a byte: a foreign header may
-            // hold any value.)
-            let kind = ptr::addr_of!((*seg).kind).cast::<u8>().read();
-            if kind == SegmentKind::Huge as u8 {
-                if p != (*seg).map_base.wrapping_add((*seg).block_offset) {
-                    crate::engine::checked::report(
-                        "free of an interior pointer (inside a huge block)",
-                        p as usize,
-                    );
-                }
-                huge::free(seg);
-                return false;
-            }
-            if kind != SegmentKind::Pages as u8 {
+        // Checks that cost nothing on the fast path (on by default): a header that is not
+        // ours, or a pointer inside a huge block. (Read as a byte: a foreign header may hold
+        // any value.)
+        // SAFETY: the caller passes a block it got from an allocator, so the 4 MiB boundary
+        // below it is mapped; if the header is ours, `kind` was written when it was created.
+        let kind = unsafe { ptr::addr_of!((*seg).kind).cast::<u8>().read() };
+        if kind == SegmentKind::Huge as u8 {
+            // SAFETY: a huge segment's header: `map_base` and `block_offset` are written
+            // before its block is handed out, and never change.
+            let start = unsafe { (*seg).map_base.wrapping_add((*seg).block_offset) };
+            if p != start {
                 crate::engine::checked::report(
-                    "free of a pointer allocgator does not own (no segment header of ours at \
-                     its 4 MiB boundary)",
+                    "free of an interior pointer (inside a huge block)",
                     p as usize,
                 );
             }
-            let page = Segment::page_of(seg, p);
-            // Read what we need before the push: afterwards the owner may reuse the page.
-            let class = page.class() as usize;
-            let block_size = page.block_size();
-            let large_bytes = if class == LARGE { block_size } else { 0 };
-            // Relaxed: fixed while the segment has live blocks (ours is one).
-            let owner = (*seg).heap.load(Ordering::Relaxed);
-            if page.push_thread_free(p.cast()) {
-                // We took the page's notification: the page stays put until its owner pops it,
-                // and heaps with notifiable pages are never unmapped.
-                (*owner).push_pending(page);
+            // SAFETY: `seg` is a huge segment whose block the caller frees (once, `# Safety`).
+            unsafe { huge::free(seg) };
+            return false;
+        }
+        if kind != SegmentKind::Pages as u8 {
+            crate::engine::checked::report(
+                "free of a pointer allocgator does not own (no segment header of ours at its \
+                 4 MiB boundary)",
+                p as usize,
+            );
+        }
+        // SAFETY: a `Pages` segment, and `p` a live block in one of its pages (caller).
+        let page = unsafe { Segment::page_of(seg, p) };
+        // Read what we need before the push: afterwards the owner may reuse the page.
+        let class = page.class() as usize;
+        let block_size = page.block_size();
+        let large_bytes = if class == LARGE { block_size } else { 0 };
+        // Relaxed: fixed while the segment has live blocks (ours is one).
+        // SAFETY: the header is mapped while the segment has live blocks (`p` is one).
+        let owner = unsafe { (*seg).heap.load(Ordering::Relaxed) };
+        // SAFETY: `p` is a live block of `page`, freed once, by a thread that is not its
+        // owner (this heap does not own the segment).
+        if unsafe { page.push_thread_free(p.cast()) } {
+            // We took the page's notification: the page stays put until its owner pops it,
+            // and heaps with notifiable pages are never unmapped.
+            // SAFETY: our push saw `ARMED`, and `owner` is the heap the page belongs to,
+            // kept alive by the notifiable page.
+            unsafe { (*owner).push_pending(page) };
+        }
+        if self.is_sentinel() {
+            // Shared by every thread without a heap: contended when several such threads
+            // free at once, so the caller gives a thread that frees a heap of its own.
+            let c = counters();
+            // Relaxed: statistics.
+            c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
+            if large_bytes != 0 {
+                c.heapless_large_bytes
+                    .fetch_add(large_bytes, Ordering::Relaxed);
             }
-            if self.is_sentinel() {
-                // Shared by every thread without a heap: contended when several such threads
-                // free at once, so the caller gives a thread that frees a heap of its own.
-                let c = counters();
-                // Relaxed: statistics.
-                c.heapless_frees[class].fetch_add(1, Ordering::Relaxed);
-                if large_bytes != 0 {
-                    c.heapless_large_bytes
-                        .fetch_add(large_bytes, Ordering::Relaxed);
-                }
-                c.live_bytes.fetch_sub(block_size, Ordering::Relaxed);
-                true
-            } else {
-                // In range: `class <= CLASS_COUNT` (a size class or LARGE).
-                owner_add(self.counters.live.get_unchecked(class), usize::MAX);
-                owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
-                self.counters.note_remote_free(block_size);
-                false
-            }
+            c.live_bytes.fetch_sub(block_size, Ordering::Relaxed);
+            true
+        } else {
+            // SAFETY: `class <= CLASS_COUNT` (a size class or LARGE), in range.
+            let live = unsafe { self.counters.live.get_unchecked(class) };
+            owner_add(live, usize::MAX);
+            owner_add(&self.counters.large_bytes, large_bytes.wrapping_neg());
+            self.counters.note_remote_free(block_size);
+            false
         }
     }
 
@@ -160,26 +174,45 @@ impl Heap {
         // Acquire: pairs with `push_pending`'s Release, so each page's `pending_next` is
         // visible.
         let mut page_ptr: *const Page = self.pending.swap(ptr::null_mut(), Ordering::Acquire);
-        // SAFETY: every page on the stack is ours, and stays valid until we handle it (a
-        // NOTIFIED page is never retired before this point).
-        unsafe {
-            while let Some(page) = page_ptr.as_ref() {
-                page_ptr = page.pending_next.with(|next| *next);
+        // SAFETY: every page on the stack is one of ours, and
+        // stays valid until we handle it (a NOTIFIED page is never retired before this point).
+        while let Some(page) = unsafe { page_ptr.as_ref() } {
+            // SAFETY: the notifier wrote `pending_next` before its Release push, which our
+            // Acquire swap saw; nobody writes it again until the page is re-armed.
+            page_ptr = page.pending_next.with(|next| unsafe { *next });
+            // SAFETY: the caller owns the heap and so the page, which we just popped from the
+            // pending stack; `remote` is the page's list, now ours.
+            unsafe {
                 let remote = page.take_all_and_reset();
                 page.absorb_remote(remote);
                 self.fold(page);
-                let class = page.class() as usize;
-                // Each borrow of the page's local state ends within its statement: queue and
-                // retire operations borrow it again.
-                if class == LARGE {
+            }
+            let class = page.class() as usize;
+            // Each borrow of the page's local state ends within its statement: queue and
+            // retire operations borrow it again.
+            if class == LARGE {
+                // SAFETY: the caller owns the heap, which owns the page. A large page is on
+                // no queue, and was notified because its one block was freed: `used == 0`,
+                // and `take_all_and_reset` left it `NORMAL`.
+                unsafe {
                     page.with_local(|l| l.set_full(false));
                     self.retire_page(page);
-                    continue;
                 }
-                if page.with_local(|l| l.in_full()) {
+                continue;
+            }
+            // SAFETY: the caller owns the heap and its page; the closures touch only the
+            // page's flags.
+            if unsafe { page.with_local(|l| l.in_full()) } {
+                // SAFETY: as the closure above; a page marked full is on no queue, and
+                // joins its class's queue here.
+                unsafe {
                     page.with_local(|l| l.set_full(false));
                     self.queue_push_back(class, page);
                 }
+            }
+            // SAFETY: the caller owns the heap and its page; the page is now on its class's
+            // queue, from which it is removed before it is retired.
+            unsafe {
                 if page.with_local(|l| l.used == 0 && !l.is_first()) {
                     self.queue_remove(class, page);
                     self.retire_page(page);

@@ -10,7 +10,9 @@ impl Heap {
     #[inline]
     pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
         let seg = segment_of(p);
-        // SAFETY: live block, valid header.
+        // SAFETY: `p` is a live block (caller), so its segment's header is mapped and `kind`
+        // written; a huge segment's header is valid for `huge::usable`, and a `Pages`
+        // segment's page map covers `p`.
         unsafe {
             if (*seg).kind == SegmentKind::Huge {
                 huge::usable(seg)
@@ -58,7 +60,9 @@ impl Heap {
     /// `p` is a live block of this engine that the caller holds.
     pub(crate) unsafe fn resize_in_place(p: *mut u8, new_size: usize) -> *mut u8 {
         let seg = segment_of(p);
-        // SAFETY: live block, valid header.
+        // SAFETY: `p` is a live block the caller holds, so its segment's header is mapped;
+        // `huge::resize` needs a huge segment and its live block (both checked or given), and
+        // `page_of` a `Pages` segment that `p` is inside.
         unsafe {
             if (*seg).kind == SegmentKind::Huge {
                 return if new_size > LARGE_MAX {
@@ -83,70 +87,96 @@ impl Heap {
     /// # Safety
     /// `p` is a live block of this engine that the caller holds; the caller owns this heap.
     pub(crate) unsafe fn resize(&self, p: *mut u8, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded (caller).
-        unsafe {
-            let same = Self::resize_in_place(p, new_size);
-            if !same.is_null() {
-                return same;
-            }
-            let seg = segment_of(p);
-            if (*seg).kind != SegmentKind::Pages
-                || (*seg).heap.load(Ordering::Relaxed) != (self as *const Heap).cast_mut()
-            {
+        // SAFETY: `p` is a live block of this engine that the caller holds.
+        let same = unsafe { Self::resize_in_place(p, new_size) };
+        if !same.is_null() {
+            return same;
+        }
+        let seg = segment_of(p);
+        // SAFETY: `p` is live, so its segment's header is mapped; `kind` and `heap` are read
+        // with no other access (kind is written once, heap atomically).
+        let ours = unsafe {
+            (*seg).kind == SegmentKind::Pages
+                && (*seg).heap.load(Ordering::Relaxed) == (self as *const Heap).cast_mut()
+        };
+        if !ours {
+            return ptr::null_mut();
+        }
+        // SAFETY: a `Pages` segment and `p` inside one of its pages (a live block).
+        let page = unsafe { Segment::page_of(seg, p) };
+        if page.class() as usize != LARGE || new_size <= MEDIUM_MAX || new_size > LARGE_MAX {
+            return ptr::null_mut();
+        }
+        // SAFETY: the caller owns this heap, which owns the page (checked above); the closure
+        // only reads.
+        let (start, old_slices) = unsafe { page.with_local(|l| (l.start, l.slice_count)) };
+        let index = Segment::locate(start).1;
+        let old_slices = old_slices as usize;
+        let new_slices = new_size.div_ceil(SLICE_SIZE);
+        if new_slices > old_slices {
+            let extra = (new_slices - old_slices) * SLICE_SIZE;
+            // SAFETY: the caller owns this heap.
+            if !unsafe { self.charge(extra) } {
                 return ptr::null_mut();
             }
-            let page = Segment::page_of(seg, p);
-            if page.class() as usize != LARGE || new_size <= MEDIUM_MAX || new_size > LARGE_MAX {
+        }
+        let guard = self.lock_segments();
+        if new_slices > old_slices {
+            // SAFETY: the heap owns `seg` and we hold its segment lock; slices
+            // `index..index + old_slices` are the page's span.
+            if !unsafe { Segment::extend_span(seg, index, old_slices, new_slices) } {
+                drop(guard);
+                // SAFETY: the caller owns this heap; these bytes were charged just above.
+                unsafe { self.uncharge((new_slices - old_slices) * SLICE_SIZE) };
                 return ptr::null_mut();
             }
-            let index = Segment::locate(page.with_local(|l| l.start)).1;
-            let old_slices = page.with_local(|l| l.slice_count) as usize;
-            let new_slices = new_size.div_ceil(SLICE_SIZE);
-            if new_slices > old_slices && !self.charge((new_slices - old_slices) * SLICE_SIZE) {
-                return ptr::null_mut();
-            }
-            let guard = self.lock_segments();
-            if new_slices > old_slices {
-                if !Segment::extend_span(seg, index, old_slices, new_slices) {
-                    drop(guard);
-                    self.uncharge((new_slices - old_slices) * SLICE_SIZE);
-                    return ptr::null_mut();
-                }
-                if Segment::slices_without_page(seg) == 0 {
+            // SAFETY: the heap owns `seg` and we hold its segment lock.
+            if unsafe { Segment::slices_without_page(seg) } == 0 {
+                // SAFETY: the guard is ours and no other borrow of the lists is live; `seg`,
+                // ours, was on `segments` (it had free slices) and goes to `full_segments`.
+                unsafe {
                     guard.with_lists(|lists| {
                         list_remove(&mut lists.segments, seg);
                         list_push(&mut lists.full_segments, seg);
-                    });
-                }
-                drop(guard);
-            } else {
-                // Shrinking to less than half: give the tail back.
+                    })
+                };
+            }
+            drop(guard);
+        } else {
+            // Shrinking to less than half: give the tail back.
+            // SAFETY: the heap owns `seg` and we hold its segment lock; the tail
+            // `index + new_slices..index + old_slices` is the end of the page's span.
+            let was_full = unsafe {
                 let was_full = Segment::slices_without_page(seg) == 0;
                 Segment::release_span(seg, index + new_slices, old_slices - new_slices);
-                self.uncharge((old_slices - new_slices) * SLICE_SIZE);
-                if was_full {
+                was_full
+            };
+            // SAFETY: the caller owns this heap; the released slices were charged.
+            unsafe { self.uncharge((old_slices - new_slices) * SLICE_SIZE) };
+            if was_full {
+                // SAFETY: the guard is ours and no other borrow of the lists is live; `seg`
+                // was on `full_segments` and now has free slices.
+                unsafe {
                     guard.with_lists(|lists| {
                         list_remove(&mut lists.full_segments, seg);
                         list_push(&mut lists.segments, seg);
-                    });
-                }
-                drop(guard);
-                self.with_local(|local| {
-                    if local.purge_due == 0 {
-                        local.purge_due = now_ms() + purge_delay_ms();
-                        local.waiting_news = local.purged_in_background;
-                    }
-                });
+                    })
+                };
             }
-            let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
-            page.set_large_size(new_slices, new_bytes);
-            owner_add(
-                &self.counters.large_bytes,
-                new_bytes.wrapping_sub(old_bytes),
-            );
-            self.counters
-                .note_live_bytes(new_bytes.wrapping_sub(old_bytes));
-            p
+            drop(guard);
+            // SAFETY: the caller owns this heap.
+            unsafe { self.arm_purge() };
         }
+        let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
+        // SAFETY: the heap (the caller's) owns the page, the caller holds its one block, and
+        // its slices were resized above.
+        unsafe { page.set_large_size(new_slices, new_bytes) };
+        owner_add(
+            &self.counters.large_bytes,
+            new_bytes.wrapping_sub(old_bytes),
+        );
+        self.counters
+            .note_live_bytes(new_bytes.wrapping_sub(old_bytes));
+        p
     }
 }

@@ -15,28 +15,33 @@ impl Heap {
         slices: usize,
         align_slices: usize,
     ) -> Option<(&Page, *mut Segment, usize, bool)> {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap.
         if !unsafe { self.charge(slices * SLICE_SIZE) } {
-            // SAFETY: owner (caller).
+            // SAFETY: the caller owns the heap.
             unsafe { self.refuse() };
             return None;
         }
         loop {
             let guard = self.lock_segments();
-            // SAFETY: owner (caller), holding the segment lock; the run is free (just found).
-            unsafe {
-                match guard.with_lists(|lists| self.find_span(lists, slices, align_slices)) {
-                    Span::Found(seg, index) => {
-                        let (page, fresh) = Segment::take_span(seg, index, slices);
-                        return Some((page, seg, index, fresh));
-                    }
-                    Span::None => {
-                        drop(guard);
-                        self.uncharge(slices * SLICE_SIZE);
-                        return None;
-                    }
-                    Span::Claimed => {}
+            // SAFETY: we hold the lock and no other borrow of the lists is live; the caller
+            // owns the heap, which `find_span` asks, and it reaches the lists only through
+            // its argument.
+            let span =
+                unsafe { guard.with_lists(|lists| self.find_span(lists, slices, align_slices)) };
+            match span {
+                Span::Found(seg, index) => {
+                    // SAFETY: the heap owns `seg`, we hold its segment lock, and the run at
+                    // `index` was just found free.
+                    let (page, fresh) = unsafe { Segment::take_span(seg, index, slices) };
+                    return Some((page, seg, index, fresh));
                 }
+                Span::None => {
+                    drop(guard);
+                    // SAFETY: the caller owns the heap; these bytes were charged above.
+                    unsafe { self.uncharge(slices * SLICE_SIZE) };
+                    return None;
+                }
+                Span::Claimed => {}
             }
             // The background purger is decommitting some of our free slices: rather than map
             // a new segment (or fail, under an address-space limit), wait for it to finish
@@ -58,36 +63,45 @@ impl Heap {
         slices: usize,
         align_slices: usize,
     ) -> Span {
-        // SAFETY: owner holding the lock (caller); all listed segments are ours.
-        unsafe {
-            let mut claims = false;
-            let mut seg = local.segments.head;
-            while !seg.is_null() {
-                let next = Segment::with_local(seg, |l| l.next);
-                if let Some(index) = Segment::find_free_run(seg, slices, align_slices) {
-                    if slices == Segment::slices_without_page(seg) {
-                        // This span fills the segment: move it out of the searched list.
+        let mut claims = false;
+        let mut seg = local.segments.head;
+        while !seg.is_null() {
+            // SAFETY: `seg` is on the heap's list, so the heap (the caller's) owns it, and the
+            // caller holds the segment lock.
+            let next = unsafe { Segment::with_local(seg, |l| l.next) };
+            // SAFETY: as for `next`: a segment of this heap, under its lock.
+            let found = unsafe { Segment::find_free_run(seg, slices, align_slices) };
+            if let Some(index) = found {
+                // SAFETY: as for `next`.
+                if slices == unsafe { Segment::slices_without_page(seg) } {
+                    // This span fills the segment: move it out of the searched list.
+                    // SAFETY: `seg` is on `segments` and on no other list.
+                    unsafe {
                         list_remove(&mut local.segments, seg);
                         list_push(&mut local.full_segments, seg);
                     }
-                    return Span::Found(seg, index);
                 }
-                claims |= Segment::with_local(seg, |l| l.purging != 0);
-                seg = next;
+                return Span::Found(seg, index);
             }
-            if claims {
-                return Span::Claimed;
-            }
-            let seg = Segment::create(self);
-            if seg.is_null() {
-                return Span::None;
-            }
-            let Some(index) = Segment::find_free_run(seg, slices, align_slices) else {
-                return Span::None;
-            };
-            list_push(&mut local.segments, seg);
-            Span::Found(seg, index)
+            // SAFETY: as for `next` above.
+            claims |= unsafe { Segment::with_local(seg, |l| l.purging != 0) };
+            seg = next;
         }
+        if claims {
+            return Span::Claimed;
+        }
+        // SAFETY: the caller owns the heap and holds its segment lock.
+        let seg = unsafe { Segment::create(self) };
+        if seg.is_null() {
+            return Span::None;
+        }
+        // SAFETY: a fresh segment of this heap, under the lock.
+        let Some(index) = (unsafe { Segment::find_free_run(seg, slices, align_slices) }) else {
+            return Span::None;
+        };
+        // SAFETY: the fresh segment is on no list.
+        unsafe { list_push(&mut local.segments, seg) };
+        Span::Found(seg, index)
     }
 
     /// Calls `f` for each of this heap's segments (for the heap map and page states).
@@ -97,8 +111,8 @@ impl Heap {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unsafe fn for_each_segment(&self, mut f: impl FnMut(*mut Segment)) {
         let guard = self.lock_segments();
-        // SAFETY: owner (caller), holding the segment lock; `f` neither allocates from nor
-        // frees into the heap (caller), so no list changes.
+        // SAFETY: we just took the lock, so no other borrow of the lists is live; `f` neither
+        // allocates from nor frees into the heap (caller), so no list changes during the walk.
         for seg in unsafe { guard.segments() } {
             f(seg);
         }
@@ -112,9 +126,10 @@ impl Heap {
     pub(crate) unsafe fn footprint(&self) -> (usize, usize) {
         let (mut segments, mut committed) = (0, 0);
         let guard = self.lock_segments();
-        // SAFETY: owner (caller), holding the segment lock; the walk changes no list.
+        // SAFETY: we just took the lock, so no other borrow of the lists is live; the walk
+        // changes no list.
         for seg in unsafe { guard.segments() } {
-            // SAFETY: a listed segment of ours, under the lock.
+            // SAFETY: a listed segment of this heap (the caller's), under the lock.
             let uncommitted = unsafe { Segment::with_local(seg, |l| l.uncommitted) };
             segments += 1;
             committed += (!uncommitted).count_ones() as usize * SLICE_SIZE;
@@ -128,19 +143,20 @@ impl Heap {
 /// # Safety
 /// The caller owns the segment, which is on no list.
 pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
-    // SAFETY: owner (caller); listed segments are ours.
+    let head = list.head;
+    // SAFETY: the caller owns `seg`.
     unsafe {
-        let head = list.head;
         Segment::with_local(seg, |l| {
             l.prev = ptr::null_mut();
             l.next = head;
-        });
-        if !head.is_null() {
-            // Another segment (a segment is never pushed onto a list it is on).
-            Segment::with_local(head, |l| l.prev = seg);
-        }
-        list.head = seg;
+        })
+    };
+    if !head.is_null() {
+        // SAFETY: `head` is another segment (a segment is never pushed onto a list it is
+        // on) of the same owner's list.
+        unsafe { Segment::with_local(head, |l| l.prev = seg) };
     }
+    list.head = seg;
 }
 
 /// Unlinks a segment from a list it is on.
@@ -148,22 +164,23 @@ pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
 /// # Safety
 /// The caller owns the segment, which is on `list`.
 pub(super) unsafe fn list_remove(list: &mut SegmentList, seg: *mut Segment) {
-    // SAFETY: owner (caller); listed segments are ours.
-    unsafe {
-        let (prev, next) = Segment::with_local(seg, |l| {
+    // SAFETY: the caller owns `seg`.
+    let (prev, next) = unsafe {
+        Segment::with_local(seg, |l| {
             let links = (l.prev, l.next);
             l.next = ptr::null_mut();
             l.prev = ptr::null_mut();
             links
-        });
-        // `prev` and `next` are other segments of the list.
-        if prev.is_null() {
-            list.head = next;
-        } else {
-            Segment::with_local(prev, |l| l.next = next);
-        }
-        if !next.is_null() {
-            Segment::with_local(next, |l| l.prev = prev);
-        }
+        })
+    };
+    if prev.is_null() {
+        list.head = next;
+    } else {
+        // SAFETY: `prev` is another segment of the list, which the same owner owns.
+        unsafe { Segment::with_local(prev, |l| l.next = next) };
+    }
+    if !next.is_null() {
+        // SAFETY: as for `prev`.
+        unsafe { Segment::with_local(next, |l| l.prev = prev) };
     }
 }
