@@ -23,7 +23,9 @@ impl Heap {
         let delta = unsafe {
             page.with_local(|local| {
                 let delta = local.used.wrapping_sub(local.counted);
-                local.counted = local.used;
+                if delta != 0 {
+                    local.counted = local.used;
+                }
                 delta
             })
         };
