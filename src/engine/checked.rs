@@ -162,37 +162,41 @@ pub(crate) unsafe fn on_free(p: *mut u8) {
             addr,
         );
     }
-    // SAFETY: the segment map says the header is ours and mapped.
-    unsafe {
-        if (*seg).kind == SegmentKind::Huge {
-            // Interior pointers into huge blocks are caught on every build, by the free path
-            // (`Heap::free_remote`); a second free finds no owner above.
-            return;
-        }
-        let offset = addr - seg as usize;
-        let slice = offset >> super::SLICE_SHIFT;
-        let head = (*seg).head_of[slice].with(|h| *h) as usize;
-        let block_size = (*seg).pages[head].block_size();
-        let page_offset = offset - head * super::SLICE_SIZE;
-        if head == 0 || block_size == 0 {
-            report(
-                "free of a pointer allocgator never returned (segment header or unused page)",
-                addr,
-            );
-        }
-        if page_offset % block_size != 0 {
-            report(
-                "free of an interior pointer (not the start of a block)",
-                addr,
-            );
-        }
-        let (word, bit) = live_bit(seg, p);
-        // Relaxed: as in `on_alloc`.
-        if word.fetch_and(!bit, Ordering::Relaxed) & bit == 0 {
-            report(
-                "double free (or free of a block that was never handed out)",
-                addr,
-            );
-        }
+    // SAFETY: the segment map says the header is ours and mapped; `kind` is written once,
+    // when the segment is made.
+    if unsafe { (*seg).kind } == SegmentKind::Huge {
+        // Interior pointers into huge blocks are caught on every build, by the free path
+        // (`Heap::free_remote`); a second free finds no owner above.
+        return;
+    }
+    let offset = addr - seg as usize;
+    let slice = offset >> super::SLICE_SHIFT;
+    // SAFETY: a `Pages` segment of ours (above), so its slice map is mapped, and `slice <
+    // SLICES` since `p` lies inside the segment; the entry is a plain byte any thread may read
+    // while a block of its page is live.
+    let head = unsafe { (*seg).head_of[slice].with(|h| *h) } as usize;
+    // SAFETY: as for `head_of`: the page record is in the mapped header, `head < SLICES`.
+    let block_size = unsafe { (*seg).pages[head].block_size() };
+    let page_offset = offset - head * super::SLICE_SIZE;
+    if head == 0 || block_size == 0 {
+        report(
+            "free of a pointer allocgator never returned (segment header or unused page)",
+            addr,
+        );
+    }
+    if page_offset % block_size != 0 {
+        report(
+            "free of an interior pointer (not the start of a block)",
+            addr,
+        );
+    }
+    // SAFETY: a `Pages` segment of ours, and `p` inside one of its pages (checked above).
+    let (word, bit) = unsafe { live_bit(seg, p) };
+    // Relaxed: as in `on_alloc`.
+    if word.fetch_and(!bit, Ordering::Relaxed) & bit == 0 {
+        report(
+            "double free (or free of a block that was never handed out)",
+            addr,
+        );
     }
 }

@@ -68,47 +68,47 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     };
     let cached = cache_take(g);
     if !cached.is_null() {
-        // SAFETY: a cached mapping we now own, laid out as `g` (checked by `cache_take`).
-        unsafe {
-            let base = (*cached).map_base;
-            let block = base.add(g.block);
-            let usable = g.map_size - g.block;
-            ptr::addr_of_mut!((*cached).usable).write(usable);
-            if zero {
-                ptr::write_bytes(block, 0, usable);
-            }
-            let c = counters();
-            // Relaxed: statistics.
-            c.huge_blocks.fetch_add(1, Ordering::Relaxed);
-            c.huge_bytes.fetch_add(usable, Ordering::Relaxed);
-            super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
-            #[cfg(feature = "checked")]
-            super::checked::segment_added(cached);
-            return block;
+        // SAFETY: a cached mapping we now own, laid out as `g` (checked by `cache_take`): its
+        // header is mapped, and the block lies `g.block` bytes into the mapping.
+        let block = unsafe { (*cached).map_base.add(g.block) };
+        let usable = g.map_size - g.block;
+        // SAFETY: as above: the header is ours to write until the block is handed out.
+        unsafe { ptr::addr_of_mut!((*cached).usable).write(usable) };
+        if zero {
+            // SAFETY: the block's `usable` bytes lie inside the mapping, which we own.
+            unsafe { ptr::write_bytes(block, 0, usable) };
         }
+        let c = counters();
+        // Relaxed: statistics.
+        c.huge_blocks.fetch_add(1, Ordering::Relaxed);
+        c.huge_bytes.fetch_add(usable, Ordering::Relaxed);
+        super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
+        #[cfg(feature = "checked")]
+        super::checked::segment_added(cached);
+        return block;
     }
     // SAFETY: map_size is a non-zero multiple of OS_PAGE, map_align a power of two >= OS_PAGE.
     let base = unsafe { Os::map(g.map_size, g.map_align) };
     if base.is_null() {
         return base;
     }
-    // SAFETY: header and block lie inside the fresh (zeroed) mapping.
-    unsafe {
-        let block = base.add(g.block);
-        write_header(base, g, block);
-        let c = counters();
-        // Relaxed: statistics.
-        c.reserved.fetch_add(g.map_size, Ordering::Relaxed);
-        c.committed
-            .fetch_add(g.map_size - g.header, Ordering::Relaxed);
-        c.huge_blocks.fetch_add(1, Ordering::Relaxed);
-        c.huge_bytes
-            .fetch_add(g.map_size - g.block, Ordering::Relaxed);
-        super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
-        #[cfg(feature = "checked")]
-        super::checked::segment_added(segment_of(block));
-        block
-    }
+    // SAFETY: `g.block < g.map_size`: the block lies inside the fresh mapping.
+    let block = unsafe { base.add(g.block) };
+    // SAFETY: the header lies at the start of the fresh (zeroed) mapping laid out as `g`, and
+    // nothing else has seen it.
+    unsafe { write_header(base, g, block) };
+    let c = counters();
+    // Relaxed: statistics.
+    c.reserved.fetch_add(g.map_size, Ordering::Relaxed);
+    c.committed
+        .fetch_add(g.map_size - g.header, Ordering::Relaxed);
+    c.huge_blocks.fetch_add(1, Ordering::Relaxed);
+    c.huge_bytes
+        .fetch_add(g.map_size - g.block, Ordering::Relaxed);
+    super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
+    #[cfg(feature = "checked")]
+    super::checked::segment_added(segment_of(block));
+    block
 }
 
 /// Writes the header of a huge block whose mapping starts at `base`.

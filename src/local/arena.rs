@@ -255,22 +255,22 @@ impl Arena {
             unsafe { (*spare).prev = chunk };
             chunk = spare;
         }
-        // SAFETY: our chunks, with the headers we wrote; `&mut self`: nothing allocated in
-        // them is borrowed any more.
-        unsafe {
-            while !chunk.is_null() {
-                let Chunk { prev, bytes } = chunk.read();
-                if bytes > largest_bytes {
-                    if !largest.is_null() {
-                        free_chunk(largest);
-                    }
-                    largest = chunk;
-                    largest_bytes = bytes;
-                } else {
-                    free_chunk(chunk);
+        while !chunk.is_null() {
+            // SAFETY: one of our chunks, with the header we wrote.
+            let Chunk { prev, bytes } = unsafe { chunk.read() };
+            if bytes > largest_bytes {
+                if !largest.is_null() {
+                    // SAFETY: a chunk of ours, read already and not kept; `&mut self`:
+                    // nothing allocated in it is borrowed any more.
+                    unsafe { free_chunk(largest) };
                 }
-                chunk = prev;
+                largest = chunk;
+                largest_bytes = bytes;
+            } else {
+                // SAFETY: as for `largest` above.
+                unsafe { free_chunk(chunk) };
             }
+            chunk = prev;
         }
         self.live.set(0);
         self.retired_used.set(0);

@@ -702,14 +702,19 @@ impl Pool {
         let g = self.geometry;
         let first = g.align.max(CHUNK_HEADER);
         let chunk = base.cast::<Chunk>();
-        // SAFETY: a fresh engine block of `len` bytes, aligned for `Chunk`, with room for the
+        // `base` is a fresh engine block of `len` bytes, aligned for `Chunk`, with room for the
         // header and `blocks` blocks (and, checked builds, their bit words after the blocks,
         // 8-aligned: `first` and the block size are multiples of 8).
+        #[cfg(feature = "checked")]
+        // SAFETY: the bit words lie after the header and the blocks, inside the fresh block.
+        let freed = unsafe { base.add(first + blocks * g.size).cast::<u64>() };
+        #[cfg(feature = "checked")]
+        // SAFETY: `blocks.div_ceil(64)` words, 8-aligned, inside the fresh block (above).
         unsafe {
-            #[cfg(feature = "checked")]
-            let freed = base.add(first + blocks * g.size).cast::<u64>();
-            #[cfg(feature = "checked")]
-            ptr::write_bytes(freed, 0, blocks.div_ceil(64));
+            ptr::write_bytes(freed, 0, blocks.div_ceil(64))
+        };
+        // SAFETY: the header's room at the start of the fresh block, aligned for `Chunk`.
+        unsafe {
             chunk.write(Chunk {
                 next: self.chunks.get(),
                 bytes: len,

@@ -377,20 +377,21 @@ impl Slab {
     fn unlink_huge(&self, p: *mut u8) -> *mut HugeNode {
         let mut prev: *mut HugeNode = ptr::null_mut();
         let mut node = self.huge.get();
-        // SAFETY: list nodes are live blocks of our heap.
-        unsafe {
-            while !node.is_null() {
-                if (*node).block == p {
-                    if prev.is_null() {
-                        self.huge.set((*node).next);
-                    } else {
-                        (*prev).next = (*node).next;
-                    }
-                    return node;
+        while !node.is_null() {
+            // SAFETY: list nodes are live blocks of our heap, and only `&self`'s methods,
+            // on this thread (`Slab` is not `Sync`), touch them.
+            let HugeNode { block, next } = unsafe { node.read() };
+            if block == p {
+                if prev.is_null() {
+                    self.huge.set(next);
+                } else {
+                    // SAFETY: `prev` is a live list node, as `node` is.
+                    unsafe { (*prev).next = next };
                 }
-                prev = node;
-                node = (*node).next;
+                return node;
             }
+            prev = node;
+            node = next;
         }
         ptr::null_mut()
     }
@@ -403,18 +404,22 @@ impl Slab {
     #[inline(never)]
     unsafe fn free_maybe_huge(&self, p: *mut u8) {
         let heap = self.heap();
-        // SAFETY: `p` is live (caller), its header valid; nodes are our blocks.
-        unsafe {
-            if (*segment_of(p)).kind == SegmentKind::Huge {
-                heap.uncharge((*segment_of(p)).map_size);
-                let node = self.unlink_huge(p);
-                debug_assert!(!node.is_null());
-                if !node.is_null() {
-                    heap.free(node.cast());
-                }
+        let seg = segment_of(p);
+        // SAFETY: `p` is a live block (caller), so its segment header is mapped; `kind` and a
+        // huge header's `map_size` are fixed while it is.
+        let huge_map = unsafe { ((*seg).kind == SegmentKind::Huge).then(|| (*seg).map_size) };
+        if let Some(map_size) = huge_map {
+            // SAFETY: we own the heap; the huge block's mapping was charged when it was made.
+            unsafe { heap.uncharge(map_size) };
+            let node = self.unlink_huge(p);
+            debug_assert!(!node.is_null());
+            if !node.is_null() {
+                // SAFETY: the node is a live block of our heap, now out of the list.
+                unsafe { heap.free(node.cast()) };
             }
-            heap.free(p);
         }
+        // SAFETY: `p` is a live block of this slab (caller), freed once.
+        unsafe { heap.free(p) };
     }
 
     /// Frees the huge blocks and destroys the heap.
@@ -538,15 +543,15 @@ impl RawAllocator for &Slab {
         if !q.is_null() && q != ptr {
             // A huge block whose pages moved: follow it in the list.
             let mut node = self.huge.get();
-            // SAFETY: list nodes are live blocks of our heap.
-            unsafe {
-                while !node.is_null() {
-                    if (*node).block == ptr {
-                        (*node).block = q;
-                        break;
-                    }
-                    node = (*node).next;
+            while !node.is_null() {
+                // SAFETY: list nodes are live blocks of our heap, touched only by this
+                // thread's calls on `&self` (`Slab` is not `Sync`).
+                let this = unsafe { &mut *node };
+                if this.block == ptr {
+                    this.block = q;
+                    break;
                 }
+                node = this.next;
             }
         }
         q
