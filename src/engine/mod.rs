@@ -15,6 +15,8 @@
 //! just before them) and its page through the segment's slice table.
 
 pub(crate) mod checked;
+#[cfg(all(feature = "hardened", not(loom)))]
+pub(crate) mod hardened;
 pub(crate) mod heap;
 pub(crate) mod heap_pool;
 pub(crate) mod huge;
@@ -45,12 +47,15 @@ pub(crate) const ALIGN_MAX: usize = 1 << 30;
 static_assertions::const_assert_eq!(SLICES, 64); // one u64 bitmap per segment
 static_assertions::const_assert!(size_class::MEDIUM_PAGE_SLICES < SLICES);
 
-/// A free block's link word.
+/// A free block's link word (encoded in the hardened build: see [`hardened`]).
 #[cfg(not(loom))]
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Block {
+    #[cfg(not(feature = "hardened"))]
     next: *mut Block,
+    #[cfg(feature = "hardened")]
+    next: usize,
 }
 
 /// A free block's link word. Under loom it is a loom cell placed in the block, so the models
@@ -69,9 +74,13 @@ impl Block {
     /// `b` is a free block whose link was written by [`set_next`](Self::set_next).
     #[inline(always)]
     pub(crate) unsafe fn next(b: *mut Block) -> *mut Block {
-        #[cfg(not(loom))]
-        // SAFETY: the caller's promise.
+        #[cfg(all(not(loom), not(feature = "hardened")))]
+        // SAFETY: `b` is a free block whose link was written (caller): its first word is
+        // readable and holds the link.
         return unsafe { (*b).next };
+        #[cfg(all(not(loom), feature = "hardened"))]
+        // SAFETY: as above; the word holds the encoded link, checked as it is decoded.
+        return hardened::decode(unsafe { (*b).next }, b);
         #[cfg(loom)]
         // SAFETY: the caller's promise.
         return unsafe { (*b).next.with(|p| *p) };
@@ -83,10 +92,15 @@ impl Block {
     /// `b` is a block the caller may write (being freed, or free and owned).
     #[inline(always)]
     pub(crate) unsafe fn set_next(b: *mut Block, next: *mut Block) {
-        #[cfg(not(loom))]
-        // SAFETY: the caller's promise.
+        #[cfg(all(not(loom), not(feature = "hardened")))]
+        // SAFETY: the caller may write the block (caller), whose first word is the link.
         unsafe {
             (*b).next = next
+        };
+        #[cfg(all(not(loom), feature = "hardened"))]
+        // SAFETY: as above; the link is stored encoded.
+        unsafe {
+            (*b).next = hardened::encode(next, b)
         };
         #[cfg(loom)]
         // SAFETY: the caller's promise; a fresh cell each time (the block's memory held user
@@ -98,6 +112,26 @@ impl Block {
                     next: loom::cell::UnsafeCell::new(next),
                 },
             )
+        };
+    }
+
+    /// Zeroes the link word of a block just allocated (for zeroed allocations: the rest of the
+    /// block is zero already, or is zeroed by the caller). A plain zero in every build, where
+    /// `set_next(b, null)` stores an encoded null in the hardened one.
+    ///
+    /// # Safety
+    /// `b` is a block the caller owns, at least a word long.
+    #[inline(always)]
+    pub(crate) unsafe fn clear_link(b: *mut Block) {
+        #[cfg(not(loom))]
+        // SAFETY: the caller owns the block, whose first word is the link.
+        unsafe {
+            b.cast::<usize>().write(0)
+        };
+        #[cfg(loom)]
+        // SAFETY: the caller owns the block; under loom the link is a cell, written afresh.
+        unsafe {
+            Block::set_next(b, core::ptr::null_mut())
         };
     }
 }

@@ -16,6 +16,8 @@
 #[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) mod unix;
 
+#[cfg(feature = "hardened")]
+pub(crate) mod entropy;
 #[cfg(all(unix, not(miri), not(loom)))]
 pub(crate) mod env;
 #[cfg(all(unix, not(loom)))]

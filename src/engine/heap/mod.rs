@@ -347,6 +347,8 @@ impl Heap {
 
     /// Maps and sets up a new, empty heap. Null if the OS refuses.
     pub(crate) fn create() -> *mut Heap {
+        #[cfg(all(feature = "hardened", not(loom)))]
+        crate::engine::hardened::init();
         let size = checked_round_up(core::mem::size_of::<Heap>(), OS_PAGE).unwrap_or(0);
         // SAFETY: a non-zero multiple of OS_PAGE, page-aligned.
         let heap = unsafe { Os::map(size, OS_PAGE) }.cast::<Heap>();

@@ -268,7 +268,7 @@ impl Heap {
             unsafe { ptr::write_bytes(start, 0, bytes) };
         } else if zero {
             // SAFETY: `block` is ours; only its link word may be non-zero in fresh memory.
-            unsafe { Block::set_next(block, ptr::null_mut()) };
+            unsafe { Block::clear_link(block) };
         }
         block.cast()
     }
@@ -282,7 +282,7 @@ impl Heap {
 pub(super) unsafe fn zero_block(block: *mut Block, rest_is_zero: bool, size: usize) {
     if rest_is_zero {
         // SAFETY: the block is the caller's, so its first word is ours to write.
-        unsafe { Block::set_next(block, ptr::null_mut()) };
+        unsafe { Block::clear_link(block) };
     } else {
         // SAFETY: the block is the caller's, and `size` bytes long (caller).
         unsafe { ptr::write_bytes(block.cast::<u8>(), 0, size) };

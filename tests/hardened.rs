@@ -1,0 +1,168 @@
+//! The hardened build (`--features hardened`): free-list links are stored encoded and checked
+//! when followed, so a write after free or an overflow into a free block's link aborts with a
+//! message naming the block, instead of handing out an address of the attacker's choosing.
+//!
+//! Each attack runs in a child process (this test binary re-run with `HARDENED_CASE` set),
+//! which prints the address of the block whose link it corrupts, then allocates until the
+//! engine follows that link; the parent checks that the child died of SIGABRT with a report
+//! naming the problem and that address.
+
+#![cfg(feature = "hardened")]
+
+#[global_allocator]
+static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+const CASE_VAR: &str = "HARDENED_CASE";
+const SMALL: Layout = match Layout::from_size_align(64, 8) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+
+/// Allocates 64-byte blocks until the engine follows the corrupted link (it aborts) or gives
+/// up after far more blocks than a page holds.
+fn allocate_until_the_link_is_followed() {
+    let mut kept = Vec::with_capacity(100_000);
+    for _ in 0..100_000 {
+        // SAFETY: a valid, non-zero layout.
+        kept.push(unsafe { alloc(SMALL) } as usize);
+    }
+    eprintln!("CORRUPTION-NOT-DETECTED");
+    std::process::exit(3);
+}
+
+/// Runs the attack of `case` (in the child).
+fn run_case(case: &str) {
+    // Blocks of one fresh page, carved in address order.
+    let blocks: Vec<*mut u8> = (0..64)
+        // SAFETY: a valid, non-zero layout.
+        .map(|_| unsafe { alloc(SMALL) })
+        .collect();
+    match case {
+        "write_after_free" => {
+            let victim = blocks[10];
+            // SAFETY: a live block of SMALL, freed once.
+            unsafe { dealloc(victim, SMALL) };
+            eprintln!("CORRUPTED 0x{:x}", victim as usize);
+            // SAFETY: none — the deliberate write after free (the memory stays mapped).
+            unsafe { victim.cast::<u64>().write_volatile(0x4141_4141_4141_4141) };
+        }
+        "overflow_into_a_free_block" => {
+            // Two neighbours: the one after is freed, then the one before overflows by 8 bytes.
+            let (before, after) = blocks
+                .iter()
+                .find_map(|&p| {
+                    let next = p.wrapping_add(64);
+                    blocks.contains(&next).then_some((p, next))
+                })
+                .expect("64 blocks of a fresh page include two neighbours");
+            // SAFETY: a live block of SMALL, freed once.
+            unsafe { dealloc(after, SMALL) };
+            eprintln!("CORRUPTED 0x{:x}", after as usize);
+            // SAFETY: none — the deliberate overflow: 72 bytes into a 64-byte block.
+            unsafe { before.write_bytes(0x41, 72) };
+        }
+        other => panic!("unknown case {other}"),
+    }
+    allocate_until_the_link_is_followed();
+}
+
+/// Runs `case` in a child and checks that it aborted naming the corrupted block.
+fn expect_abort(case: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CASE_VAR, case)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{case}: expected SIGABRT, got {:?}\n{stderr}",
+        out.status
+    );
+    let address = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("CORRUPTED "))
+        .unwrap_or_else(|| panic!("{case}: the child did not reach the corruption\n{stderr}"));
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("allocgator: "))
+        .unwrap_or_else(|| panic!("{case}: no report on stderr\n{stderr}"));
+    assert!(
+        report.contains("free-list link overwritten"),
+        "{case}: report does not name the problem: {report}"
+    );
+    assert!(
+        report.ends_with(&format!(" at {address}")),
+        "{case}: report does not name the block {address}: {report}"
+    );
+}
+
+/// The child side: does nothing unless run by `expect_abort`.
+#[test]
+fn child_runner() {
+    if let Ok(case) = std::env::var(CASE_VAR) {
+        run_case(&case);
+    }
+}
+
+#[test]
+fn a_link_overwritten_after_free_is_caught_before_it_is_followed() {
+    expect_abort("write_after_free");
+}
+
+#[test]
+fn an_overflow_into_a_free_neighbours_link_is_caught() {
+    expect_abort("overflow_into_a_free_block");
+}
+
+/// A freed block does not give away where the next free block is: its first word is not the
+/// next block's address (it is in the default build).
+#[test]
+fn a_freed_block_does_not_hold_the_next_blocks_address() {
+    let blocks: Vec<*mut u8> = (0..16)
+        // SAFETY: a valid, non-zero layout.
+        .map(|_| unsafe { alloc(SMALL) })
+        .collect();
+    let (first, second) = (blocks[4], blocks[5]);
+    // SAFETY: live blocks of SMALL, each freed once; `second` first, so `first` links to it.
+    unsafe {
+        dealloc(second, SMALL);
+        dealloc(first, SMALL);
+    }
+    // SAFETY: the block's memory stays mapped (engine pages are not unmapped while the page
+    // has live blocks: the other 14 are); reading a freed block is what an attacker does.
+    let link = unsafe { first.cast::<usize>().read_volatile() };
+    assert_ne!(link, second as usize, "the link is stored in the clear");
+    assert_ne!(link, 0);
+    for &p in blocks.iter().filter(|&&p| p != first && p != second) {
+        // SAFETY: one of the remaining live blocks, freed once.
+        unsafe { dealloc(p, SMALL) };
+    }
+}
+
+/// Zeroed allocations still read as zeros: the link word is cleared with a plain zero, not an
+/// encoded null.
+#[test]
+fn zeroed_blocks_are_zero_including_their_first_word() {
+    for size in [8usize, 16, 64, 1024, 40_000, 1 << 20] {
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        for _ in 0..100 {
+            // SAFETY: a valid, non-zero layout.
+            let p = unsafe { std::alloc::alloc_zeroed(layout) };
+            assert!(!p.is_null());
+            // SAFETY: `size` bytes just allocated.
+            let bytes = unsafe { std::slice::from_raw_parts(p, size) };
+            assert!(
+                bytes.iter().all(|&b| b == 0),
+                "{size}-byte block not zeroed"
+            );
+            // SAFETY: allocated above with `layout`.
+            unsafe { dealloc(p, layout) };
+        }
+    }
+}
