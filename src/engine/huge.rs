@@ -72,7 +72,8 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         // header is mapped, and the block lies `g.block` bytes into the mapping.
         let block = unsafe { (*cached).map_base.add(g.block) };
         let usable = g.map_size - g.block;
-        // SAFETY: as above: the header is ours to write until the block is handed out.
+        // SAFETY: the cached mapping's header is mapped and ours to write until the block is
+        // handed out.
         unsafe { ptr::addr_of_mut!((*cached).usable).write(usable) };
         if zero {
             // SAFETY: the block's `usable` bytes lie inside the mapping, which we own.

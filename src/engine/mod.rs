@@ -79,7 +79,8 @@ impl Block {
         // readable and holds the link.
         return unsafe { (*b).next };
         #[cfg(all(not(loom), feature = "hardened"))]
-        // SAFETY: as above; the word holds the encoded link, checked as it is decoded.
+        // SAFETY: `b` is a free block whose link was written (caller); its first word holds
+        // the encoded link, checked as it is decoded.
         return hardened::decode(unsafe { (*b).next }, b);
         #[cfg(loom)]
         // SAFETY: the caller's promise.
@@ -98,7 +99,7 @@ impl Block {
             (*b).next = next
         };
         #[cfg(all(not(loom), feature = "hardened"))]
-        // SAFETY: as above; the link is stored encoded.
+        // SAFETY: the caller may write the block, whose first word holds the encoded link.
         unsafe {
             (*b).next = hardened::encode(next, b)
         };

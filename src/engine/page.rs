@@ -262,8 +262,8 @@ impl Page {
     /// # Safety
     /// The caller owns the page, holds its one block, and has resized its slices accordingly.
     pub(crate) unsafe fn set_large_size(&self, slice_count: usize, block_size: usize) {
-        // SAFETY: owner (caller); nobody else reads `info` without holding the block, which the
-        // caller holds.
+        // SAFETY: the caller owns the page and holds its one block; nobody else reads `info`
+        // without holding the block.
         unsafe {
             self.info.with_mut(|p| (*p).block_size = block_size);
             self.with_local(|l| l.slice_count = slice_count as u8);
@@ -418,9 +418,9 @@ impl Page {
     /// # Safety
     /// The caller owns the page.
     pub(crate) unsafe fn collect(&self) -> u32 {
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the page.
         let remote = unsafe { self.take_thread_free() };
-        // SAFETY: owner (caller); `remote` is a list we now own.
+        // SAFETY: the caller owns the page, and `remote` is the list just taken, now ours.
         unsafe { self.absorb_remote(remote) }
     }
 

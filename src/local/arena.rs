@@ -1329,7 +1329,8 @@ impl RawAllocator for &Arena {
         // Through `Arena` itself, not `&&Arena`: a call that is handed the address of the
         // reference inside a `Vec` makes the compiler keep the `Vec`'s length in memory,
         // a store on every `push`.
-        // SAFETY: forwarded (caller).
+        // SAFETY: `ptr` is a live block of this arena fitting `old`, and `new` is no smaller
+        // (the Allocator contract for `grow`).
         unsafe { Arena::grow_alone(self, ptr, old, new) }
     }
 }

@@ -952,7 +952,8 @@ impl Drop for SharedRef {
 
 // SAFETY: the shared state is atomics and data written once before it is shared.
 unsafe impl Send for SharedRef {}
-// SAFETY: as above.
+// SAFETY: the shared state is atomics and data written once before it is shared, so
+// shared references from several threads race on nothing.
 unsafe impl Sync for SharedRef {}
 
 /// A pool of fixed-size blocks that any thread may allocate from and free into, without a

@@ -154,7 +154,7 @@ pub(crate) struct Heap {
 // SAFETY: owner-only state is touched by the owner only (module docs); the rest is atomic.
 // The sentinel's local state is never written.
 unsafe impl Sync for Heap {}
-// SAFETY: as above; a heap changes owner only through a synchronising hand-off (the pool lock,
+// SAFETY: owner-only state is touched by one owner at a time: a heap changes owner only through a synchronising hand-off (the pool lock,
 // or moving the `Slab` that owns it).
 unsafe impl Send for Heap {}
 
@@ -381,10 +381,10 @@ impl Heap {
     /// # Safety
     /// The caller owns the heap; no block of it is used afterwards, no other thread frees into
     /// it, and the heap is not used again.
-    #[cfg_attr(not(test), allow(dead_code))] // private heaps: tests now, `Slab` next
+    #[cfg_attr(not(test), allow(dead_code))] // private heaps: `Slab`, the tests, loom models
     pub(crate) unsafe fn destroy(heap: *mut Heap) {
         // Blocks still live go with the heap: take them off the process-wide live bytes.
-        // SAFETY: owner (caller).
+        // SAFETY: the caller owns the heap and no longer uses it or its blocks.
         unsafe {
             (*heap).fold_all();
             let counters = &(*heap).counters;
@@ -591,7 +591,7 @@ impl Heap {
                     unsafe { self.free_local_slow(p) };
                 }
             } else if flags & FLAG_FULL != 0 {
-                // SAFETY: as in the branch above.
+                // SAFETY: the caller owns this heap, and `p` is the block of ours just freed.
                 unsafe { self.free_local_slow(p) };
             }
             false

@@ -257,7 +257,8 @@ impl Heap {
         // SAFETY: this heap owns the page (the caller owns the heap).
         let armed = unsafe { page.arm() };
         debug_assert!(armed);
-        // SAFETY: as above; a large page goes on no queue, so marking it full unlinks nothing.
+        // SAFETY: this heap owns the page; a large page goes on no queue, so marking it full
+        // unlinks nothing.
         unsafe {
             page.with_local(|l| l.set_full(true));
             self.fold(page);

@@ -205,8 +205,8 @@ impl Heap {
             // SAFETY: the caller owns the heap and its page; the closures touch only the
             // page's flags.
             if unsafe { page.with_local(|l| l.in_full()) } {
-                // SAFETY: as the closure above; a page marked full is on no queue, and
-                // joins its class's queue here.
+                // SAFETY: the caller owns the heap and its page; a page marked full is on no
+                // queue, and joins its class's queue here.
                 unsafe {
                     page.with_local(|l| l.set_full(false));
                     self.queue_push_back(class, page);

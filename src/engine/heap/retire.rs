@@ -99,7 +99,7 @@ impl Heap {
                 // SAFETY: `seg` is on the heap's list, so the heap owns it, and we hold the
                 // segment lock.
                 let next = unsafe { Segment::with_local(seg, |l| l.next) };
-                // SAFETY: as above: a segment of this heap, under its segment lock.
+                // SAFETY: `seg` is a segment of this heap, under its segment lock.
                 if unsafe { Segment::purge(seg, now) } {
                     // SAFETY: `seg` is on `segments`, and empty: nothing of it is referenced,
                     // so it may be unlinked and unmapped.
@@ -108,7 +108,7 @@ impl Heap {
                         Segment::destroy(seg);
                     }
                 } else {
-                    // SAFETY: as for `purge` above.
+                    // SAFETY: `seg` is a segment of this heap, under its segment lock.
                     more |= unsafe { Segment::has_dirty(seg) };
                 }
                 seg = next;
