@@ -48,7 +48,7 @@ mod segments; // the span search, segment lists, the segment walk
 
 use refill::zero_block;
 use retire::may_retire;
-use segments::{list_push, list_remove};
+use segments::list_remove;
 
 /// Class id of single-block (large) pages; also their counter index.
 pub(crate) const LARGE: usize = LARGE_INDEX;

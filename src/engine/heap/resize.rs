@@ -134,12 +134,7 @@ impl Heap {
             if unsafe { Segment::slices_without_page(seg) } == 0 {
                 // SAFETY: the guard is ours and no other borrow of the lists is live; `seg`,
                 // ours, was on `segments` (it had free slices) and goes to `full_segments`.
-                unsafe {
-                    guard.with_lists(|lists| {
-                        list_remove(&mut lists.segments, seg);
-                        list_push(&mut lists.full_segments, seg);
-                    })
-                };
+                unsafe { guard.with_lists(|lists| lists.set_full(seg, true)) };
             }
             drop(guard);
         } else {
@@ -156,12 +151,7 @@ impl Heap {
             if was_full {
                 // SAFETY: the guard is ours and no other borrow of the lists is live; `seg`
                 // was on `full_segments` and now has free slices.
-                unsafe {
-                    guard.with_lists(|lists| {
-                        list_remove(&mut lists.full_segments, seg);
-                        list_push(&mut lists.segments, seg);
-                    })
-                };
+                unsafe { guard.with_lists(|lists| lists.set_full(seg, false)) };
             }
             drop(guard);
             // SAFETY: the caller owns this heap.

@@ -36,12 +36,7 @@ impl Heap {
             // It was in the full list: it has room again.
             // SAFETY: we hold the lock and no other borrow of the lists is live; `seg` is on
             // `full_segments` (no free slice until now).
-            unsafe {
-                guard.with_lists(|lists| {
-                    list_remove(&mut lists.full_segments, seg);
-                    list_push(&mut lists.segments, seg);
-                })
-            };
+            unsafe { guard.with_lists(|lists| lists.set_full(seg, false)) };
         }
         drop(guard);
         // SAFETY: the caller owns the heap.

@@ -75,11 +75,8 @@ impl Heap {
                 // SAFETY: as for `next`.
                 if slices == unsafe { Segment::slices_without_page(seg) } {
                     // This span fills the segment: move it out of the searched list.
-                    // SAFETY: `seg` is on `segments` and on no other list.
-                    unsafe {
-                        list_remove(&mut local.segments, seg);
-                        list_push(&mut local.full_segments, seg);
-                    }
+                    // SAFETY: the heap owns `seg`, which is on `segments`.
+                    unsafe { local.set_full(seg, true) };
                 }
                 return Span::Found(seg, index);
             }
@@ -138,11 +135,30 @@ impl Heap {
     }
 }
 
+impl SegmentLists {
+    /// Moves `seg` between the two lists: onto `full_segments` when it has just lost its last
+    /// free slice (`full`), back onto `segments` when it has one again.
+    ///
+    /// # Safety
+    /// The caller owns `seg`, which is on the other list.
+    pub(super) unsafe fn set_full(&mut self, seg: *mut Segment, full: bool) {
+        let (from, to) = if full {
+            (&mut self.segments, &mut self.full_segments)
+        } else {
+            (&mut self.full_segments, &mut self.segments)
+        };
+        // SAFETY: the caller owns `seg`, which is on `from` (the other list).
+        unsafe { list_remove(from, seg) };
+        // SAFETY: the caller owns `seg`, now on no list.
+        unsafe { list_push(to, seg) };
+    }
+}
+
 /// Pushes a segment on the front of a list.
 ///
 /// # Safety
 /// The caller owns the segment, which is on no list.
-pub(super) unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
+unsafe fn list_push(list: &mut SegmentList, seg: *mut Segment) {
     let head = list.head;
     // SAFETY: the caller owns `seg`.
     unsafe {
