@@ -6,13 +6,13 @@
 //! marked `checked` need the feature (`cargo test --features checked --test bad_free`); the
 //! others are checks that are on by default.
 
+mod common;
+
 #[global_allocator]
 static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
 
 use allocgator::allocator_api2::alloc::{Allocator, Global};
 use std::alloc::{alloc, dealloc, Layout};
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 use std::ptr::NonNull;
 
 const CASE_VAR: &str = "BAD_FREE_CASE";
@@ -178,34 +178,7 @@ fn run_case(case: &str) {
 
 /// Runs `case` in a child and checks it aborted naming `problem` and the announced address.
 fn expect_abort(case: &str, problem: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CASE_VAR, case)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{case}: expected SIGABRT, got {:?}\n{stderr}",
-        out.status
-    );
-    let address = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("BAD-ADDRESS "))
-        .unwrap_or_else(|| panic!("{case}: the child did not reach the bad call\n{stderr}"));
-    let report = stderr
-        .lines()
-        .find(|l| l.starts_with("allocgator: "))
-        .unwrap_or_else(|| panic!("{case}: no report on stderr\n{stderr}"));
-    assert!(
-        report.contains(problem),
-        "{case}: report does not name `{problem}`: {report}"
-    );
-    assert!(
-        report.ends_with(&format!(" at {address}")),
-        "{case}: report does not name the address {address}: {report}"
-    );
+    common::expect_abort(CASE_VAR, case, "BAD-ADDRESS ", problem);
 }
 
 /// The child side: does nothing unless run by `expect_abort`.

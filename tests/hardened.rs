@@ -9,12 +9,12 @@
 
 #![cfg(feature = "hardened")]
 
+mod common;
+
 #[global_allocator]
 static GLOBAL: allocgator::Allocgator = allocgator::Allocgator;
 
 use std::alloc::{alloc, dealloc, Layout};
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 const CASE_VAR: &str = "HARDENED_CASE";
 const SMALL: Layout = match Layout::from_size_align(64, 8) {
@@ -72,34 +72,7 @@ fn run_case(case: &str) {
 
 /// Runs `case` in a child and checks that it aborted naming the corrupted block.
 fn expect_abort(case: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CASE_VAR, case)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "{case}: expected SIGABRT, got {:?}\n{stderr}",
-        out.status
-    );
-    let address = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("CORRUPTED "))
-        .unwrap_or_else(|| panic!("{case}: the child did not reach the corruption\n{stderr}"));
-    let report = stderr
-        .lines()
-        .find(|l| l.starts_with("allocgator: "))
-        .unwrap_or_else(|| panic!("{case}: no report on stderr\n{stderr}"));
-    assert!(
-        report.contains("free-list link overwritten"),
-        "{case}: report does not name the problem: {report}"
-    );
-    assert!(
-        report.ends_with(&format!(" at {address}")),
-        "{case}: report does not name the block {address}: {report}"
-    );
+    common::expect_abort(CASE_VAR, case, "CORRUPTED ", "free-list link overwritten");
 }
 
 /// The child side: does nothing unless run by `expect_abort`.

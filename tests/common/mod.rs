@@ -119,3 +119,38 @@ pub fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
         assert_eq!(b, pattern(seed, i), "block {p:p} offset {i} (of {len})");
     }
 }
+
+/// Runs this test binary's `child_runner` test in a child process with `var=case`, and checks
+/// that the child died of SIGABRT with an `allocgator: ` report that names `problem` and ends
+/// with the address the child announced on a stderr line starting with `marker`.
+pub fn expect_abort(var: &str, case: &str, marker: &str, problem: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
+        .env(var, case)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{case}: expected SIGABRT, got {:?}\n{stderr}",
+        out.status
+    );
+    let address = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(marker))
+        .unwrap_or_else(|| panic!("{case}: the child did not reach the bad call\n{stderr}"));
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("allocgator: "))
+        .unwrap_or_else(|| panic!("{case}: no report on stderr\n{stderr}"));
+    assert!(
+        report.contains(problem),
+        "{case}: report does not name `{problem}`: {report}"
+    );
+    assert!(
+        report.ends_with(&format!(" at {address}")),
+        "{case}: report does not name the address {address}: {report}"
+    );
+}
