@@ -12,7 +12,8 @@
 //! program that reads a freed block learns neither the next block's address nor, without the
 //! secrets, how to forge one; a link copied to another block decodes to garbage; and a link
 //! overwritten after free, or by an overflow from the block before, decodes to an address
-//! outside the block's segment (or misaligned) with probability about 1 − 2⁻⁴¹, which
+//! outside the block's segment, or misaligned (decoding is a bijection, so of all stored
+//! values only the 2¹⁹ aligned addresses of the block's own 4 MiB segment and null pass), which
 //! [`Block::next`](super::Block::next) checks each time it follows a link and reports,
 //! naming the block, before anything is allocated from it.
 //!
