@@ -3,8 +3,10 @@
 //! Each case runs in a child process (this test binary re-run with `BAD_FREE_CASE` set): the
 //! child prints the address it is about to misuse, then makes the bad call; the parent checks
 //! that the child died of SIGABRT and that stderr names the problem and that address. Cases
-//! marked `checked` need the feature (`cargo test --features checked --test bad_free`); the
-//! others are checks that are on by default.
+//! in `engine` need the `checked` or the `hardened` feature (`cargo test --features hardened
+//! --test bad_free`: the hardened build finds them through the encoded free-list links and
+//! the segment map, the checked one through its live bitmap); those in `checked` need that
+//! feature (the local allocators' checks); the others are checks that are on by default.
 
 mod common;
 
@@ -54,6 +56,38 @@ fn run_case(case: &str) {
                     .join()
                     .unwrap();
             }
+            "double_free_later" => {
+                // Freed, then others freed after it (it is no longer the list's head), while
+                // a block of the page stays live.
+                let p = alloc(small);
+                // p's neighbour, carved from the same page (`black_box`: an unused allocation
+                // may be optimised away).
+                std::hint::black_box(alloc(small));
+                let others: Vec<*mut u8> = (0..5).map(|_| alloc(small)).collect();
+                dealloc(p, small);
+                for &q in &others {
+                    dealloc(q, small);
+                }
+                announce(p);
+                dealloc(p, small);
+            }
+            "double_free_remote_later" => {
+                // Freed by another thread, which then frees others of the page too.
+                let p = alloc(small) as usize;
+                let others: Vec<usize> = (0..5).map(|_| alloc(small) as usize).collect();
+                std::thread::spawn(move || {
+                    dealloc(p as *mut u8, small);
+                    for &q in &others {
+                        dealloc(q as *mut u8, small);
+                    }
+                })
+                .join()
+                .unwrap();
+                announce(p as *mut u8);
+                std::thread::spawn(move || dealloc(p as *mut u8, small))
+                    .join()
+                    .unwrap();
+            }
             "double_free_large" => {
                 double_free_in_a_row(Global, Layout::from_size_align(1 << 20, 8).unwrap())
             }
@@ -65,6 +99,17 @@ fn run_case(case: &str) {
                 let p = local.as_mut_ptr().cast::<u8>();
                 announce(p);
                 dealloc(p, small);
+            }
+            "never_returned_static" => {
+                static mut STATIC_BLOCK: [u64; 8] = [0; 8];
+                let p = std::ptr::addr_of_mut!(STATIC_BLOCK).cast::<u8>();
+                announce(p);
+                dealloc(p, small);
+            }
+            "misaligned" => {
+                let p = alloc(small);
+                announce(p.add(1));
+                dealloc(p.add(1), small);
             }
             "never_returned_libc" => {
                 let p = libc::malloc(64).cast::<u8>();
@@ -226,10 +271,10 @@ fn static_pool_double_free_in_a_row() {
     expect_abort("static_pool_double_free_in_a_row", problem);
 }
 
-// Feature `checked`.
+// Features `checked` or `hardened`: the engine's own checks.
 
-#[cfg(feature = "checked")]
-mod checked {
+#[cfg(any(feature = "checked", feature = "hardened"))]
+mod engine {
     use super::expect_abort;
 
     #[test]
@@ -238,8 +283,18 @@ mod checked {
     }
 
     #[test]
+    fn double_free_after_other_frees() {
+        expect_abort("double_free_later", "double free");
+    }
+
+    #[test]
     fn double_free_from_another_thread() {
         expect_abort("double_free_remote", "double free");
+    }
+
+    #[test]
+    fn double_free_from_another_thread_after_other_frees() {
+        expect_abort("double_free_remote_later", "double free");
     }
 
     #[test]
@@ -258,6 +313,11 @@ mod checked {
     }
 
     #[test]
+    fn free_of_a_static_address() {
+        expect_abort("never_returned_static", "does not own");
+    }
+
+    #[test]
     fn free_of_a_libc_malloc_block() {
         expect_abort("never_returned_libc", "does not own");
     }
@@ -266,6 +326,18 @@ mod checked {
     fn free_of_an_interior_pointer() {
         expect_abort("interior_small", "interior pointer");
     }
+
+    #[test]
+    fn free_of_a_misaligned_pointer() {
+        expect_abort("misaligned", "misaligned");
+    }
+}
+
+// Feature `checked`: the local allocators' checks.
+
+#[cfg(feature = "checked")]
+mod checked {
+    use super::expect_abort;
 
     #[test]
     fn pool_deallocate_with_the_wrong_size() {

@@ -5,10 +5,10 @@
 //! Two pieces of state, both out of line (a freed block's contents are the allocator's, but a
 //! program with a bad free may be writing them, so nothing the checks rely on lives there):
 //!
-//! - a **segment map**: one bit per 4 MiB of address space (4 MiB of zero-initialised
-//!   `static`, of which the OS backs only the words touched) saying "allocgator owns a segment
-//!   or huge-block header here". A free first checks it, so a foreign pointer is reported
-//!   without reading memory that may not be mapped;
+//! - the **segment map** (`segment_map`, shared with the hardened build): one bit per 4 MiB
+//!   of address space saying "allocgator owns a segment or huge-block header here". A free
+//!   first checks it, so a foreign pointer is reported without reading memory that may not be
+//!   mapped;
 //! - a **live bitmap** per segment: one bit per 8 bytes (every block starts 8-aligned), set
 //!   when a block is handed out and cleared when it is freed, from any thread (atomic RMWs). A
 //!   free that finds its bit clear is a double free.
@@ -23,7 +23,9 @@
 #[cfg(feature = "checked")]
 use super::segment::{Segment, SegmentKind};
 #[cfg(feature = "checked")]
-use super::{segment_of, SEGMENT_SHIFT, SEGMENT_SIZE};
+use super::segment_map::segment_known;
+#[cfg(feature = "checked")]
+use super::{segment_of, SEGMENT_SIZE};
 #[cfg(feature = "checked")]
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -61,52 +63,9 @@ pub(crate) fn report(problem: &str, addr: usize) -> ! {
     );
 }
 
-/// Address bits the segment map covers (the x86-64 / AArch64 user address space).
-#[cfg(feature = "checked")]
-const ADDRESS_BITS: usize = 47;
-/// Words of the segment map.
-#[cfg(feature = "checked")]
-const MAP_WORDS: usize = (1 << (ADDRESS_BITS - SEGMENT_SHIFT)) / usize::BITS as usize;
-
-/// Bit `i`: the 4 MiB-aligned address `i << SEGMENT_SHIFT` holds a segment header of ours.
-#[cfg(feature = "checked")]
-static SEGMENT_MAP: [AtomicUsize; MAP_WORDS] = [const { AtomicUsize::new(0) }; MAP_WORDS];
-
 /// Bytes of a segment's live bitmap: one bit per 8 bytes of the segment.
 #[cfg(feature = "checked")]
 pub(crate) const LIVE_BITS_BYTES: usize = SEGMENT_SIZE / 8 / 8;
-
-#[cfg(feature = "checked")]
-fn map_slot(seg: *mut Segment) -> Option<(&'static AtomicUsize, usize)> {
-    let index = seg as usize >> SEGMENT_SHIFT;
-    let word = SEGMENT_MAP.get(index / usize::BITS as usize)?;
-    Some((word, 1 << (index % usize::BITS as usize)))
-}
-
-/// Records that `seg` (a segment or a huge block's header) is ours.
-#[cfg(feature = "checked")]
-pub(crate) fn segment_added(seg: *mut Segment) {
-    if let Some((word, bit)) = map_slot(seg) {
-        // Relaxed: a free of a block in this segment is ordered after the segment's creation
-        // by the block's own hand-off; RMWs on one word never lose each other's bits.
-        word.fetch_or(bit, Ordering::Relaxed);
-    }
-}
-
-/// Records that `seg` is no longer ours (before its memory goes back to the OS).
-#[cfg(feature = "checked")]
-pub(crate) fn segment_removed(seg: *mut Segment) {
-    if let Some((word, bit)) = map_slot(seg) {
-        // Relaxed: as in `segment_added`.
-        word.fetch_and(!bit, Ordering::Relaxed);
-    }
-}
-
-#[cfg(feature = "checked")]
-fn segment_known(seg: *mut Segment) -> bool {
-    // Relaxed: as in `segment_added`.
-    map_slot(seg).is_some_and(|(word, bit)| word.load(Ordering::Relaxed) & bit != 0)
-}
 
 /// The live bit of block `p` in segment `seg`: its word and mask.
 ///

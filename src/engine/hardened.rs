@@ -18,9 +18,37 @@
 //! naming the block, before anything is allocated from it.
 //!
 //! Zeroing a link (for `calloc`'s first word) writes a plain zero, not an encoded null, so
-//! [`Block::clear_link`](super::Block::clear_link) is separate from `set_next`.
+//! [`Block::clear_link`](super::Block::clear_link) is separate from `set_next`; and every
+//! block handed out has its link cleared, so the program never reads an encoded pointer.
+//!
+//! # Bad frees
+//!
+//! Every free is checked before the engine acts on it ([`check_free`], then
+//! [`suspicious_local`] or [`check_remote_free`] once its page is known), at the cost of a
+//! few loads and a multiply:
+//!
+//! - a misaligned pointer, or one whose 4 MiB boundary holds no header of ours (the segment
+//!   map, shared with the `checked` build), was never returned by allocgator: a stack or
+//!   static address, another allocator's block;
+//! - a pointer into a segment's header, into a page with no blocks, or not at a multiple of
+//!   its page's block size from the page's start is an interior or stray pointer;
+//! - a **double free** is found through the link itself: a freed block's first word is an
+//!   encoded link that decodes into its own page (or to null), where a live block's first
+//!   word is the program's (cleared when the block was handed out). Only when it does is the
+//!   block looked for on its page's lists ([`diagnose_local`], [`check_remote_free`]), so
+//!   the search costs nothing in the common case and never reports a block that is not on a
+//!   list. A free into a page that has no block handed out is a double free too (a large
+//!   block's page, retired when its block was freed).
+//!
+//! What is not caught: a second free after the block was handed out again (it frees the new
+//! owner's block, as in any allocator without a quarantine), and a second free from another
+//! thread after the block's owner already collected the first (the freeing thread cannot
+//! read the owner's lists).
 
-use super::{Block, SEGMENT_SHIFT};
+use super::page::{Page, PageLocal, STATE_MASK};
+use super::segment::Segment;
+use super::segment_map::segment_known;
+use super::{segment_of, Block, SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE};
 use crate::sync::{AtomicUsize, Ordering};
 
 /// The process's secret, drawn by [`init`] before the first heap exists; 0 until then.
@@ -100,4 +128,220 @@ fn corrupted(at: *mut Block) -> ! {
          before): the free block",
         at.addr(),
     )
+}
+
+/// A free of `p` is about to happen: aborts with a report if `p` cannot be a block of ours
+/// at all (misaligned, or no header of ours at its 4 MiB boundary). The rest of the checks
+/// need the block's page, which the free path finds next: [`suspicious_local`] and
+/// [`check_remote_free`].
+///
+/// # Safety
+/// None beyond the caller's claim that `p` came from allocgator: nothing at `p` is read.
+#[inline(always)]
+pub(crate) unsafe fn check_free(p: *mut u8) {
+    if p.addr() & 7 != 0 {
+        bad_free(
+            "free of a pointer allocgator never returned (misaligned)",
+            p,
+        );
+    }
+    if !segment_known(segment_of(p)) {
+        bad_free(
+            "free of a pointer allocgator does not own (never returned by it, or a huge block \
+             freed twice)",
+            p,
+        );
+    }
+}
+
+/// Whether `offset`, from the start of `page`, is the start of one of its blocks (false for
+/// every offset of a page with no blocks).
+#[inline(always)]
+fn starts_block(page: &Page, offset: usize) -> bool {
+    let m = page.multiple_of();
+    // Offsets of a page's blocks are below 4 MiB, so below 2³² as the multiplier needs;
+    // a larger one (a stray pointer) wraps to a value that fails or passes, and passing
+    // only sends it on to the other checks.
+    (offset as u64).wrapping_mul(m) < m
+}
+
+/// Whether a block's first word, `word`, decodes as a link of the block at `at` would: null
+/// or an 8-aligned address in `at`'s segment. True of every free block; of a live block only
+/// if the program stored exactly such a value there (its link was cleared when it was handed
+/// out).
+#[inline(always)]
+fn looks_linked(word: usize, at: *mut Block) -> bool {
+    let (k0, k1, r) = keys();
+    let next = word.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1;
+    next == 0 || (next & 7 == 0 && (next ^ at.addr()) >> SEGMENT_SHIFT == 0)
+}
+
+/// A local free of `block` (the caller owns its page, whose state is `local`): whether it
+/// needs a closer look by [`diagnose_local`] — it is not at a block start of the page, the
+/// page has no block handed out, or the block's first word looks like a free block's link.
+/// A few instructions; false for every valid free but those whose block holds, by chance or
+/// by design, an encoded link of its own address (the diagnosis then finds nothing wrong).
+///
+/// # Safety
+/// The caller owns the page, and `block` lies in it (its segment's slice map says so), so its
+/// first word is readable.
+#[inline(always)]
+pub(crate) unsafe fn suspicious_local(local: &PageLocal, page: &Page, block: *mut Block) -> bool {
+    // SAFETY: `block` lies in the page (caller): mapped memory of ours.
+    let word = unsafe { block.cast::<usize>().read() };
+    let offset = block.addr().wrapping_sub(local.start.addr());
+    !starts_block(page, offset) || local.used == 0 || looks_linked(word, block)
+}
+
+/// The closer look behind [`suspicious_local`]: aborts, naming the problem, for a pointer
+/// into no page or into the middle of a block, a free into a page with no block handed out,
+/// and a block already on one of its page's three lists (the owner's two, and
+/// `thread_free`, which other threads only push onto); returns if the free is good.
+///
+/// # Safety
+/// As for [`suspicious_local`].
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn diagnose_local(local: &PageLocal, page: &Page, block: *mut Block) {
+    if page.multiple_of() == 0 {
+        bad_free(
+            "free of a pointer allocgator never returned (into a segment header, or a page \
+             with no blocks)",
+            block,
+        );
+    }
+    // Before the block-start check: a page whose last block was freed may have been given
+    // back, and its `start` cleared.
+    if local.used == 0 {
+        bad_free(
+            "double free (or a free into a page with no block allocated)",
+            block,
+        );
+    }
+    if !starts_block(page, block.addr().wrapping_sub(local.start.addr())) {
+        bad_free(
+            "free of an interior pointer (not the start of a block)",
+            block,
+        );
+    }
+    // Acquire: pairs with the pushers' Release, so the links of the blocks on the stack are
+    // visible before we follow them.
+    let remote = page.thread_free.load(Ordering::Acquire);
+    let remote = remote.map_addr(|a| a & !STATE_MASK);
+    let limit = local.capacity as usize;
+    for list in [local.free, local.local_free, remote] {
+        // SAFETY: the owner's lists (caller) and the thread-free stack as of our Acquire
+        // load (its blocks stay put until the owner, us, takes them): free blocks of the
+        // page whose links were written by `set_next`.
+        if unsafe { list_holds(list, block, limit) } {
+            bad_free("double free", block);
+        }
+    }
+}
+
+/// A free of `block` from a thread that does not own its page: aborts with a report if it
+/// is not at a block start of the page, or if the block is on the page's thread-free stack
+/// (freed by another thread, not yet collected).
+///
+/// # Safety
+/// `seg` is a live `Pages` segment of ours, `block` lies in it, and `page` is the record its
+/// slice map gives for it.
+#[inline(always)]
+pub(crate) unsafe fn check_remote_free(seg: *mut Segment, page: &Page, block: *mut Block) {
+    let slice = (block.addr() & (SEGMENT_SIZE - 1)) >> SLICE_SHIFT;
+    // SAFETY: `slice < SLICES`, in the mapped header of a live segment (caller); an entry is
+    // a plain byte any thread may read while a block of its page is live.
+    let head = unsafe { (*seg).head_of.get_unchecked(slice).with(|h| *h) } as usize;
+    let offset = (block.addr() & (SEGMENT_SIZE - 1)).wrapping_sub(head * SLICE_SIZE);
+    if !starts_block(page, offset) {
+        bad_free(
+            "free of an interior pointer (not the start of a block), or of a pointer into no \
+             page",
+            block,
+        );
+    }
+    // SAFETY: `block` lies in the segment (caller), so its first word is readable.
+    let word = unsafe { block.cast::<usize>().read() };
+    if looks_linked(word, block) {
+        // SAFETY: as above.
+        unsafe { remote_free_slow(page, block) };
+    }
+}
+
+/// The search behind [`check_remote_free`]. The owner may take the stack while we walk it,
+/// and then relink its blocks; so the walk stops at the first link that does not decode
+/// into the page's segment, and a find counts only if the stack's head is still what we
+/// started from (nothing was taken meanwhile: a taken stack's head goes back to null).
+///
+/// # Safety
+/// As for [`check_remote_free`].
+#[cold]
+#[inline(never)]
+unsafe fn remote_free_slow(page: &Page, block: *mut Block) {
+    // Acquire: pairs with the pushers' Release (the links of the blocks on the stack).
+    let head = page.thread_free.load(Ordering::Acquire);
+    let limit = SEGMENT_SIZE / page.block_size().max(8);
+    let mut b = head.map_addr(|a| a & !STATE_MASK);
+    let mut found = false;
+    for _ in 0..limit {
+        if b.is_null() {
+            break;
+        }
+        if b == block {
+            found = true;
+            break;
+        }
+        // SAFETY: `b` is null or an 8-aligned address in the page's segment (checked as
+        // each link is decoded), so its first word is mapped memory of ours.
+        let word = unsafe { b.cast::<usize>().read() };
+        if !looks_linked(word, b) {
+            break;
+        }
+        b = raw_decode(word, b);
+    }
+    // Acquire: as above; the head unchanged means the stack we walked was not taken.
+    if found && page.thread_free.load(Ordering::Acquire) == head {
+        bad_free(
+            "double free (the block is already freed by another thread)",
+            block,
+        );
+    }
+}
+
+/// Whether the list from `head` holds `block`, following at most `limit` links.
+///
+/// # Safety
+/// `head` is null or a free block whose list the caller may read (links written by
+/// `set_next`, not changing meanwhile).
+unsafe fn list_holds(head: *mut Block, block: *mut Block, limit: usize) -> bool {
+    let mut b = head;
+    for _ in 0..=limit {
+        if b.is_null() {
+            return false;
+        }
+        if b == block {
+            return true;
+        }
+        // SAFETY: a free block of the list (caller).
+        b = unsafe { Block::next(b) };
+    }
+    // More links than the page has blocks: the list runs in a cycle, which only a double
+    // free makes.
+    bad_free(
+        "double free (a free list of its page runs in a cycle)",
+        block,
+    )
+}
+
+/// `word`, read at `at`, decoded without the checks of [`decode`].
+#[inline(always)]
+fn raw_decode(word: usize, at: *mut Block) -> *mut Block {
+    let (k0, k1, r) = keys();
+    at.with_addr(word.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1)
+}
+
+#[cold]
+#[inline(never)]
+fn bad_free<T>(problem: &str, p: *mut T) -> ! {
+    super::checked::report(problem, p.addr())
 }

@@ -84,8 +84,8 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         c.huge_blocks.fetch_add(1, Ordering::Relaxed);
         c.huge_bytes.fetch_add(usable, Ordering::Relaxed);
         super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
-        #[cfg(feature = "checked")]
-        super::checked::segment_added(cached);
+        #[cfg(segment_map)]
+        super::segment_map::segment_added(cached);
         return block;
     }
     // SAFETY: map_size is a non-zero multiple of OS_PAGE, map_align a power of two >= OS_PAGE.
@@ -107,8 +107,8 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     c.huge_bytes
         .fetch_add(g.map_size - g.block, Ordering::Relaxed);
     super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
-    #[cfg(feature = "checked")]
-    super::checked::segment_added(segment_of(block));
+    #[cfg(segment_map)]
+    super::segment_map::segment_added(segment_of(block));
     block
 }
 
@@ -136,8 +136,8 @@ unsafe fn write_header(base: *mut u8, g: Geometry, block: *mut u8) {
 /// # Safety
 /// `seg` is the header of the live huge block the caller holds and frees.
 pub(crate) unsafe fn free(seg: *mut Segment) {
-    #[cfg(feature = "checked")]
-    super::checked::segment_removed(seg);
+    #[cfg(segment_map)]
+    super::segment_map::segment_removed(seg);
     // SAFETY: the header is valid while the block lives (caller).
     let usable = unsafe { (*seg).usable };
     let c = counters();
@@ -457,13 +457,13 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
     };
     // The header may move: take it out of the segment map before the old range can be
     // reused by anyone else's mapping.
-    #[cfg(feature = "checked")]
-    super::checked::segment_removed(seg);
+    #[cfg(segment_map)]
+    super::segment_map::segment_removed(seg);
     // SAFETY: our mapping (caller); sizes are multiples of OS_PAGE.
     let new_base = unsafe { Os::remap(base, map_size, new_map_size, map_align) };
     if new_base.is_null() {
-        #[cfg(feature = "checked")]
-        super::checked::segment_added(seg);
+        #[cfg(segment_map)]
+        super::segment_map::segment_added(seg);
         return new_base;
     }
     let g = Geometry {
@@ -485,7 +485,7 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
     c.huge_bytes
         .fetch_add(new_usable.wrapping_sub(usable), Ordering::Relaxed);
     super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
-    #[cfg(feature = "checked")]
-    super::checked::segment_added(segment_of(new_block));
+    #[cfg(segment_map)]
+    super::segment_map::segment_added(segment_of(new_block));
     new_block
 }

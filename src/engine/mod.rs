@@ -24,6 +24,8 @@ pub(crate) mod map;
 pub(crate) mod page;
 pub(crate) mod purge;
 pub(crate) mod segment;
+#[cfg(segment_map)]
+pub(crate) mod segment_map;
 pub(crate) mod size_class;
 pub(crate) mod stats;
 

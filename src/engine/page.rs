@@ -101,6 +101,38 @@ pub(crate) struct PageInfo {
     pub(crate) class: u8,
     /// Block size in bytes.
     pub(crate) block_size: usize,
+    /// Hardened build: `M` such that an offset `n < 2³²` from the page's start is a multiple
+    /// of the block size exactly when `n * M < M` in wrapping 64-bit arithmetic (Lemire,
+    /// Kaser and Kurz, "Faster remainder by direct computation", 2019: `M = u64::MAX /
+    /// size + 1`): a block-start check with a multiply, not a division. 1 for a large page
+    /// (only offset 0 passes), 0 for a page with no blocks (none does).
+    #[cfg(all(feature = "hardened", not(loom)))]
+    pub(crate) multiple_of: u64,
+}
+
+impl PageInfo {
+    /// A page with no blocks.
+    const NONE: PageInfo = PageInfo {
+        class: 0,
+        block_size: 0,
+        #[cfg(all(feature = "hardened", not(loom)))]
+        multiple_of: 0,
+    };
+
+    /// Blocks of `block_size` in class `class` (`heap::LARGE` for one large block).
+    #[inline]
+    fn new(class: u8, block_size: usize) -> PageInfo {
+        PageInfo {
+            class,
+            block_size,
+            #[cfg(all(feature = "hardened", not(loom)))]
+            multiple_of: if class as usize >= super::size_class::CLASS_COUNT {
+                1
+            } else {
+                u64::MAX / block_size as u64 + 1
+            },
+        }
+    }
 }
 
 /// Page metadata; lives in its segment's header.
@@ -139,10 +171,7 @@ impl Page {
             local: UnsafeCell::new(PageLocal::EMPTY),
             thread_free: AtomicPtr::new(ptr::null_mut()),
             pending_next: UnsafeCell::new(ptr::null()),
-            info: UnsafeCell::new(PageInfo {
-                class: 0,
-                block_size: 0,
-            }),
+            info: UnsafeCell::new(PageInfo::NONE),
         }
     }
 
@@ -153,10 +182,7 @@ impl Page {
             local: UnsafeCell::new(PageLocal::EMPTY),
             thread_free: AtomicPtr::new(ptr::null_mut()),
             pending_next: UnsafeCell::new(ptr::null()),
-            info: UnsafeCell::new(PageInfo {
-                class: 0,
-                block_size: 0,
-            }),
+            info: UnsafeCell::new(PageInfo::NONE),
         }
     }
 
@@ -204,7 +230,12 @@ impl Page {
             self.with_local(|local| {
                 local.free = Block::next(block);
                 local.used += 1;
-            })
+            });
+            // The hardened build hands out no link: the program reads no encoded pointer
+            // (nothing about the secret leaks), and a block the program never wrote does
+            // not look free to the double-free check (`hardened::check_local_free`).
+            #[cfg(all(feature = "hardened", not(loom)))]
+            Block::clear_link(block);
         }
     }
 
@@ -223,6 +254,14 @@ impl Page {
         self.info.with(|p| unsafe { (*p).block_size })
     }
 
+    /// The block-start multiplier of the hardened build (see [`PageInfo::multiple_of`]).
+    #[cfg(all(feature = "hardened", not(loom)))]
+    #[inline(always)]
+    pub(crate) fn multiple_of(&self) -> u64 {
+        // SAFETY: as for `class`.
+        self.info.with(|p| unsafe { (*p).multiple_of })
+    }
+
     /// Sets the page up for blocks of `block_size` (owner, while nothing else can see it).
     ///
     /// # Safety
@@ -239,7 +278,7 @@ impl Page {
         // SAFETY: no other thread can reach this page until its blocks are handed out, and
         // every hand-off synchronises.
         self.info
-            .with_mut(|p| unsafe { *p = PageInfo { class, block_size } });
+            .with_mut(|p| unsafe { *p = PageInfo::new(class, block_size) });
         // Relaxed: as above.
         self.thread_free.store(ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: owner access (caller).
@@ -445,6 +484,17 @@ impl Page {
                     while !Block::next(tail).is_null() {
                         tail = Block::next(tail);
                         count += 1;
+                        // More blocks than the page holds: the stack runs in a cycle, which
+                        // a block freed twice by other threads makes (the hardened build
+                        // reports it; the default one trusts its callers).
+                        #[cfg(all(feature = "hardened", not(loom)))]
+                        if count > local.reserved {
+                            crate::engine::checked::report(
+                                "double free (a block freed twice by other threads) in the \
+                                 page of the block",
+                                remote.addr(),
+                            );
+                        }
                     }
                     Block::set_next(tail, local.local_free);
                 }

@@ -155,8 +155,9 @@ impl Segment {
             // SAFETY: the header was initialised above; `live_bits` is ours to set before the
             // segment is registered.
             unsafe { ptr::addr_of_mut!((*seg).live_bits).write(bits.cast()) };
-            super::checked::segment_added(seg);
         }
+        #[cfg(segment_map)]
+        super::segment_map::segment_added(seg);
         let c = counters();
         // Relaxed: statistics.
         c.reserved.fetch_add(SEGMENT_SIZE, Ordering::Relaxed);
@@ -179,10 +180,11 @@ impl Segment {
         c.committed
             .fetch_sub(committed_slices * SLICE_SIZE, Ordering::Relaxed);
         c.segments.fetch_sub(1, Ordering::Relaxed);
+        // No block of the segment is live (caller), so no check looks it up again.
+        #[cfg(segment_map)]
+        super::segment_map::segment_removed(seg);
         #[cfg(feature = "checked")]
         {
-            // No block of the segment is live (caller), so no check looks it up again.
-            super::checked::segment_removed(seg);
             // SAFETY: the bitmap mapped in `create` with this size and alignment; nothing
             // reads it once the segment is unregistered.
             unsafe {

@@ -553,6 +553,11 @@ impl Heap {
         unsafe {
             crate::engine::checked::on_free(p)
         };
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: the check reads only memory it has proved is ours.
+        unsafe {
+            crate::engine::hardened::check_free(p)
+        };
         let seg = segment_of(p);
         // The block with the segment's provenance: the same pointer natively (`segment_of`
         // derives `seg` from `p`), but under Miri the mapping's own, which covers the whole
@@ -562,44 +567,96 @@ impl Heap {
         // to us ordered its initialisation.
         // SAFETY: `p` is a live block, so its segment header is mapped.
         if unsafe { (*seg).heap.load(Ordering::Relaxed) } == (self as *const Heap).cast_mut() {
-            // SAFETY: `seg` is a `Pages` segment (this heap's: heaps own only those) and `p`
-            // a live block in one of its pages.
-            let page = unsafe { Segment::page_of(seg, p) };
-            let block = p.cast::<Block>();
-            // SAFETY: the caller owns this heap, so its page's local state is ours; the
-            // closure does not reach it again. `block` is a freed block of the page, not used
-            // again by the caller (`# Safety`), so its first word may hold our link.
-            let (emptied, flags) = unsafe {
-                page.with_local(|local| {
-                    Block::set_next(block, local.local_free);
-                    local.local_free = block;
-                    local.used -= 1;
-                    (local.used == 0, local.flags)
-                })
-            };
-            // An empty page is given back unless it heads its queue (so a loop that allocates
-            // and frees one block does not give its page back each time). Slow work only for
-            // a full page, or an emptied page that is not its queue's head: `flags ==
-            // FLAG_FIRST` (the common empty case of a hot loop) is one compare, and so is
-            // `flags & FLAG_FULL` for a page still in use. Written as two branches: as one
-            // boolean expression the compiler sometimes evaluated both halves with `setcc`s,
-            // four instructions more on every free.
-            if emptied {
-                if flags != FLAG_FIRST {
-                    // SAFETY: the caller owns this heap, and `p` is the block of ours just
-                    // freed, which is what `free_local_slow` takes.
-                    unsafe { self.free_local_slow(p) };
+            #[cfg(all(feature = "hardened", not(loom)))]
+            {
+                // SAFETY: `seg` is a `Pages` segment (this heap's) and `p` lies in it.
+                let page = unsafe { Segment::page_of(seg, p) };
+                // SAFETY: the caller owns this heap and so the page; `p` lies in the page.
+                let suspicious = unsafe {
+                    page.with_local(|local| {
+                        crate::engine::hardened::suspicious_local(local, page, p.cast())
+                    })
+                };
+                if suspicious {
+                    // SAFETY: the caller owns this heap, and `p` lies in one of its pages.
+                    return unsafe { self.free_local_suspicious(p) };
                 }
-            } else if flags & FLAG_FULL != 0 {
-                // SAFETY: the caller owns this heap, and `p` is the block of ours just freed.
-                unsafe { self.free_local_slow(p) };
             }
+            // SAFETY: the caller owns this heap, and `p` is a live block of one of its
+            // pages, freed once (caller).
+            unsafe { self.free_local(seg, p) };
             false
         } else {
             // SAFETY: a live block of another heap (caller); `seg` is its segment; `remote`
             // frees it as `free_remote` does (caller).
             unsafe { remote(self, p, seg) }
         }
+    }
+
+    /// The local half of a free: the block goes on its page's `local_free`.
+    ///
+    /// # Safety
+    /// The caller owns this heap; `p` is a live block of one of its pages (in segment `seg`),
+    /// not used afterwards.
+    #[inline(always)]
+    unsafe fn free_local(&self, seg: *mut Segment, p: *mut u8) {
+        // SAFETY: `seg` is a `Pages` segment (this heap's: heaps own only those) and `p` a
+        // live block in one of its pages.
+        let page = unsafe { Segment::page_of(seg, p) };
+        let block = p.cast::<Block>();
+        // SAFETY: the caller owns this heap, so its page's local state is ours; the closure
+        // does not reach it again. `block` is a freed block of the page, not used again by
+        // the caller (`# Safety`), so its first word may hold our link.
+        let (emptied, flags) = unsafe {
+            page.with_local(|local| {
+                Block::set_next(block, local.local_free);
+                local.local_free = block;
+                local.used -= 1;
+                (local.used == 0, local.flags)
+            })
+        };
+        // An empty page is given back unless it heads its queue (so a loop that allocates and
+        // frees one block does not give its page back each time). Slow work only for a full
+        // page, or an emptied page that is not its queue's head: `flags == FLAG_FIRST` (the
+        // common empty case of a hot loop) is one compare, and so is `flags & FLAG_FULL` for a
+        // page still in use. Written as two branches: as one boolean expression the compiler
+        // sometimes evaluated both halves with `setcc`s, four instructions more on every free.
+        if emptied {
+            if flags != FLAG_FIRST {
+                // SAFETY: the caller owns this heap, and `p` is the block of ours just freed,
+                // which is what `free_local_slow` takes.
+                unsafe { self.free_local_slow(p) };
+            }
+        } else if flags & FLAG_FULL != 0 {
+            // SAFETY: the caller owns this heap, and `p` is the block of ours just freed.
+            unsafe { self.free_local_slow(p) };
+        }
+    }
+
+    /// Hardened build: a local free that [`hardened::suspicious_local`] flagged. Aborts with a
+    /// report if it is a bad free, and frees the block otherwise. Out of line and in tail
+    /// position, so the free fast path keeps no stack frame for it. Returns false (a local
+    /// free, as `free_via` returns).
+    ///
+    /// [`hardened::suspicious_local`]: crate::engine::hardened::suspicious_local
+    ///
+    /// # Safety
+    /// The caller owns this heap, and `p` lies in one of its pages.
+    #[cfg(all(feature = "hardened", not(loom)))]
+    #[cold]
+    #[inline(never)]
+    unsafe extern "C" fn free_local_suspicious(&self, p: *mut u8) -> bool {
+        let seg = segment_of(p);
+        // SAFETY: `seg` is one of this heap's `Pages` segments and `p` lies in it (caller).
+        let page = unsafe { Segment::page_of(seg, p) };
+        // SAFETY: the caller owns the heap and so the page; the closure does not reach the
+        // page's local state again.
+        unsafe {
+            page.with_local(|local| crate::engine::hardened::diagnose_local(local, page, p.cast()))
+        };
+        // SAFETY: the diagnosis returned: `p` is a live block of the page, freed once.
+        unsafe { self.free_local(seg, p) };
+        false
     }
 
     /// A local free of the block at `p` hit a full page or emptied a page that is not first in

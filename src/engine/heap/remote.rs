@@ -97,6 +97,13 @@ impl Heap {
         }
         // SAFETY: a `Pages` segment, and `p` a live block in one of its pages (caller).
         let page = unsafe { Segment::page_of(seg, p) };
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: `seg` is a live `Pages` segment of ours (`check_free` in `free_via` found it
+        // in the segment map, and its kind is `Pages`), `p` lies in it, and `page` is its
+        // slice map's record for `p`.
+        unsafe {
+            crate::engine::hardened::check_remote_free(seg, page, p.cast())
+        };
         // Read what we need before the push: afterwards the owner may reuse the page.
         let class = page.class() as usize;
         let block_size = page.block_size();
