@@ -2,6 +2,9 @@
 //! when followed, so a write after free or an overflow into a free block's link aborts with a
 //! message naming the block, instead of handing out an address of the attacker's choosing.
 //!
+//! Guard pages: a linear overflow past a large or huge block, or a write running back from a
+//! segment's first page into its header, faults (SIGSEGV) on a page mapped without access.
+//!
 //! Each attack runs in a child process (this test binary re-run with `HARDENED_CASE` set),
 //! which prints the address of the block whose link it corrupts, then allocates until the
 //! engine follows that link; the parent checks that the child died of SIGABRT with a report
@@ -65,6 +68,39 @@ fn run_case(case: &str) {
             // SAFETY: none — the deliberate overflow: 72 bytes into a 64-byte block.
             unsafe { before.write_bytes(0x41, 72) };
         }
+        "overflow_past_a_large_block" | "overflow_past_a_huge_block" => {
+            let size = if case == "overflow_past_a_large_block" {
+                200 << 10
+            } else {
+                16 << 20
+            };
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            // SAFETY: a valid, non-zero layout.
+            let p = unsafe { alloc(layout) };
+            // SAFETY: `p` is a live block of ours.
+            let usable = unsafe { allocgator::raw::usable_size(p) };
+            // The whole usable block is writable...
+            // SAFETY: `usable` bytes from `p` are the block's.
+            unsafe { p.write_bytes(0x41, usable) };
+            eprintln!("OVERFLOWING");
+            // ...and the byte after it is the guard page.
+            // SAFETY: none — the deliberate linear overflow, one byte past the block.
+            unsafe { p.add(usable).write_volatile(0x41) };
+            eprintln!("OVERFLOW-NOT-CAUGHT");
+            std::process::exit(3);
+        }
+        "underflow_into_a_segment_header" => {
+            // SAFETY: a valid, non-zero layout.
+            let p = unsafe { alloc(SMALL) } as usize;
+            // The last byte before the segment's first page: the header slice's guard.
+            let header_end = (p & !((4 << 20) - 1)) + (64 << 10) - 1;
+            eprintln!("OVERFLOWING");
+            // SAFETY: none — the deliberate write below the first page, into the header's
+            // slice.
+            unsafe { (header_end as *mut u8).write_volatile(0x41) };
+            eprintln!("OVERFLOW-NOT-CAUGHT");
+            std::process::exit(3);
+        }
         other => panic!("unknown case {other}"),
     }
     allocate_until_the_link_is_followed();
@@ -81,6 +117,21 @@ fn child_runner() {
     if let Ok(case) = std::env::var(CASE_VAR) {
         run_case(&case);
     }
+}
+
+#[test]
+fn a_linear_overflow_past_a_large_block_faults_on_its_guard_page() {
+    common::expect_fault(CASE_VAR, "overflow_past_a_large_block", "OVERFLOWING");
+}
+
+#[test]
+fn a_linear_overflow_past_a_huge_block_faults_on_its_guard_page() {
+    common::expect_fault(CASE_VAR, "overflow_past_a_huge_block", "OVERFLOWING");
+}
+
+#[test]
+fn a_write_below_a_segments_first_page_faults_before_the_header() {
+    common::expect_fault(CASE_VAR, "underflow_into_a_segment_header", "OVERFLOWING");
 }
 
 #[test]
@@ -137,5 +188,32 @@ fn zeroed_blocks_are_zero_including_their_first_word() {
             // SAFETY: allocated above with `layout`.
             unsafe { dealloc(p, layout) };
         }
+    }
+}
+
+/// Consecutive allocations from a fresh page are not neighbours in memory: the hardened build
+/// carves each batch of fresh blocks in a shuffled order (the default build carves in address
+/// order, so every step below would be one block).
+#[test]
+fn fresh_blocks_are_handed_out_in_a_shuffled_order() {
+    // 48-byte blocks: a class the other tests here do not use, so its pages are fresh.
+    let layout = Layout::from_size_align(48, 8).unwrap();
+    let blocks: Vec<usize> = (0..80)
+        // SAFETY: a valid, non-zero layout.
+        .map(|_| unsafe { alloc(layout) } as usize)
+        .collect();
+    let neighbours = blocks.windows(2).filter(|w| w[1] == w[0] + 48).count();
+    // In a uniform shuffle of n blocks, about one consecutive pair in n is adjacent.
+    assert!(
+        neighbours < 10,
+        "{neighbours} of 79 consecutive allocations were neighbours"
+    );
+    let mut sorted = blocks.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), blocks.len(), "a block was handed out twice");
+    for &p in &blocks {
+        // SAFETY: allocated above with `layout`, freed once.
+        unsafe { dealloc(p as *mut u8, layout) };
     }
 }

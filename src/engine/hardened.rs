@@ -21,6 +21,13 @@
 //! [`Block::clear_link`](super::Block::clear_link) is separate from `set_next`; and every
 //! block handed out has its link cleared, so the program never reads an encoded pointer.
 //!
+//! # Allocation order
+//!
+//! Fresh blocks are carved a few KiB of a page at a time; the hardened build links each
+//! batch in a shuffled order ([`carve_shuffled`]: Fisher–Yates, driven by a generator seeded
+//! from the secret and the batch's address), so the block after one allocation is not its
+//! neighbour in memory, and an overflow cannot count on what lies next to its block.
+//!
 //! # Bad frees
 //!
 //! Every free is checked before the engine acts on it ([`check_free`], then
@@ -338,6 +345,54 @@ unsafe fn list_holds(head: *mut Block, block: *mut Block, limit: usize) -> bool 
 fn raw_decode(word: usize, at: *mut Block) -> *mut Block {
     let (k0, k1, r) = keys();
     at.with_addr(word.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1)
+}
+
+/// Most blocks one carving links: 4 KiB of the smallest (8-byte) blocks.
+const CARVE_MAX: usize = 4096 / 8;
+
+/// Links `count` (at most a few KiB's worth, at least one) never-used blocks of
+/// `block_size` from `base` into a list in shuffled order, and returns its head.
+///
+/// # Safety
+/// The blocks are unused blocks of a page the caller owns, inside its area.
+pub(crate) unsafe fn carve_shuffled(base: *mut u8, count: usize, block_size: usize) -> *mut Block {
+    debug_assert!(count > 0 && count <= CARVE_MAX);
+    let count = count.clamp(1, CARVE_MAX);
+    let (k0, _, _) = keys();
+    // xorshift64*, seeded by the secret and the batch's address (never zero: `| 1`).
+    let mut state = mix(k0 as u64 ^ base.addr() as u64) | 1;
+    let mut next_random = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut order = [0u16; CARVE_MAX];
+    for (i, slot) in order.iter_mut().enumerate().take(count) {
+        *slot = i as u16;
+    }
+    for i in (1..count).rev() {
+        // Lemire's multiply-shift: a value in `0..=i` without a division (the bias, under
+        // 2⁻⁵⁰ for `i < 2⁹`, does not matter here).
+        let j = ((next_random() >> 32) * (i as u64 + 1)) >> 32;
+        order.swap(i, j as usize);
+    }
+    let block = |i: u16| base.wrapping_add(i as usize * block_size).cast::<Block>();
+    for w in order[..count].windows(2) {
+        // SAFETY: unused blocks of the caller's page (caller): ours to write.
+        unsafe { Block::set_next(block(w[0]), block(w[1])) };
+    }
+    // SAFETY: as above.
+    unsafe { Block::set_next(block(order[count - 1]), core::ptr::null_mut()) };
+    block(order[0])
+}
+
+/// splitmix64's finaliser: every input bit moves every output bit.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cold]

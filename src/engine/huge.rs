@@ -21,6 +21,8 @@ use core::ptr;
 
 /// Room for the header before a block (the common fields of `Segment` only).
 const HEADER_ROOM: usize = OS_PAGE;
+/// The hardened build's guard page after every huge block: its mapping's last page.
+const GUARD: usize = super::GUARD_PAGE;
 static_assertions::const_assert!(core::mem::offset_of!(Segment, head_of) <= HEADER_ROOM);
 
 /// Where a huge block sits relative to its mapping.
@@ -44,7 +46,7 @@ fn geometry(size: usize, align: usize) -> Option<Geometry> {
         Geometry {
             header: 0,
             block,
-            map_size: block.checked_add(payload)?,
+            map_size: block.checked_add(payload)?.checked_add(GUARD)?,
             map_align: SEGMENT_SIZE,
         }
     } else {
@@ -52,7 +54,7 @@ fn geometry(size: usize, align: usize) -> Option<Geometry> {
         Geometry {
             header: align - SEGMENT_SIZE,
             block: align,
-            map_size: align.checked_add(payload)?,
+            map_size: align.checked_add(payload)?.checked_add(GUARD)?,
             map_align: align,
         }
     };
@@ -71,7 +73,7 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         // SAFETY: a cached mapping we now own, laid out as `g` (checked by `cache_take`): its
         // header is mapped, and the block lies `g.block` bytes into the mapping.
         let block = unsafe { (*cached).map_base.add(g.block) };
-        let usable = g.map_size - g.block;
+        let usable = g.map_size - g.block - GUARD;
         // SAFETY: the cached mapping's header is mapped and ours to write until the block is
         // handed out.
         unsafe { ptr::addr_of_mut!((*cached).usable).write(usable) };
@@ -95,6 +97,13 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     }
     // SAFETY: `g.block < g.map_size`: the block lies inside the fresh mapping.
     let block = unsafe { base.add(g.block) };
+    // SAFETY: the mapping's last `GUARD` bytes, page-aligned, past the block's usable bytes:
+    // nothing uses them.
+    if GUARD != 0 && !unsafe { Os::protect(base.add(g.map_size - GUARD), GUARD, true) } {
+        // SAFETY: the fresh mapping, which nothing else has seen.
+        unsafe { Os::unmap(base, g.map_size, g.map_align) };
+        return ptr::null_mut();
+    }
     // SAFETY: the header lies at the start of the fresh (zeroed) mapping laid out as `g`, and
     // nothing else has seen it.
     unsafe { write_header(base, g, block) };
@@ -105,7 +114,7 @@ pub(crate) fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         .fetch_add(g.map_size - g.header, Ordering::Relaxed);
     c.huge_blocks.fetch_add(1, Ordering::Relaxed);
     c.huge_bytes
-        .fetch_add(g.map_size - g.block, Ordering::Relaxed);
+        .fetch_add(g.map_size - g.block - GUARD, Ordering::Relaxed);
     super::stats::raise_peak(c.live_bytes.load(Ordering::Relaxed));
     #[cfg(segment_map)]
     super::segment_map::segment_added(segment_of(block));
@@ -126,7 +135,7 @@ unsafe fn write_header(base: *mut u8, g: Geometry, block: *mut u8) {
         ptr::addr_of_mut!((*seg).map_base).write(base);
         ptr::addr_of_mut!((*seg).map_size).write(g.map_size);
         ptr::addr_of_mut!((*seg).map_align).write(g.map_align);
-        ptr::addr_of_mut!((*seg).usable).write(g.map_size - g.block);
+        ptr::addr_of_mut!((*seg).usable).write(g.map_size - g.block - GUARD);
         ptr::addr_of_mut!((*seg).block_offset).write(g.block);
     }
 }
@@ -452,16 +461,35 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
     let Some(payload) = checked_round_up(new_size, OS_PAGE) else {
         return ptr::null_mut();
     };
-    let Some(new_map_size) = block_offset.checked_add(payload) else {
+    let Some(new_map_size) = block_offset
+        .checked_add(payload)
+        .and_then(|n| n.checked_add(GUARD))
+    else {
         return ptr::null_mut();
     };
     // The header may move: take it out of the segment map before the old range can be
     // reused by anyone else's mapping.
     #[cfg(segment_map)]
     super::segment_map::segment_removed(seg);
+    // The hardened build's guard moves to the new end, before the remap: when the block
+    // grows, the old guard becomes part of it; when it shrinks, the new last page becomes
+    // the guard (past the new usable bytes) and the old one goes with the tail.
+    let grows = new_map_size > map_size;
+    let guard_page = if grows { map_size } else { new_map_size } - GUARD;
+    // SAFETY: a page-aligned page of our mapping (caller): the old guard, or a page past the
+    // block's new usable bytes, which the caller no longer uses.
+    if GUARD != 0 && !unsafe { Os::protect(base.add(guard_page), GUARD, !grows) } {
+        #[cfg(segment_map)]
+        super::segment_map::segment_added(seg);
+        return ptr::null_mut();
+    }
     // SAFETY: our mapping (caller); sizes are multiples of OS_PAGE.
     let new_base = unsafe { Os::remap(base, map_size, new_map_size, map_align) };
     if new_base.is_null() {
+        if GUARD != 0 {
+            // SAFETY: as above; the page goes back to what it was.
+            unsafe { Os::protect(base.add(guard_page), GUARD, grows) };
+        }
         #[cfg(segment_map)]
         super::segment_map::segment_added(seg);
         return new_base;
@@ -473,10 +501,15 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
         map_align,
     };
     let new_block = new_base.wrapping_add(block_offset);
+    if GUARD != 0 && new_map_size > map_size {
+        // SAFETY: the new last page of the remapped region, which is ours and fresh. If the
+        // OS refuses, the block works on without a guard.
+        unsafe { Os::protect(new_base.add(new_map_size - GUARD), GUARD, true) };
+    }
     // SAFETY: the remapped region is ours, laid out as before.
     unsafe { write_header(new_base, g, new_block) };
     let c = counters();
-    let new_usable = new_map_size - block_offset;
+    let new_usable = new_map_size - block_offset - GUARD;
     // Relaxed: statistics. (Wrapping adds of the difference, either sign.)
     c.reserved
         .fetch_add(new_map_size.wrapping_sub(map_size), Ordering::Relaxed);

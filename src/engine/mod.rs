@@ -46,6 +46,26 @@ pub(crate) const LARGE_ALIGN_MAX: usize = SEGMENT_SIZE / 2;
 /// Largest alignment served at all (1 GiB); larger requests fail cleanly.
 pub(crate) const ALIGN_MAX: usize = 1 << 30;
 
+/// Bytes of the guard page the hardened build puts after every large and huge block (0 in
+/// other builds): the OS page past the block's usable bytes, mapped without access, so a
+/// linear overflow past the block faults at once.
+pub(crate) const GUARD_PAGE: usize = if cfg!(all(feature = "hardened", not(loom))) {
+    crate::os::OS_PAGE
+} else {
+    0
+};
+
+/// Whether a request of `rounded` bytes (already rounded up to `align`) aligned to `align` is
+/// served by a large page inside a segment (else by a huge mapping of its own). A span at the
+/// largest alignment starts at the segment's middle, so it has room for `LARGE_MAX` bytes
+/// only without a guard page.
+#[inline]
+pub(crate) const fn fits_large(rounded: usize, align: usize) -> bool {
+    rounded <= LARGE_MAX
+        && align <= LARGE_ALIGN_MAX
+        && (align < LARGE_ALIGN_MAX || rounded + GUARD_PAGE <= LARGE_MAX)
+}
+
 static_assertions::const_assert_eq!(SLICES, 64); // one u64 bitmap per segment
 static_assertions::const_assert!(size_class::MEDIUM_PAGE_SLICES < SLICES);
 

@@ -534,6 +534,18 @@ impl Page {
             let step = (4096 / block_size).max(4) as u32;
             let count = step.min(local.reserved - local.capacity);
             let first = local.capacity as usize;
+            // The hardened build links them in a shuffled order (see `hardened`).
+            #[cfg(all(feature = "hardened", not(loom)))]
+            // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
+            // - capacity) and are unused.
+            unsafe {
+                local.free = super::hardened::carve_shuffled(
+                    local.start.add(first * block_size),
+                    count as usize,
+                    block_size,
+                );
+            }
+            #[cfg(not(all(feature = "hardened", not(loom))))]
             // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
             // - capacity) and are unused; we link them in address order.
             unsafe {

@@ -13,7 +13,7 @@ use super::heap::Heap;
 use super::page::Page;
 use super::stats::counters;
 use super::{SEGMENT_SIZE, SLICES, SLICE_SIZE};
-use crate::os::{Os, OsMemory};
+use crate::os::{Os, OsMemory, OS_PAGE};
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 use core::ptr;
 
@@ -94,6 +94,8 @@ const ALL_SLICES: u64 = u64::MAX;
 const HEADER_SLICE: u64 = 1;
 
 static_assertions::const_assert!(core::mem::size_of::<Segment>() <= SLICE_SIZE);
+// The hardened build's guard page takes the header slice's last OS page.
+static_assertions::const_assert!(core::mem::size_of::<Segment>() <= SLICE_SIZE - OS_PAGE);
 
 /// Bits `[index, index + count)`.
 #[inline]
@@ -142,10 +144,22 @@ impl Segment {
                 prev: ptr::null_mut(),
             }));
         }
+        // The hardened build: the header slice's last OS page becomes a guard, so a linear
+        // write running back from the first page (an underflow) faults before it reaches
+        // the header, and one running on from the header never reaches a page.
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: the last OS page of slice 0, inside our fresh mapping, past the header
+        // (asserted above); nothing ever uses it.
+        if !unsafe { Os::protect(seg.cast::<u8>().add(SLICE_SIZE - OS_PAGE), OS_PAGE, true) } {
+            // SAFETY: the segment mapped above, with this size and alignment; nothing else
+            // has seen it.
+            unsafe { Os::unmap(seg.cast(), SEGMENT_SIZE, SEGMENT_SIZE) };
+            return ptr::null_mut();
+        }
         #[cfg(feature = "checked")]
         {
             // SAFETY: a request of whole OS pages, aligned to one, as `map` requires.
-            let bits = unsafe { Os::map(super::checked::LIVE_BITS_BYTES, crate::os::OS_PAGE) };
+            let bits = unsafe { Os::map(super::checked::LIVE_BITS_BYTES, OS_PAGE) };
             if bits.is_null() {
                 // SAFETY: the segment mapped above, with this size and alignment; nothing
                 // else has seen it.
@@ -191,7 +205,7 @@ impl Segment {
                 Os::unmap(
                     (*seg).live_bits.cast(),
                     super::checked::LIVE_BITS_BYTES,
-                    crate::os::OS_PAGE,
+                    OS_PAGE,
                 )
             };
         }

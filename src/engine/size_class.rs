@@ -141,8 +141,10 @@ pub(crate) const fn fresh_usable(size: usize, align: usize) -> Option<usize> {
     };
     if rounded <= MEDIUM_MAX {
         Some(class_size(class_of(rounded)))
-    } else if rounded <= super::LARGE_MAX && align <= super::LARGE_ALIGN_MAX {
-        Some(rounded.div_ceil(super::SLICE_SIZE) * super::SLICE_SIZE)
+    } else if super::fits_large(rounded, align) {
+        // A large block is its span, less the hardened build's guard page.
+        let guard = super::GUARD_PAGE;
+        Some((rounded + guard).div_ceil(super::SLICE_SIZE) * super::SLICE_SIZE - guard)
     } else {
         None
     }

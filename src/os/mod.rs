@@ -70,6 +70,15 @@ pub(crate) trait OsMemory {
     /// # Safety
     /// As for [`unmap`](Self::unmap) for the old mapping; `new_size` as for [`map`](Self::map).
     unsafe fn remap(ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8;
+
+    /// Makes `[ptr, ptr + size)` a guard (no access: any touch faults) or, with `guard`
+    /// false, ordinary read-write memory again. Returns false if the OS refused. (The hardened
+    /// build's guard pages; the fallback has none and always succeeds.)
+    ///
+    /// # Safety
+    /// The range lies inside one live mapping and is `OS_PAGE`-aligned; while it is a guard,
+    /// nothing in it is used.
+    unsafe fn protect(ptr: *mut u8, size: usize, guard: bool) -> bool;
 }
 
 /// The implementation the engine uses on this target.

@@ -39,6 +39,10 @@ impl OsMemory for SystemFallback {
         unsafe { System.dealloc(ptr, Layout::from_size_align_unchecked(size, align)) }
     }
 
+    unsafe fn protect(_ptr: *mut u8, _size: usize, _guard: bool) -> bool {
+        true
+    }
+
     unsafe fn decommit(_ptr: *mut u8, _size: usize) {
         // Under loom, decommitted memory is poisoned (real decommit would lose it), so a model
         // sees a slice decommitted while a block in it was live; and the call is a point

@@ -87,6 +87,18 @@ impl OsMemory for Unix {
         unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) };
     }
 
+    unsafe fn protect(ptr: *mut u8, size: usize, guard: bool) -> bool {
+        let _errno = KeepErrno::new();
+        let access = if guard {
+            libc::PROT_NONE
+        } else {
+            libc::PROT_READ | libc::PROT_WRITE
+        };
+        // SAFETY: the range is page-aligned inside a mapping of ours, and nothing in it is
+        // used while it is a guard (caller).
+        unsafe { libc::mprotect(ptr.cast(), size, access) == 0 }
+    }
+
     #[cfg(target_os = "linux")]
     unsafe fn remap(ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
         let _errno = KeepErrno::new();

@@ -154,3 +154,26 @@ pub fn expect_abort(var: &str, case: &str, marker: &str, problem: &str) {
         "{case}: report does not name the address {address}: {report}"
     );
 }
+
+/// Runs this test binary's `child_runner` test in a child process with `var=case`, and checks
+/// that the child reached its bad access (it printed a stderr line equal to `marker`) and then
+/// died of SIGSEGV (a guard page).
+pub fn expect_fault(var: &str, case: &str, marker: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
+        .env(var, case)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l == marker),
+        "{case}: the child did not reach the bad access\n{stderr}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "{case}: expected SIGSEGV, got {:?}\n{stderr}",
+        out.status
+    );
+}

@@ -26,7 +26,7 @@ use crate::engine::size_class::{
 };
 use crate::engine::stats::{counters, owner_add, HeapCounters, LARGE_INDEX};
 use crate::engine::{
-    checked_round_up, huge, segment_of, Block, ALIGN_MAX, LARGE_ALIGN_MAX, LARGE_MAX, SLICE_SIZE,
+    checked_round_up, huge, segment_of, Block, ALIGN_MAX, GUARD_PAGE, LARGE_MAX, SLICE_SIZE,
 };
 use crate::os::{now_ms, Os, OsMemory, OS_PAGE};
 use crate::sync::{AtomicBool, AtomicPtr, Ordering, UnsafeCell};

@@ -91,7 +91,7 @@ impl Heap {
         if rounded <= MEDIUM_MAX {
             // SAFETY: the caller owns the heap; `class_of` gives a size class.
             unsafe { self.alloc_class(class_of(rounded), zero) }
-        } else if rounded <= LARGE_MAX && align <= LARGE_ALIGN_MAX {
+        } else if crate::engine::fits_large(rounded, align) {
             // SAFETY: the caller owns the heap; `rounded` fits a large page and `align` its
             // alignment limit (both checked here).
             unsafe { self.alloc_large(rounded, align, zero) }
@@ -233,15 +233,18 @@ impl Heap {
     /// The caller owns the heap; `MEDIUM_MAX < size <= LARGE_MAX` and `align` is a power of
     /// two no larger than `LARGE_ALIGN_MAX`.
     pub(super) unsafe fn alloc_large(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        let slices = size.div_ceil(SLICE_SIZE);
+        // The hardened build keeps the span's last OS page as the block's guard.
+        let slices = (size + GUARD_PAGE).div_ceil(SLICE_SIZE);
         let align_slices = (align / SLICE_SIZE).max(1);
         // SAFETY: the caller owns the heap.
         let Some((page, seg, index, fresh)) = (unsafe { self.take_span(slices, align_slices) })
         else {
             return ptr::null_mut();
         };
-        let bytes = slices * SLICE_SIZE;
+        let bytes = slices * SLICE_SIZE - GUARD_PAGE;
         let start = Segment::slice_start(seg, index);
+        // SAFETY: the span's last OS page, past the block's `bytes`: ours, and unused.
+        unsafe { protect_large_guard(start, bytes, true) };
         // SAFETY: `take_span` gave a page record not in use, of this heap, for the free run of
         // `slices` slices at `start`; set up, its `free` is empty for `extend`, which carves
         // its one block, popped at once.
@@ -272,6 +275,32 @@ impl Heap {
             unsafe { Block::clear_link(block) };
         }
         block.cast()
+    }
+}
+
+/// Makes the OS page at `start + bytes` (a large block's guard, past its `bytes`) a guard,
+/// or ordinary memory again before its span is given back or resized. Hardened build only;
+/// nothing in other builds.
+///
+/// If the OS refuses to make a guard the block just has none; if it refuses to lift one, the
+/// span cannot be reused safely, and the process aborts with a report (mprotect fails only
+/// for want of kernel memory, and lifting a guard merges mappings rather than splitting them).
+///
+/// # Safety
+/// The page lies inside a span of ours, past the block's usable bytes; while it is a guard,
+/// nothing uses it.
+#[inline]
+pub(super) unsafe fn protect_large_guard(start: *mut u8, bytes: usize, guard: bool) {
+    if GUARD_PAGE == 0 {
+        return;
+    }
+    let page = start.wrapping_add(bytes);
+    // SAFETY: an OS page inside our span, unused while a guard (caller).
+    if !unsafe { Os::protect(page, GUARD_PAGE, guard) } && !guard {
+        crate::engine::checked::report(
+            "could not lift the guard page after a large block",
+            page.addr(),
+        );
     }
 }
 

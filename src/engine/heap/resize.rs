@@ -112,12 +112,23 @@ impl Heap {
         let (start, old_slices) = unsafe { page.with_local(|l| (l.start, l.slice_count)) };
         let index = Segment::locate(start).1;
         let old_slices = old_slices as usize;
-        let new_slices = new_size.div_ceil(SLICE_SIZE);
+        // The hardened build keeps the span's last OS page as the block's guard.
+        let new_slices = (new_size + GUARD_PAGE).div_ceil(SLICE_SIZE);
+        let (old_bytes, new_bytes) = (page.block_size(), new_slices * SLICE_SIZE - GUARD_PAGE);
         if new_slices > old_slices {
             let extra = (new_slices - old_slices) * SLICE_SIZE;
             // SAFETY: the caller owns this heap.
             if !unsafe { self.charge(extra) } {
                 return ptr::null_mut();
+            }
+        }
+        if new_slices <= old_slices {
+            // The guard moves in before the tail goes.
+            // SAFETY: the old guard and the page past the new size lie in the span, which
+            // is ours; the caller uses nothing past `new_size <= new_bytes`.
+            unsafe {
+                refill::protect_large_guard(start, old_bytes, false);
+                refill::protect_large_guard(start, new_bytes, true);
             }
         }
         let guard = self.lock_segments();
@@ -137,6 +148,12 @@ impl Heap {
                 unsafe { guard.with_lists(|lists| lists.set_full(seg, true)) };
             }
             drop(guard);
+            // The guard moves out to the new end.
+            // SAFETY: the old guard and the new span's last page lie in the span, now ours.
+            unsafe {
+                refill::protect_large_guard(start, old_bytes, false);
+                refill::protect_large_guard(start, new_bytes, true);
+            }
         } else {
             // Shrinking to less than half: give the tail back.
             // SAFETY: the heap owns `seg` and we hold its segment lock; the tail
@@ -157,7 +174,6 @@ impl Heap {
             // SAFETY: the caller owns this heap.
             unsafe { self.arm_purge() };
         }
-        let (old_bytes, new_bytes) = (old_slices * SLICE_SIZE, new_slices * SLICE_SIZE);
         // SAFETY: the heap (the caller's) owns the page, the caller holds its one block, and
         // its slices were resized above.
         unsafe { page.set_large_size(new_slices, new_bytes) };

@@ -22,6 +22,11 @@ impl Heap {
         };
         let (seg, index) = Segment::locate(start);
         debug_assert_eq!(used, 0);
+        if page.class() as usize == LARGE {
+            // SAFETY: a large page's guard (if any) is the OS page past its one block, which
+            // was just freed; the span is reused only after this.
+            unsafe { super::refill::protect_large_guard(start, page.block_size(), false) };
+        }
         let slices = slice_count as usize;
         // SAFETY: the caller owns the heap; the page's slices were charged when it was made.
         unsafe { self.uncharge(slices * SLICE_SIZE) };
