@@ -125,11 +125,7 @@ pub fn check_prefix(p: *const u8, filled: usize, len: usize, seed: usize) {
 /// with the address the child announced on a stderr line starting with `marker`.
 pub fn expect_abort(var: &str, case: &str, marker: &str, problem: &str) {
     use std::os::unix::process::ExitStatusExt;
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
-        .env(var, case)
-        .output()
-        .unwrap();
+    let out = run_child(var, case);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
@@ -160,11 +156,7 @@ pub fn expect_abort(var: &str, case: &str, marker: &str, problem: &str) {
 /// died of SIGSEGV (a guard page).
 pub fn expect_fault(var: &str, case: &str, marker: &str) {
     use std::os::unix::process::ExitStatusExt;
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
-        .env(var, case)
-        .output()
-        .unwrap();
+    let out = run_child(var, case);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.lines().any(|l| l == marker),
@@ -176,4 +168,13 @@ pub fn expect_fault(var: &str, case: &str, marker: &str) {
         "{case}: expected SIGSEGV, got {:?}\n{stderr}",
         out.status
     );
+}
+
+/// Runs this test binary's `child_runner` test in a child process with `var=case`.
+fn run_child(var: &str, case: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
+        .env(var, case)
+        .output()
+        .unwrap()
 }
