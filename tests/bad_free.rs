@@ -24,6 +24,28 @@ fn announce(p: *mut u8) {
     eprintln!("BAD-ADDRESS 0x{:x}", p as usize);
 }
 
+/// Announces `p`, then frees it as a `layout` block: the deliberate bad call.
+///
+/// # Safety
+/// None: the free is the bad call.
+unsafe fn free_announced(p: *mut u8, layout: Layout) {
+    announce(p);
+    // SAFETY: none (see above).
+    unsafe { dealloc(p, layout) };
+}
+
+/// Frees `p`, a `layout` block, on a thread of its own (which has no heap of its own yet).
+///
+/// # Safety
+/// As for `dealloc`, unless the call is a deliberate bad one.
+unsafe fn free_on_another_thread(p: *mut u8, layout: Layout) {
+    let p = p as usize;
+    // SAFETY: as for this function.
+    std::thread::spawn(move || unsafe { dealloc(p as *mut u8, layout) })
+        .join()
+        .unwrap();
+}
+
 /// Allocates a `layout` block from `a`, frees it, announces it and frees it again.
 ///
 /// # Safety
@@ -47,14 +69,10 @@ fn run_case(case: &str) {
         match case {
             "double_free_local" => double_free_in_a_row(Global, small),
             "double_free_remote" => {
-                let p = alloc(small) as usize;
-                std::thread::spawn(move || dealloc(p as *mut u8, small))
-                    .join()
-                    .unwrap();
-                announce(p as *mut u8);
-                std::thread::spawn(move || dealloc(p as *mut u8, small))
-                    .join()
-                    .unwrap();
+                let p = alloc(small);
+                free_on_another_thread(p, small);
+                announce(p);
+                free_on_another_thread(p, small);
             }
             "double_free_later" => {
                 // Freed, then others freed after it (it is no longer the list's head), while
@@ -68,8 +86,7 @@ fn run_case(case: &str) {
                 for &q in &others {
                     dealloc(q, small);
                 }
-                announce(p);
-                dealloc(p, small);
+                free_announced(p, small);
             }
             "double_free_remote_later" => {
                 // Freed by another thread, which then frees others of the page too.
@@ -84,9 +101,7 @@ fn run_case(case: &str) {
                 .join()
                 .unwrap();
                 announce(p as *mut u8);
-                std::thread::spawn(move || dealloc(p as *mut u8, small))
-                    .join()
-                    .unwrap();
+                free_on_another_thread(p as *mut u8, small);
             }
             "double_free_large" => {
                 double_free_in_a_row(Global, Layout::from_size_align(1 << 20, 8).unwrap())
@@ -97,35 +112,29 @@ fn run_case(case: &str) {
             "never_returned_stack" => {
                 let mut local = [0u64; 8];
                 let p = local.as_mut_ptr().cast::<u8>();
-                announce(p);
-                dealloc(p, small);
+                free_announced(p, small);
             }
             "never_returned_static" => {
                 static mut STATIC_BLOCK: [u64; 8] = [0; 8];
                 let p = std::ptr::addr_of_mut!(STATIC_BLOCK).cast::<u8>();
-                announce(p);
-                dealloc(p, small);
+                free_announced(p, small);
             }
             "misaligned" => {
                 let p = alloc(small);
-                announce(p.add(1));
-                dealloc(p.add(1), small);
+                free_announced(p.add(1), small);
             }
             "never_returned_libc" => {
                 let p = libc::malloc(64).cast::<u8>();
-                announce(p);
-                dealloc(p, small);
+                free_announced(p, small);
             }
             "interior_small" => {
                 let p = alloc(small);
-                announce(p.add(8));
-                dealloc(p.add(8), small);
+                free_announced(p.add(8), small);
             }
             "interior_huge" => {
                 let layout = Layout::from_size_align(16 << 20, 8).unwrap();
                 let p = alloc(layout);
-                announce(p.add(4096));
-                dealloc(p.add(4096), layout);
+                free_announced(p.add(4096), layout);
             }
             "foreign_mapping" => {
                 // A 4 MiB-aligned mapping that is not ours: its "header" is zeros.
@@ -141,8 +150,7 @@ fn run_case(case: &str) {
                 assert_ne!(raw, libc::MAP_FAILED as usize);
                 let aligned = (raw + (4 << 20) - 1) & !((4 << 20) - 1);
                 let p = (aligned + 4096) as *mut u8;
-                announce(p);
-                dealloc(p, small);
+                free_announced(p, small);
             }
             "pool_wrong_size" => {
                 let pool = allocgator::Pool::for_type::<[u64; 4]>();

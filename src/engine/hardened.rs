@@ -118,13 +118,19 @@ pub(crate) fn encode(next: *mut Block, at: *mut Block) -> usize {
 /// segment (every free list links blocks of one page). Anything else aborts, naming `at`.
 #[inline(always)]
 pub(crate) fn decode(stored: usize, at: *mut Block) -> *mut Block {
-    let (k0, k1, r) = keys();
-    let next = stored.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1;
-    let foreign = (next ^ at.addr()) >> SEGMENT_SHIFT != 0;
-    if next & 7 != 0 || (foreign && next != 0) {
+    let next = raw_decode(stored, at);
+    if !plausible(next, at) {
         corrupted(at);
     }
-    at.with_addr(next)
+    next
+}
+
+/// Whether `next` can be the link of a free block at `at`: null, or an 8-aligned address in
+/// `at`'s segment (every free list links blocks of one page).
+#[inline(always)]
+fn plausible(next: *mut Block, at: *mut Block) -> bool {
+    let next = next.addr();
+    next == 0 || (next & 7 == 0 && (next ^ at.addr()) >> SEGMENT_SHIFT == 0)
 }
 
 #[cold]
@@ -178,9 +184,7 @@ fn starts_block(page: &Page, offset: usize) -> bool {
 /// out).
 #[inline(always)]
 fn looks_linked(word: usize, at: *mut Block) -> bool {
-    let (k0, k1, r) = keys();
-    let next = word.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1;
-    next == 0 || (next & 7 == 0 && (next ^ at.addr()) >> SEGMENT_SHIFT == 0)
+    plausible(raw_decode(word, at), at)
 }
 
 /// A local free of `block` (the caller owns its page, whose state is `local`): whether it
@@ -270,7 +274,7 @@ pub(crate) unsafe fn check_remote_free(seg: *mut Segment, page: &Page, block: *m
     // SAFETY: `block` lies in the segment (caller), so its first word is readable.
     let word = unsafe { block.cast::<usize>().read() };
     if looks_linked(word, block) {
-        // SAFETY: as above.
+        // SAFETY: `block` lies in `page`, a page of a live segment of ours (caller).
         unsafe { remote_free_slow(page, block) };
     }
 }
@@ -298,13 +302,13 @@ unsafe fn remote_free_slow(page: &Page, block: *mut Block) {
             found = true;
             break;
         }
-        // SAFETY: `b` is null or an 8-aligned address in the page's segment (checked as
-        // each link is decoded), so its first word is mapped memory of ours.
-        let word = unsafe { b.cast::<usize>().read() };
-        if !looks_linked(word, b) {
+        // SAFETY: `b` is not null, and is the stack's head or a link that decoded to an
+        // 8-aligned address in the page's segment: its first word is mapped memory of ours.
+        let next = raw_decode(unsafe { b.cast::<usize>().read() }, b);
+        if !plausible(next, b) {
             break;
         }
-        b = raw_decode(word, b);
+        b = next;
     }
     // Acquire: as above; the head unchanged means the stack we walked was not taken.
     if found && page.thread_free.load(Ordering::Acquire) == head {
@@ -360,7 +364,7 @@ pub(crate) unsafe fn carve_shuffled(base: *mut u8, count: usize, block_size: usi
     let count = count.clamp(1, CARVE_MAX);
     let (k0, _, _) = keys();
     // xorshift64*, seeded by the secret and the batch's address (never zero: `| 1`).
-    let mut state = mix(k0 as u64 ^ base.addr() as u64) | 1;
+    let mut state = crate::os::entropy::mix(k0 as u64 ^ base.addr() as u64) | 1;
     let mut next_random = move || {
         state ^= state >> 12;
         state ^= state << 25;
@@ -372,8 +376,8 @@ pub(crate) unsafe fn carve_shuffled(base: *mut u8, count: usize, block_size: usi
         *slot = i as u16;
     }
     for i in (1..count).rev() {
-        // Lemire's multiply-shift: a value in `0..=i` without a division (the bias, under
-        // 2⁻⁵⁰ for `i < 2⁹`, does not matter here).
+        // Lemire's multiply-shift of a 32-bit draw: a value in `0..=i` without a division
+        // (biased by at most `(i + 1) / 2³²`, under 2⁻²³ for `i < 2⁹`: no matter here).
         let j = ((next_random() >> 32) * (i as u64 + 1)) >> 32;
         order.swap(i, j as usize);
     }
@@ -382,17 +386,9 @@ pub(crate) unsafe fn carve_shuffled(base: *mut u8, count: usize, block_size: usi
         // SAFETY: unused blocks of the caller's page (caller): ours to write.
         unsafe { Block::set_next(block(w[0]), block(w[1])) };
     }
-    // SAFETY: as above.
+    // SAFETY: an unused block of the caller's page (caller): ours to write.
     unsafe { Block::set_next(block(order[count - 1]), core::ptr::null_mut()) };
     block(order[0])
-}
-
-/// splitmix64's finaliser: every input bit moves every output bit.
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cold]

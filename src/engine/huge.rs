@@ -487,7 +487,8 @@ pub(crate) unsafe fn resize(seg: *mut Segment, block: *mut u8, new_size: usize) 
     let new_base = unsafe { Os::remap(base, map_size, new_map_size, map_align) };
     if new_base.is_null() {
         if GUARD != 0 {
-            // SAFETY: as above; the page goes back to what it was.
+            // SAFETY: the same page-aligned page of our untouched mapping (the remap
+            // failed), put back as it was.
             unsafe { Os::protect(base.add(guard_page), GUARD, grows) };
         }
         #[cfg(segment_map)]

@@ -23,10 +23,15 @@ pub(crate) fn seed() -> u64 {
         // SAFETY: `rdtsc` is available on every x86-64 processor and has no preconditions.
         seed ^= unsafe { core::arch::x86_64::_rdtsc() }.rotate_left(17);
     }
-    // A final mix so that every input bit moves every output bit (splitmix64's finaliser).
-    seed = (seed ^ (seed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    seed = (seed ^ (seed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (seed ^ (seed >> 31)) | 1
+    mix(seed) | 1
+}
+
+/// splitmix64's finaliser: every input bit moves every output bit.
+#[inline]
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A fixed seed under Miri and loom (no auxiliary vector to read there), so runs repeat.
