@@ -1042,8 +1042,11 @@ impl Arena {
     /// Takes a chunk with room for `size` bytes at `align` and makes it current; false if the
     /// engine refuses or the size is impossible.
     fn new_chunk(&self, size: usize, align: usize) -> bool {
+        // A multiple of `GRAIN`: the bump pointer moves in grains up to the chunk's usable
+        // end, which is the requested size when the hardened build's canary keeps the slack.
         let Some(needed) = size
-            .checked_add(align - 1)
+            .checked_add(align - 1 + GRAIN - 1)
+            .map(|n| n & !(GRAIN - 1))
             .and_then(|n| n.checked_add(HEADER))
         else {
             return false;
