@@ -101,9 +101,61 @@ fn run_case(case: &str) {
             eprintln!("OVERFLOW-NOT-CAUGHT");
             std::process::exit(3);
         }
+        "overflow_by_1_then_free"
+        | "overflow_by_8_then_free"
+        | "overflow_then_free_remotely"
+        | "overflow_after_shrinking_in_place"
+        | "c_sized_overflow_by_1" => {
+            // 200 bytes in a 224-byte class: a 16-byte gap before the canary's tail word.
+            // A C-style request (20 bytes at 16: a 32-byte class, a 4-byte gap) for the last.
+            let (layout, by) = match case {
+                "overflow_by_8_then_free" => (CANARIED, 8),
+                "c_sized_overflow_by_1" => (Layout::from_size_align(20, 16).unwrap(), 1),
+                _ => (CANARIED, 1),
+            };
+            // SAFETY: a valid, non-zero layout.
+            let mut p = unsafe { alloc(layout) };
+            let mut size = layout.size();
+            if case == "overflow_after_shrinking_in_place" {
+                size = 150;
+                // SAFETY: a live block of `layout`; the new size is non-zero.
+                let q = unsafe { std::alloc::realloc(p, layout, size) };
+                assert_eq!(q, p, "a shrink to 150 of 224 bytes stays in place");
+                p = q;
+            }
+            eprintln!("CORRUPTED 0x{:x}", p as usize);
+            // SAFETY: none — the deliberate overflow, `by` bytes past the requested size
+            // (inside the block's slack).
+            unsafe { p.write_bytes(0x41, size + by) };
+            let layout = Layout::from_size_align(size, layout.align()).unwrap();
+            let p = p as usize;
+            let free = move || {
+                // SAFETY: a live block of `layout` (its memory overwritten), freed once.
+                unsafe { dealloc(p as *mut u8, layout) }
+            };
+            if case == "overflow_then_free_remotely" {
+                std::thread::spawn(free).join().unwrap();
+            } else {
+                free();
+            }
+            eprintln!("OVERFLOW-NOT-DETECTED");
+            std::process::exit(3);
+        }
         other => panic!("unknown case {other}"),
     }
     allocate_until_the_link_is_followed();
+}
+
+/// A size whose class (224 bytes) leaves room for a canary: a 16-byte gap before its tail.
+const CANARIED: Layout = match Layout::from_size_align(200, 8) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+
+/// Runs `case` in a child and checks that it aborted at the free, naming the overflowed
+/// block.
+fn expect_overflow_report(case: &str) {
+    common::expect_abort(CASE_VAR, case, "CORRUPTED ", "heap overflow");
 }
 
 /// Runs `case` in a child and checks that it aborted naming the corrupted block.
@@ -215,5 +267,125 @@ fn fresh_blocks_are_handed_out_in_a_shuffled_order() {
     for &p in &blocks {
         // SAFETY: allocated above with `layout`, freed once.
         unsafe { dealloc(p as *mut u8, layout) };
+    }
+}
+
+#[test]
+fn an_overflow_by_one_byte_is_reported_at_free() {
+    expect_overflow_report("overflow_by_1_then_free");
+}
+
+#[test]
+fn an_overflow_by_eight_bytes_is_reported_at_free() {
+    expect_overflow_report("overflow_by_8_then_free");
+}
+
+#[test]
+fn an_overflowed_block_freed_by_another_thread_is_reported() {
+    expect_overflow_report("overflow_then_free_remotely");
+}
+
+#[test]
+fn the_canary_moves_with_a_shrink_in_place() {
+    expect_overflow_report("overflow_after_shrinking_in_place");
+}
+
+#[test]
+fn a_c_sized_request_gets_a_canary_in_its_alignment_slack() {
+    expect_overflow_report("c_sized_overflow_by_1");
+}
+
+/// A block with a canary reports its requested size as usable (so a caller that writes all of
+/// it never reaches the canary); one whose class leaves less than 9 bytes reports the class.
+#[test]
+fn usable_size_is_the_requested_size_when_a_canary_fits() {
+    for (size, align, usable) in [(200, 8, 200), (220, 8, 224), (20, 16, 20), (40, 8, 40)] {
+        let p = allocgator::raw::alloc(size, align);
+        assert!(!p.is_null());
+        // SAFETY: a live block of the global path.
+        let got = unsafe { allocgator::raw::usable_size(p) };
+        assert_eq!(got, usable, "{size}@{align}");
+        // SAFETY: the whole usable size is the caller's; then freed once.
+        unsafe {
+            p.write_bytes(0x5a, usable);
+            allocgator::raw::free(p);
+        }
+    }
+}
+
+/// Valid programs never trip a canary: every size up to 2 KiB at 8 and 16, written in full,
+/// grown and shrunk in place and moved by realloc, freed here or on another thread.
+#[test]
+fn blocks_written_to_their_requested_size_never_trip_a_canary() {
+    let mut remote = Vec::new();
+    for align in [8usize, 16] {
+        for size in 1..2048usize {
+            let layout = Layout::from_size_align(size, align).unwrap();
+            // SAFETY: a valid, non-zero layout.
+            let p = unsafe { alloc(layout) };
+            assert!(!p.is_null());
+            // SAFETY: `size` bytes are the caller's.
+            unsafe { p.write_bytes(0x77, size) };
+            // Grown by 1 to 8 bytes: in place when the class has room, which moves (or
+            // clears) the canary; the contents must survive it.
+            let grown = size + 1 + size % 8;
+            // SAFETY: a live block of `layout`; then `grown` bytes are the caller's.
+            let q = unsafe { std::alloc::realloc(p, layout, grown) };
+            assert!(!q.is_null());
+            // SAFETY: the first `size` bytes were kept by the realloc.
+            let kept = unsafe { std::slice::from_raw_parts(q, size) };
+            assert!(
+                kept.iter().all(|&b| b == 0x77),
+                "realloc {size} -> {grown} at {align} lost the contents"
+            );
+            // SAFETY: as above.
+            unsafe { q.write_bytes(0x78, grown) };
+            let layout = Layout::from_size_align(grown, align).unwrap();
+            if size % 3 == 0 {
+                remote.push(q as usize);
+            } else {
+                // SAFETY: a live block of `layout`, freed once.
+                unsafe { dealloc(q, layout) };
+            }
+        }
+    }
+    std::thread::spawn(move || {
+        for p in remote {
+            // SAFETY: a live block of the global path, freed once (the size does not matter
+            // to the engine's free).
+            unsafe { allocgator::raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// A freed block reads as zeros past its first word (the link) until it is handed out again.
+#[test]
+fn a_freed_small_block_is_zeroed() {
+    let layout = Layout::from_size_align(400, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..8)
+        // SAFETY: a valid, non-zero layout.
+        .map(|_| unsafe { alloc(layout) })
+        .collect();
+    for &p in &blocks {
+        // SAFETY: `layout.size()` bytes are the caller's.
+        unsafe { p.write_bytes(0xa5, layout.size()) };
+    }
+    let victim = blocks[3];
+    // SAFETY: a live block of `layout`, freed once.
+    unsafe { dealloc(victim, layout) };
+    let after: Vec<u8> = (8..layout.size())
+        // SAFETY: the block's page stays mapped (its 7 neighbours are live); reading a freed
+        // block is what a use after free does.
+        .map(|i| unsafe { victim.add(i).read_volatile() })
+        .collect();
+    assert!(
+        after.iter().all(|&b| b == 0),
+        "a freed block still holds its data"
+    );
+    for &p in blocks.iter().filter(|&&p| p != victim) {
+        // SAFETY: the remaining live blocks, each freed once.
+        unsafe { dealloc(p, layout) };
     }
 }

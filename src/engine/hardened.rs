@@ -52,6 +52,7 @@
 //! thread after the block's owner already collected the first (the freeing thread cannot
 //! read the owner's lists).
 
+use super::canary;
 use super::page::{Page, PageLocal, STATE_MASK};
 use super::segment::Segment;
 use super::segment_map::segment_known;
@@ -60,9 +61,11 @@ use crate::sync::{AtomicUsize, Ordering};
 
 /// The process's secret, drawn by [`init`] before the first heap exists; 0 until then.
 static SEED: AtomicUsize = AtomicUsize::new(0);
-/// `k0`, `k1` and `r`, derived from [`SEED`] by every [`init`] (the same values each time, so
-/// racing initialisers store the same words).
-static KEYS: [AtomicUsize; 3] = [
+/// `k0`, `k1` and `r` of the link encoding, and the canary key (see `engine::canary`),
+/// derived from [`SEED`] by every [`init`] (the same values each time, so racing
+/// initialisers store the same words).
+static KEYS: [AtomicUsize; 4] = [
+    AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
     AtomicUsize::new(0),
@@ -88,6 +91,17 @@ pub(crate) fn init() {
     KEYS[0].store(seed, Ordering::Relaxed);
     KEYS[1].store(seed.swap_bytes() ^ 0x5bd1_e995, Ordering::Relaxed);
     KEYS[2].store((seed >> 58) | 1, Ordering::Relaxed);
+    KEYS[3].store(
+        crate::os::entropy::mix(seed as u64 ^ 0x6a09_e667_f3bc_c908) as usize,
+        Ordering::Relaxed,
+    );
+}
+
+/// The canary key (see `engine::canary`); loaded as [`keys`] are, for the same reason.
+#[inline(always)]
+pub(crate) fn canary_key() -> usize {
+    // Relaxed: see `keys`.
+    KEYS[3].load(Ordering::Relaxed)
 }
 
 /// `(k0, k1, r)`.
@@ -201,7 +215,12 @@ pub(crate) unsafe fn suspicious_local(local: &PageLocal, page: &Page, block: *mu
     // SAFETY: `block` lies in the page (caller): mapped memory of ours.
     let word = unsafe { block.cast::<usize>().read() };
     let offset = block.addr().wrapping_sub(local.start.addr());
-    !starts_block(page, offset) || local.used == 0 || looks_linked(word, block)
+    !starts_block(page, offset)
+        || local.used == 0
+        || looks_linked(word, block)
+        // SAFETY: a block start of a size-class page (`multiple_of() > 1`; checked first),
+        // so a whole block of the page's block size.
+        || (page.multiple_of() > 1 && unsafe { canary::broken(block.cast(), page.block_size()) })
 }
 
 /// The closer look behind [`suspicious_local`]: aborts, naming the problem, for a pointer
@@ -248,6 +267,11 @@ pub(crate) unsafe fn diagnose_local(local: &PageLocal, page: &Page, block: *mut 
             bad_free("double free", block);
         }
     }
+    // SAFETY: a block start (checked above) of a size-class page (`multiple_of() > 1`,
+    // checked first), live (on none of its page's lists).
+    if page.multiple_of() > 1 && unsafe { canary::broken(block.cast(), page.block_size()) } {
+        canary::overflowed(block.cast());
+    }
 }
 
 /// A free of `block` from a thread that does not own its page: aborts with a report if it
@@ -270,6 +294,11 @@ pub(crate) unsafe fn check_remote_free(seg: *mut Segment, page: &Page, block: *m
              page",
             block,
         );
+    }
+    // SAFETY: a block start (checked above) of a size-class page (`multiple_of() > 1`,
+    // checked first), which the caller frees.
+    if page.multiple_of() > 1 && unsafe { canary::broken(block.cast(), page.block_size()) } {
+        canary::overflowed(block.cast());
     }
     // SAFETY: `block` lies in the segment (caller), so its first word is readable.
     let word = unsafe { block.cast::<usize>().read() };
@@ -342,6 +371,31 @@ unsafe fn list_holds(head: *mut Block, block: *mut Block, limit: usize) -> bool 
         "double free (a free list of its page runs in a cycle)",
         block,
     )
+}
+
+/// Largest block [`scrub`] zeroes: the small classes (one-slice pages).
+pub(crate) const SCRUB_MAX: usize = super::size_class::SMALL_MAX;
+
+/// Zeroes a block being freed, all but its first word (which takes the free-list link), if
+/// it is at most [`SCRUB_MAX`] bytes: a read after free then sees zeros, not what the block
+/// held, until the block is handed out again.
+///
+/// # Safety
+/// `block` is a block of `block_size` bytes that the caller is freeing (nobody uses it any
+/// more), or `block_size` is 0.
+#[inline(always)]
+pub(crate) unsafe fn scrub(block: *mut Block, block_size: usize) {
+    // 0 (a page with no blocks) wraps to a huge length and is skipped.
+    let len = block_size.wrapping_sub(8);
+    let rest = block.cast::<u8>().wrapping_add(8);
+    if len == 8 {
+        // 16-byte blocks, the most common: one store rather than a call to `memset`.
+        // SAFETY: bytes 8..16 of the caller's 16-byte block, 8-aligned.
+        unsafe { rest.cast::<usize>().write(0) };
+    } else if len < SCRUB_MAX {
+        // SAFETY: bytes 8..block_size of the caller's block.
+        unsafe { core::ptr::write_bytes(rest, 0, len) };
+    }
 }
 
 /// `word`, read at `at`, decoded without the checks of [`decode`].

@@ -14,6 +14,8 @@
 //! huge blocks aligned to a segment boundary keep their header in the segment-sized region
 //! just before them) and its page through the segment's slice table.
 
+#[cfg(all(feature = "hardened", not(loom)))]
+pub(crate) mod canary;
 pub(crate) mod checked;
 #[cfg(all(feature = "hardened", not(loom)))]
 pub(crate) mod hardened;

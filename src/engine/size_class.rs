@@ -129,7 +129,8 @@ pub(crate) const fn direct_slots_of(class: usize) -> (usize, usize) {
 }
 
 /// The usable length a *new* block of `size` bytes at `align` gets from a heap, when that is
-/// known before asking: a size-class block (its class size) or a large block (whole slices).
+/// known before asking: a size-class block (its class size; in the hardened build the
+/// requested size when a canary fits in the slack) or a large block (whole slices).
 /// `None` for a huge block (it may reuse a larger cached mapping) and for impossible requests.
 ///
 /// Local allocators that keep a byte limit use it to check a request against the limit before
@@ -140,7 +141,15 @@ pub(crate) const fn fresh_usable(size: usize, align: usize) -> Option<usize> {
         None => return None,
     };
     if rounded <= MEDIUM_MAX {
-        Some(class_size(class_of(rounded)))
+        let block_size = class_size(class_of(rounded));
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // The hardened build's canary keeps the slack past the requested size.
+        return Some(super::canary::usable_for(
+            block_size,
+            if size == 0 { 1 } else { size },
+        ));
+        #[cfg(not(all(feature = "hardened", not(loom))))]
+        Some(block_size)
     } else if super::fits_large(rounded, align) {
         // A large block is its span, less the hardened build's guard page.
         let guard = super::GUARD_PAGE;

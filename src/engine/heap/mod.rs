@@ -487,6 +487,8 @@ impl Heap {
                     if ZERO {
                         zero_block(block, was_zero, page.block_size());
                     }
+                    #[cfg(all(feature = "hardened", not(loom)))]
+                    crate::engine::canary::set(block.cast(), page.block_size(), size);
                     #[cfg(feature = "checked")]
                     crate::engine::checked::on_alloc(block.cast());
                 }
@@ -604,6 +606,12 @@ impl Heap {
         // live block in one of its pages.
         let page = unsafe { Segment::page_of(seg, p) };
         let block = p.cast::<Block>();
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: `block` is a block of the page, freed by its owner (caller) and no longer
+        // used: its bytes are ours.
+        unsafe {
+            crate::engine::hardened::scrub(block, page.block_size())
+        };
         // SAFETY: the caller owns this heap, so its page's local state is ours; the closure
         // does not reach it again. `block` is a freed block of the page, not used again by
         // the caller (`# Safety`), so its first word may hold our link.

@@ -15,6 +15,14 @@ impl Heap {
         // SAFETY: the caller owns the heap (or it is the sentinel) and passes a valid layout,
         // which is all `alloc_slow_unchecked` asks.
         let p = unsafe { self.alloc_slow_unchecked(size, align, zero) };
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: `p` is null or a block just taken, live.
+        if let Some(block_size) = unsafe { Self::class_block_size(p) } {
+            // SAFETY: a block of a size-class page, of `block_size` bytes, just taken for
+            // `size` bytes (a zero-size request gets one, as everywhere) and not yet handed
+            // out.
+            unsafe { crate::engine::canary::set(p, block_size, size.max(1)) };
+        }
         #[cfg(feature = "checked")]
         if !p.is_null() {
             // SAFETY: a block just taken, not yet handed out.

@@ -107,6 +107,11 @@ impl Heap {
         // Read what we need before the push: afterwards the owner may reuse the page.
         let class = page.class() as usize;
         let block_size = page.block_size();
+        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: `p` is a block of `block_size` bytes that the caller frees (`# Safety`).
+        unsafe {
+            crate::engine::hardened::scrub(p.cast(), block_size)
+        };
         let large_bytes = if class == LARGE { block_size } else { 0 };
         // Relaxed: fixed while the segment has live blocks (ours is one).
         // SAFETY: the header is mapped while the segment has live blocks (`p` is one).

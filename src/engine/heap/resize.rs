@@ -15,11 +15,38 @@ impl Heap {
         // segment's page map covers `p`.
         unsafe {
             if (*seg).kind == SegmentKind::Huge {
-                huge::usable(seg)
-            } else {
-                Segment::page_of(seg, p).block_size()
+                return huge::usable(seg);
             }
         }
+        // SAFETY: a `Pages` segment (checked above), and `p` lies in one of its pages.
+        let page = unsafe { Segment::page_of(seg, p) };
+        #[cfg(all(feature = "hardened", not(loom)))]
+        if page.class() as usize != LARGE {
+            // SAFETY: a live block (caller) of a size-class page, of its block size.
+            return unsafe { crate::engine::canary::usable(p, page.block_size()) };
+        }
+        page.block_size()
+    }
+
+    /// The block size of `p`'s page if `p` is a block of a size-class page; `None` for null,
+    /// a large block or a huge one.
+    ///
+    /// # Safety
+    /// `p` is null or a live block of this engine.
+    #[cfg(all(feature = "hardened", not(loom)))]
+    #[inline]
+    pub(super) unsafe fn class_block_size(p: *mut u8) -> Option<usize> {
+        if p.is_null() {
+            return None;
+        }
+        let seg = segment_of(p);
+        // SAFETY: a live block (caller): its segment header is mapped and `kind` written.
+        if unsafe { (*seg).kind } == SegmentKind::Huge {
+            return None;
+        }
+        // SAFETY: a `Pages` segment, and `p` lies in one of its pages.
+        let page = unsafe { Segment::page_of(seg, p) };
+        (page.class() as usize != LARGE).then(|| page.block_size())
     }
 
     /// Whether `p`, a pointer into a live block of this engine, is that block's first byte
@@ -71,8 +98,14 @@ impl Heap {
                     ptr::null_mut()
                 };
             }
-            let block_size = Segment::page_of(seg, p).block_size();
+            let page = Segment::page_of(seg, p);
+            let block_size = page.block_size();
             if new_size <= block_size && (new_size >= block_size / 2 || block_size <= 32) {
+                #[cfg(all(feature = "hardened", not(loom)))]
+                if page.class() as usize != LARGE {
+                    // The canary moves to the new requested end.
+                    crate::engine::canary::resize(p, block_size, new_size);
+                }
                 p
             } else {
                 ptr::null_mut()
