@@ -6,7 +6,7 @@
 //! Where the C standard leaves room, glibc's behaviour is followed; where glibc differs between
 //! versions, its current one (2.38 on).
 
-use crate::{c_align, c_size, set_errno, C_SIZE_MAX};
+use crate::{c_align, c_request, set_errno, C_SIZE_MAX};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 use engine::raw;
@@ -40,11 +40,11 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // Small sizes first: one compare stands for the size limit and the engine's own test for
     // its direct size table (a size up to `DIRECT_MAX` rounds up to at most `DIRECT_MAX`).
     if size <= raw::DIRECT_MAX {
-        let rounded = c_size(size);
+        let (request, align) = c_request(size);
         // SAFETY: `DIRECT_MAX` is a multiple of 16, so rounding a size up to a multiple of 16
         // (or to 8) does not pass it.
-        unsafe { core::hint::assert_unchecked(rounded <= raw::DIRECT_MAX) };
-        return raw::alloc(rounded, 8).cast();
+        unsafe { core::hint::assert_unchecked(request <= raw::DIRECT_MAX) };
+        return raw::alloc(request, align).cast();
     }
     malloc_big(size)
 }
@@ -60,7 +60,8 @@ fn malloc_big(size: usize) -> *mut c_void {
         return ptr::null_mut();
     }
     // The engine sets `errno = ENOMEM` itself when it finds no memory.
-    raw::alloc(c_size(size), 8).cast()
+    let (request, align) = c_request(size);
+    raw::alloc(request, align).cast()
 }
 
 /// `calloc`: `n * size` zeroed bytes; `NULL` with `ENOMEM` if the product overflows.
@@ -77,7 +78,8 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    raw::alloc_zeroed(c_size(total), 8).cast()
+    let (request, align) = c_request(total);
+    raw::alloc_zeroed(request, align).cast()
 }
 
 /// `free`: gives a block back (from any thread); `free(NULL)` does nothing; `errno` is kept.

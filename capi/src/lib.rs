@@ -73,3 +73,16 @@ fn c_size(size: usize) -> usize {
         (size + 15) & !15
     }
 }
+
+/// The size and alignment `malloc(size)` asks the engine for: [`c_size`] at 8, or in the
+/// hardened build the size itself at [`c_align`], so the engine knows where the request ends
+/// and puts its canary there (the rounding to 16 would leave an overflow into the rounding
+/// unnoticed). Both give the same block. At most `size` rounded up to 16.
+#[inline(always)]
+fn c_request(size: usize) -> (usize, usize) {
+    if cfg!(feature = "hardened") {
+        (size, c_align(size))
+    } else {
+        (c_size(size), 8)
+    }
+}

@@ -34,6 +34,9 @@ fn build_library() -> PathBuf {
     if cfg!(feature = "checked") {
         cmd.args(["--features", "checked"]);
     }
+    if cfg!(feature = "hardened") {
+        cmd.args(["--features", "hardened"]);
+    }
     let status = cmd.status().expect("run cargo build");
     assert!(status.success(), "cargo build -p allocgator-capi failed");
     for name in ["liballocgator.so", "liballocgator.a"] {
