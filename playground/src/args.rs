@@ -127,6 +127,11 @@ pub struct BenchArgs {
     /// Print the workloads with their work per run, and the allocators.
     #[arg(long)]
     pub list: bool,
+    /// Add a global-allocator row run by this worker binary (repeatable): NAME=PATH, e.g.
+    /// allocgator-hardened=target/hardened/release/pg-allocgator (a `pg-allocgator` built
+    /// with other features). Its rows always run, whatever `--alloc` selects.
+    #[arg(long = "worker", value_name = "NAME=PATH", value_parser = name_and_path)]
+    pub workers: Vec<(String, PathBuf)>,
 }
 
 /// Which allocators `run` and `suite` preload.
@@ -256,6 +261,8 @@ pub struct Options {
     pub callgrind: bool,
     /// Print the workloads and allocators and exit.
     pub list: bool,
+    /// Extra global-allocator workers (`--worker`): label and binary.
+    pub workers: Vec<(String, PathBuf)>,
 }
 
 impl Default for Options {
@@ -271,6 +278,7 @@ impl Default for Options {
             timeout: None,
             callgrind: false,
             list: false,
+            workers: Vec::new(),
         }
     }
 }
@@ -331,8 +339,24 @@ pub fn resolve(b: BenchArgs, workloads: &[&str], allocs: &[&str]) -> Result<Opti
         timeout: b.timeout,
         callgrind: b.callgrind,
         list: b.list,
+        workers: b.workers,
         ..Options::default()
     };
+    for (name, path) in &o.workers {
+        if allocs.contains(&name.as_str()) {
+            return Err(UsageError(format!(
+                "--worker: `{name}` is a built-in allocator's name; give the row another"
+            )));
+        }
+        if !path.is_file() {
+            return Err(UsageError(format!(
+                "--worker: `{}` is not a file (build it first, e.g. `cargo build -p \
+                 playground --release --features allocgator/hardened --target-dir \
+                 target/hardened`)",
+                path.display()
+            )));
+        }
+    }
     for f in b.filter.iter().flat_map(|v| split_list(v)) {
         if !workloads
             .iter()
@@ -479,6 +503,19 @@ mod tests {
         assert!(p(&["w1"]).is_err());
         assert!(p(&["--timeout", "0"]).is_err());
         assert_eq!(p(&["--timeout", "2.5"]).unwrap().timeout, Some(2.5));
+    }
+
+    #[test]
+    fn extra_workers() {
+        let exe = std::env::current_exe().unwrap();
+        let arg = format!("allocgator-hardened={}", exe.display());
+        let o = p(&["--worker", &arg]).unwrap();
+        assert_eq!(o.workers, vec![("allocgator-hardened".to_string(), exe)]);
+        let e = p(&["--worker", "mimalloc=/bin/sh"]).unwrap_err();
+        assert!(e.0.contains("built-in allocator"), "{e}");
+        let e = p(&["--worker", "x=/nonexistent/pg-x"]).unwrap_err();
+        assert!(e.0.contains("is not a file"), "{e}");
+        assert!(p(&["--worker", "no-path"]).is_err());
     }
 
     #[test]

@@ -106,6 +106,17 @@ pub fn plan_rows(w: &Workload, o: &Options, dir: &Path) -> Vec<RowPlan> {
             add(l.label(), l.host(), l.impl_tag(), avail);
         }
     }
+    if w.globals {
+        // `--worker` rows, after the built-in ones.
+        for (name, path) in &o.workers {
+            rows.push(RowPlan {
+                label: name.clone(),
+                exe: Some(path.clone()),
+                impl_tag: "global",
+                state: RowState::Ran,
+            });
+        }
+    }
     rows
 }
 
@@ -600,6 +611,23 @@ mod tests {
         let rows = plan_rows(w, &o, &dir);
         assert_eq!(rows.len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn extra_workers_add_a_global_row() {
+        let worker = PathBuf::from("/some/pg-allocgator");
+        let o = Options {
+            allocs: vec!["glibc".into()],
+            workers: vec![("allocgator-hardened".into(), worker.clone())],
+            ..Options::default()
+        };
+        let dir = std::env::temp_dir();
+        let global = crate::workloads::find("w1-16").unwrap();
+        let rows = plan_rows(global, &o, &dir);
+        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["glibc", "allocgator-hardened"]);
+        assert_eq!(rows[1].exe.as_ref(), Some(&worker));
+        assert_eq!(rows[1].impl_tag, "global");
     }
 
     #[test]
