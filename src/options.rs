@@ -5,6 +5,7 @@
 //! | `ALLOCGATOR_PURGE_DELAY_MS` | 10 | how long free memory stays committed before it goes back to the OS (0: at the next slow path) |
 //! | `ALLOCGATOR_VERBOSE` | 0 | 1: print the global statistics to stderr at process exit |
 //! | `ALLOCGATOR_BACKGROUND_PURGE` | 1 | 0: no background purger thread (free memory then goes back only when the thread that owns it reaches a slow path, or at `trim()`) |
+//! | `ALLOCGATOR_SHUFFLE` | 1 | hardened build only: 0 carves fresh blocks in address order, not shuffled (faster for programs that walk what they allocated in order; see the README's hardened section) |
 //!
 //! They are read on the first call of any accessor (the global path and `Slab` call one before
 //! they create their first heap) with a `getenv` that does not allocate; a value that does not
@@ -12,7 +13,8 @@
 //! Under Miri and loom the defaults are used and the environment is not read.
 //!
 //! This module only parses and stores: the purge delay goes to the engine
-//! (`engine::purge::set_delay_ms`), the rest stays here for the global path to read (its
+//! (`engine::purge::set_delay_ms`), as does the hardened build's shuffle switch
+//! (`engine::hardened::set_shuffle`); the rest stays here for the global path to read (its
 //! purger, and the statistics it prints at exit for `ALLOCGATOR_VERBOSE=1`).
 //!
 //! Like every `getenv`, the first read races with a `std::env::set_var` on another thread at
@@ -208,6 +210,14 @@ mod environment {
                 // Relaxed: published by the READY store.
                 Some(v) => BACKGROUND_PURGE.store(v as usize, Ordering::Relaxed),
                 None => report_bad("ALLOCGATOR_BACKGROUND_PURGE", value, "0 or 1", 1),
+            }
+        }
+        #[cfg(feature = "hardened")]
+        if let Some(value) = getenv(c"ALLOCGATOR_SHUFFLE") {
+            match parse_u64(value).filter(|&v| v <= 1) {
+                // Published by the READY store.
+                Some(v) => crate::engine::hardened::set_shuffle(v == 1),
+                None => report_bad("ALLOCGATOR_SHUFFLE", value, "0 or 1", 1),
             }
         }
     }

@@ -141,6 +141,18 @@ fn run_case(case: &str) {
             eprintln!("OVERFLOW-NOT-DETECTED");
             std::process::exit(3);
         }
+        "count_neighbours" => {
+            // 48-byte blocks from fresh pages: how many consecutive allocations are
+            // neighbours in memory.
+            let layout = Layout::from_size_align(48, 8).unwrap();
+            let blocks: Vec<usize> = (0..80)
+                // SAFETY: a valid, non-zero layout.
+                .map(|_| unsafe { alloc(layout) } as usize)
+                .collect();
+            let neighbours = blocks.windows(2).filter(|w| w[1] == w[0] + 48).count();
+            eprintln!("NEIGHBOURS {neighbours}");
+            std::process::exit(0);
+        }
         other => panic!("unknown case {other}"),
     }
     allocate_until_the_link_is_followed();
@@ -360,32 +372,55 @@ fn blocks_written_to_their_requested_size_never_trip_a_canary() {
     .unwrap();
 }
 
-/// A freed block reads as zeros past its first word (the link) until it is handed out again.
+/// A freed block reads as zeros past its first word (the link), up to its 64th byte (the
+/// whole block if smaller), until it is handed out again.
 #[test]
-fn a_freed_small_block_is_zeroed() {
-    let layout = Layout::from_size_align(400, 8).unwrap();
-    let blocks: Vec<*mut u8> = (0..8)
-        // SAFETY: a valid, non-zero layout.
-        .map(|_| unsafe { alloc(layout) })
-        .collect();
-    for &p in &blocks {
-        // SAFETY: `layout.size()` bytes are the caller's.
-        unsafe { p.write_bytes(0xa5, layout.size()) };
+fn a_freed_block_is_zeroed_at_its_start() {
+    for size in [16usize, 48, 400] {
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        let blocks: Vec<*mut u8> = (0..8)
+            // SAFETY: a valid, non-zero layout.
+            .map(|_| unsafe { alloc(layout) })
+            .collect();
+        for &p in &blocks {
+            // SAFETY: `size` bytes are the caller's.
+            unsafe { p.write_bytes(0xa5, size) };
+        }
+        let victim = blocks[3];
+        // SAFETY: a live block of `layout`, freed once.
+        unsafe { dealloc(victim, layout) };
+        let after: Vec<u8> = (8..size.min(64))
+            // SAFETY: the block's page stays mapped (its 7 neighbours are live); reading a
+            // freed block is what a use after free does.
+            .map(|i| unsafe { victim.add(i).read_volatile() })
+            .collect();
+        assert!(
+            after.iter().all(|&b| b == 0),
+            "a freed {size}-byte block still holds its data: {after:?}"
+        );
+        for &p in blocks.iter().filter(|&&p| p != victim) {
+            // SAFETY: the remaining live blocks, each freed once.
+            unsafe { dealloc(p, layout) };
+        }
     }
-    let victim = blocks[3];
-    // SAFETY: a live block of `layout`, freed once.
-    unsafe { dealloc(victim, layout) };
-    let after: Vec<u8> = (8..layout.size())
-        // SAFETY: the block's page stays mapped (its 7 neighbours are live); reading a freed
-        // block is what a use after free does.
-        .map(|i| unsafe { victim.add(i).read_volatile() })
-        .collect();
-    assert!(
-        after.iter().all(|&b| b == 0),
-        "a freed block still holds its data"
-    );
-    for &p in blocks.iter().filter(|&&p| p != victim) {
-        // SAFETY: the remaining live blocks, each freed once.
-        unsafe { dealloc(p, layout) };
-    }
+}
+
+/// `ALLOCGATOR_SHUFFLE=0` turns shuffled carving off: fresh blocks come in address order
+/// again (and the default keeps it on).
+#[test]
+fn allocgator_shuffle_0_carves_in_address_order() {
+    let neighbours = |env: &[(&str, &str)]| -> usize {
+        let out = common::run_child_with(CASE_VAR, "count_neighbours", env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("NEIGHBOURS "))
+            .unwrap_or_else(|| panic!("no count from the child:\n{stderr}"))
+            .parse()
+            .unwrap()
+    };
+    let off = neighbours(&[("ALLOCGATOR_SHUFFLE", "0")]);
+    assert!(off >= 70, "{off} of 79 neighbours with the shuffle off");
+    let on = neighbours(&[]);
+    assert!(on < 10, "{on} of 79 neighbours with the shuffle on");
 }

@@ -164,6 +164,7 @@ pub(crate) const fn usable_for(block_size: usize, size: usize) -> usize {
     }
 }
 
+/// Aborts with the report for a block whose canary [`broken`] found overwritten.
 #[cold]
 #[inline(never)]
 pub(crate) fn overflowed(block: *mut u8) -> ! {

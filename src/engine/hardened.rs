@@ -47,6 +47,12 @@
 //!   list. A free into a page that has no block handed out is a double free too (a large
 //!   block's page, retired when its block was freed).
 //!
+//! # Freed memory
+//!
+//! [`scrub`] zeroes the first 64 bytes of every freed block (all of a smaller one), past the
+//! link word, so a read after free of an object's first fields sees zeros. Canaries in a
+//! block's slack are in `engine::canary`.
+//!
 //! What is not caught: a second free after the block was handed out again (it frees the new
 //! owner's block, as in any allocator without a quarantine), and a second free from another
 //! thread after the block's owner already collected the first (the freeing thread cannot
@@ -57,7 +63,7 @@ use super::page::{Page, PageLocal, STATE_MASK};
 use super::segment::Segment;
 use super::segment_map::segment_known;
 use super::{segment_of, Block, SEGMENT_SHIFT, SEGMENT_SIZE, SLICE_SHIFT, SLICE_SIZE};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// The process's secret, drawn by [`init`] before the first heap exists; 0 until then.
 static SEED: AtomicUsize = AtomicUsize::new(0);
@@ -373,28 +379,38 @@ unsafe fn list_holds(head: *mut Block, block: *mut Block, limit: usize) -> bool 
     )
 }
 
-/// Largest block [`scrub`] zeroes: the small classes (one-slice pages).
-pub(crate) const SCRUB_MAX: usize = super::size_class::SMALL_MAX;
+/// Bytes at the start of a freed block that [`scrub`] zeroes (the whole block if smaller).
+pub(crate) const SCRUB_BYTES: usize = 64;
 
-/// Zeroes a block being freed, all but its first word (which takes the free-list link), if
-/// it is at most [`SCRUB_MAX`] bytes: a read after free then sees zeros, not what the block
-/// held, until the block is handed out again.
+/// Zeroes the first [`SCRUB_BYTES`] of a block being freed (the whole block if it is no
+/// larger), all but its first word, which takes the free-list link: a read after free of an
+/// object's first fields (its pointers, lengths, vtable) then sees zeros, not what it held,
+/// until the block is handed out again.
+///
+/// Fixed lengths, so each is a few inline stores rather than a call to `memset`. Measured on
+/// mimalloc-bench's larson (time ÷ mimalloc's, ±15% between runs): whole blocks up to 8 KiB
+/// zeroed 2.07×, `memset` to the end of the block's first cache line 1.74×, these stores
+/// 1.37×, no zeroing 1.43×; on its glibc-thread every variant cost the same, 1.79–1.86×
+/// against 1.50× with no zeroing.
 ///
 /// # Safety
 /// `block` is a block of `block_size` bytes that the caller is freeing (nobody uses it any
 /// more), or `block_size` is 0.
 #[inline(always)]
 pub(crate) unsafe fn scrub(block: *mut Block, block_size: usize) {
-    // 0 (a page with no blocks) wraps to a huge length and is skipped.
-    let len = block_size.wrapping_sub(8);
     let rest = block.cast::<u8>().wrapping_add(8);
-    if len == 8 {
-        // 16-byte blocks, the most common: one store rather than a call to `memset`.
-        // SAFETY: bytes 8..16 of the caller's 16-byte block, 8-aligned.
-        unsafe { rest.cast::<usize>().write(0) };
-    } else if len < SCRUB_MAX {
-        // SAFETY: bytes 8..block_size of the caller's block.
-        unsafe { core::ptr::write_bytes(rest, 0, len) };
+    // SAFETY: every arm writes bytes 8..min(block_size, 64) of the caller's block.
+    unsafe {
+        match block_size {
+            0 | 8 => {}
+            16 => core::ptr::write_bytes(rest, 0, 8),
+            24 => core::ptr::write_bytes(rest, 0, 16),
+            32 => core::ptr::write_bytes(rest, 0, 24),
+            40 => core::ptr::write_bytes(rest, 0, 32),
+            48 => core::ptr::write_bytes(rest, 0, 40),
+            56 => core::ptr::write_bytes(rest, 0, 48),
+            _ => core::ptr::write_bytes(rest, 0, SCRUB_BYTES - 8),
+        }
     }
 }
 
@@ -403,6 +419,24 @@ pub(crate) unsafe fn scrub(block: *mut Block, block_size: usize) {
 fn raw_decode(word: usize, at: *mut Block) -> *mut Block {
     let (k0, k1, r) = keys();
     at.with_addr(word.wrapping_sub(k0).rotate_right(r) ^ at.addr() ^ k1)
+}
+
+/// Whether fresh blocks are carved in a shuffled order (`ALLOCGATOR_SHUFFLE`, default 1).
+static SHUFFLE: AtomicBool = AtomicBool::new(true);
+
+/// Turns shuffled carving on or off (the options layer, from `ALLOCGATOR_SHUFFLE`, before the
+/// first heap exists).
+pub(crate) fn set_shuffle(on: bool) {
+    // Relaxed: published with the other options by the options layer's Release store.
+    SHUFFLE.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`carve_shuffled`] is to be used (see [`set_shuffle`]).
+#[inline]
+pub(crate) fn shuffle() -> bool {
+    // Relaxed: set once, before any heap carves (see `set_shuffle`); a thread that carves
+    // has read the options through their Acquire.
+    SHUFFLE.load(Ordering::Relaxed)
 }
 
 /// Most blocks one carving links: 4 KiB of the smallest (8-byte) blocks.

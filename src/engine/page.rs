@@ -534,30 +534,24 @@ impl Page {
             let step = (4096 / block_size).max(4) as u32;
             let count = step.min(local.reserved - local.capacity);
             let first = local.capacity as usize;
-            // The hardened build links them in a shuffled order (see `hardened`).
+            // SAFETY: `first * block_size` is inside the page's area (first < reserved).
+            let base = unsafe { local.start.add(first * block_size) };
+            // The hardened build links them in a shuffled order (see `hardened`), unless
+            // `ALLOCGATOR_SHUFFLE=0` turned that off.
             #[cfg(all(feature = "hardened", not(loom)))]
-            // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
-            // - capacity) and are unused.
-            unsafe {
-                local.free = super::hardened::carve_shuffled(
-                    local.start.add(first * block_size),
-                    count as usize,
-                    block_size,
-                );
-            }
+            let head = if super::hardened::shuffle() {
+                // SAFETY: blocks `first..first+count` lie inside the page's area (count <=
+                // reserved - capacity) and are unused.
+                unsafe { super::hardened::carve_shuffled(base, count as usize, block_size) }
+            } else {
+                // SAFETY: the same blocks, inside the page's area and unused.
+                unsafe { carve_in_order(base, count as usize, block_size) }
+            };
+            // SAFETY: blocks `first..first+count` lie inside the page's area (count <=
+            // reserved - capacity) and are unused.
             #[cfg(not(all(feature = "hardened", not(loom))))]
-            // SAFETY: blocks `first..first+count` lie inside the page's area (count <= reserved
-            // - capacity) and are unused; we link them in address order.
-            unsafe {
-                let base = local.start.add(first * block_size);
-                for i in 0..count as usize - 1 {
-                    let b = base.add(i * block_size).cast::<Block>();
-                    Block::set_next(b, base.add((i + 1) * block_size).cast());
-                }
-                let last = base.add((count as usize - 1) * block_size).cast::<Block>();
-                Block::set_next(last, ptr::null_mut());
-                local.free = base.cast();
-            }
+            let head = unsafe { carve_in_order(base, count as usize, block_size) };
+            local.free = head;
             local.capacity += count;
             local.free_is_zero = local.fresh;
             true
@@ -608,6 +602,24 @@ impl Page {
             );
         })
     }
+}
+
+/// Links `count` (at least one) never-used blocks of `block_size` from `base` into a list in
+/// address order, and returns its head.
+///
+/// # Safety
+/// The blocks are unused blocks of a page the caller owns, inside its area.
+unsafe fn carve_in_order(base: *mut u8, count: usize, block_size: usize) -> *mut Block {
+    debug_assert!(count > 0);
+    for i in 0..count - 1 {
+        let b = base.wrapping_add(i * block_size).cast::<Block>();
+        // SAFETY: unused blocks of the caller's page (caller): ours to write.
+        unsafe { Block::set_next(b, base.wrapping_add((i + 1) * block_size).cast()) };
+    }
+    let last = base.wrapping_add((count - 1) * block_size).cast::<Block>();
+    // SAFETY: the last of the caller's unused blocks: ours to write.
+    unsafe { Block::set_next(last, ptr::null_mut()) };
+    base.cast()
 }
 
 impl PageLocal {

@@ -172,9 +172,15 @@ pub fn expect_fault(var: &str, case: &str, marker: &str) {
 
 /// Runs this test binary's `child_runner` test in a child process with `var=case`.
 fn run_child(var: &str, case: &str) -> std::process::Output {
+    run_child_with(var, case, &[])
+}
+
+/// As [`run_child`], with `env` added to the child's environment.
+pub fn run_child_with(var: &str, case: &str, env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["child_runner", "--exact", "--nocapture", "--test-threads=1"])
         .env(var, case)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }

@@ -88,8 +88,7 @@ impl Heap {
     pub(crate) unsafe fn resize_in_place(p: *mut u8, new_size: usize) -> *mut u8 {
         let seg = segment_of(p);
         // SAFETY: `p` is a live block the caller holds, so its segment's header is mapped;
-        // `huge::resize` needs a huge segment and its live block (both checked or given), and
-        // `page_of` a `Pages` segment that `p` is inside.
+        // `huge::resize` needs a huge segment and its live block (both checked or given).
         unsafe {
             if (*seg).kind == SegmentKind::Huge {
                 return if new_size > LARGE_MAX {
@@ -98,18 +97,21 @@ impl Heap {
                     ptr::null_mut()
                 };
             }
-            let page = Segment::page_of(seg, p);
-            let block_size = page.block_size();
-            if new_size <= block_size && (new_size >= block_size / 2 || block_size <= 32) {
-                #[cfg(all(feature = "hardened", not(loom)))]
-                if page.class() as usize != LARGE {
-                    // The canary moves to the new requested end.
-                    crate::engine::canary::resize(p, block_size, new_size);
-                }
-                p
-            } else {
-                ptr::null_mut()
+        }
+        // SAFETY: a `Pages` segment (checked above) that the live block `p` is inside.
+        let page = unsafe { Segment::page_of(seg, p) };
+        let block_size = page.block_size();
+        if new_size <= block_size && (new_size >= block_size / 2 || block_size <= 32) {
+            #[cfg(all(feature = "hardened", not(loom)))]
+            if page.class() as usize != LARGE {
+                // SAFETY: `p` is a live block of a size-class page (checked just above), of
+                // `block_size` bytes, that the caller holds, resized in place to
+                // `new_size <= block_size`: the canary moves to the new requested end.
+                unsafe { crate::engine::canary::resize(p, block_size, new_size) };
             }
+            p
+        } else {
+            ptr::null_mut()
         }
     }
 
