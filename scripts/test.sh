@@ -39,7 +39,7 @@ cargo test --release -p allocgator --features checked --target-dir target/checke
 step "cargo test --release --features hardened (encoded links, canaries, guard pages; corruption and bad frees abort; valid programs run unchanged)"
 cargo test --release -p allocgator --features hardened --target-dir target/hardened \
   --test hardened --test bad_free --test global_contract --test global_raw --test global_threads \
-  --test stress --test local_contract --test local_trim_rss --test fuzz_replay
+  --test stress --test local_contract --test local_trim_rss --test fuzz_replay --test os_failure
 
 # The C ABI: the library's C and C++ test programs, bad frees, and programs no one here wrote
 # (sqlite3, git, cargo, python3 with its own test suite) under LD_PRELOAD, compared with glibc.
