@@ -145,6 +145,22 @@ pub struct Preloads {
     /// mimalloc=/opt/lib/libmimalloc.so. A new NAME adds an allocator.
     #[arg(long = "lib", value_name = "NAME=PATH", value_parser = name_and_path)]
     pub libs: Vec<(String, PathBuf)>,
+    /// Set an environment variable in one allocator's runs only (repeatable):
+    /// NAME:VAR=VALUE, e.g. `--lib shuffle-off=target/hardened/release/liballocgator.so --env
+    /// shuffle-off:ALLOCGATOR_SHUFFLE=0`.
+    #[arg(long = "env", value_name = "NAME:VAR=VALUE", value_parser = name_var_value)]
+    pub env: Vec<(String, String, String)>,
+}
+
+/// `NAME:VAR=VALUE`.
+fn name_var_value(s: &str) -> Result<(String, String, String), String> {
+    let parsed = s.split_once(':').and_then(|(name, rest)| {
+        let (var, value) = rest.split_once('=')?;
+        let name = name.trim().to_ascii_lowercase();
+        (!name.is_empty() && !var.is_empty() && !var.contains('\0') && !value.contains('\0'))
+            .then(|| (name, var.to_string(), value.to_string()))
+    });
+    parsed.ok_or_else(|| format!("`{s}` is not NAME:VAR=VALUE"))
 }
 
 /// Flags of `run`.
@@ -503,6 +519,21 @@ mod tests {
         assert!(p(&["w1"]).is_err());
         assert!(p(&["--timeout", "0"]).is_err());
         assert_eq!(p(&["--timeout", "2.5"]).unwrap().timeout, Some(2.5));
+    }
+
+    #[test]
+    fn env_per_allocator() {
+        assert_eq!(
+            name_var_value("Hardened:ALLOCGATOR_SHUFFLE=0"),
+            Ok(("hardened".into(), "ALLOCGATOR_SHUFFLE".into(), "0".into()))
+        );
+        assert_eq!(
+            name_var_value("a:X=b=c"),
+            Ok(("a".into(), "X".into(), "b=c".into()))
+        );
+        for bad in ["no-colon=1", "a:novalue", ":X=1", "a:=1"] {
+            assert!(name_var_value(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

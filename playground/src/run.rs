@@ -68,6 +68,8 @@ pub struct Contender {
     pub name: String,
     /// The library to preload; `None` for glibc.
     pub lib: Option<PathBuf>,
+    /// Variables set in this allocator's runs only (`--env NAME:VAR=VALUE`).
+    pub env: Vec<(String, String)>,
 }
 
 /// One run's figures.
@@ -131,17 +133,23 @@ pub fn contenders(preloads: &Preloads, exe_dir: &Path) -> Vec<Contender> {
             out.push(Contender {
                 name,
                 lib: Some(path.clone()),
+                env: Vec::new(),
             });
             continue;
         }
         match name.as_str() {
-            "glibc" => out.push(Contender { name, lib: None }),
+            "glibc" => out.push(Contender {
+                name,
+                lib: None,
+                env: Vec::new(),
+            }),
             "allocgator" => {
                 let lib = exe_dir.join("liballocgator.so");
                 if lib.is_file() {
                     out.push(Contender {
                         name,
                         lib: Some(lib),
+                        env: Vec::new(),
                     });
                 } else {
                     eprintln!(
@@ -156,6 +164,7 @@ pub fn contenders(preloads: &Preloads, exe_dir: &Path) -> Vec<Contender> {
                     Some(lib) => out.push(Contender {
                         name,
                         lib: Some(lib),
+                        env: Vec::new(),
                     }),
                     None => eprintln!(
                         "playground: {name} skipped: {} not found (Debian package {}; or --lib {name}=PATH)",
@@ -163,6 +172,14 @@ pub fn contenders(preloads: &Preloads, exe_dir: &Path) -> Vec<Contender> {
                     ),
                 }
             }
+        }
+    }
+    for (name, var, value) in &preloads.env {
+        match out.iter_mut().find(|c| c.name == *name) {
+            Some(c) => c.env.push((var.clone(), value.clone())),
+            None => usage_error(&UsageError(format!(
+                "--env {name}:{var}={value}: no allocator `{name}` runs (see --alloc and --lib)"
+            ))),
         }
     }
     out
@@ -235,6 +252,7 @@ pub fn run_once(c: &Contender, job: &Job) -> Result<Sample, String> {
         Some(lib) => cmd.env("LD_PRELOAD", preload_value(lib)),
         None => cmd.env_remove("LD_PRELOAD"),
     };
+    cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
     match &job.output {
         Output::Hide => {
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
@@ -697,6 +715,7 @@ mod tests {
         Contender {
             name: "glibc".into(),
             lib: None,
+            env: Vec::new(),
         }
     }
 
@@ -772,6 +791,7 @@ mod tests {
                 contender: Contender {
                     name: "other".into(),
                     lib: Some("/x.so".into()),
+                    env: Vec::new(),
                 },
                 runs: vec![
                     Ok(sample(1.0, 500.0, None)),
@@ -820,6 +840,32 @@ mod tests {
         a.preloads.libs = vec![("mine".into(), PathBuf::from("/bin/sh"))];
         let c = contenders(&a.preloads, Path::new("/nonexistent"));
         assert_eq!(c[0].lib.as_deref(), Some(Path::new("/bin/sh")));
+        assert!(c[0].env.is_empty());
+        // --env sets a variable for that allocator only.
+        a.preloads.alloc = vec!["glibc".into(), "mine".into()];
+        a.preloads.env = vec![("mine".into(), "PG_TEST_VAR".into(), "1".into())];
+        let c = contenders(&a.preloads, Path::new("/nonexistent"));
+        assert!(c.iter().find(|c| c.name == "glibc").unwrap().env.is_empty());
+        let mine = c.iter().find(|c| c.name == "mine").unwrap();
+        assert_eq!(mine.env, [("PG_TEST_VAR".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn env_reaches_only_its_allocators_runs() {
+        let job = |var: &str| Job {
+            command: ["sh", "-c", &format!("test \"$PG_TEST_VAR\" = {var}")]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+            cwd: None,
+            stdin: None,
+            output: Output::Hide,
+            timeout: None,
+        };
+        let mut c = glibc();
+        c.env = vec![("PG_TEST_VAR".into(), "on".into())];
+        assert_eq!(run_once(&c, &job("on")).unwrap().failure, None);
+        assert!(run_once(&glibc(), &job("on")).unwrap().failure.is_some());
     }
 
     #[test]

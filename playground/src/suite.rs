@@ -676,6 +676,7 @@ mod tests {
             .map(|n| Contender {
                 name: n.to_string(),
                 lib: None,
+                env: Vec::new(),
             })
             .collect();
         let m = |t: [[f64; 2]; 3]| Measured {
