@@ -481,6 +481,8 @@ impl Heap {
             if !block.is_null() {
                 // SAFETY: the page is ours (its free list is non-empty, so it is not the
                 // empty page) and `block` is its head; as the owner we may read its flags.
+                // Once popped, the block (of the page's block size, a size class of at least
+                // `rounded >= size` bytes) is ours to zero and to write its canary into.
                 unsafe {
                     let was_zero = ZERO && page.free_is_zero();
                     page.pop_known(block);
