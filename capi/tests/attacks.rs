@@ -56,7 +56,7 @@ const ATTACKS: &[(&str, Expect)] = &[
     ("malloc0_distinct", Expect::Refused),
 ];
 
-/// Runs one attack under `LD_PRELOAD`: (signal, stdout, stderr).
+/// Runs one attack under `LD_PRELOAD`: (signal, exit code or -1, stdout, stderr).
 fn run(mode: &str) -> (Option<i32>, i32, String, String) {
     let exe = common::compile_with(
         "attacks.c",

@@ -46,12 +46,29 @@ fn canary(block: *mut u8) -> usize {
     block.addr() ^ super::hardened::canary_key()
 }
 
-/// The gap a block's tail word records, if it has a canary: `Some(gap)` with `gap` possibly
-/// out of range (an overwritten tail), `None` without one.
+/// The tail word of a block of `block_size` bytes: its last 8 bytes.
 #[inline(always)]
-fn recorded_gap(tail: usize, c: usize) -> Option<usize> {
-    let gap = tail ^ c;
+fn tail(block: *mut u8, block_size: usize) -> *mut usize {
+    block.wrapping_add(block_size - 8).cast()
+}
+
+/// The gap the tail word of `block` (canary word `c`) records, if it has a canary:
+/// `Some(gap)` with `gap` possibly out of range (an overwritten tail), `None` without one.
+///
+/// # Safety
+/// As for [`set`], with `block` a live block.
+#[inline(always)]
+unsafe fn recorded_gap(block: *mut u8, block_size: usize, c: usize) -> Option<usize> {
+    // SAFETY: the block's last 8 bytes, 8-aligned (the block and `block_size` are; caller).
+    let gap = unsafe { tail(block, block_size).read() } ^ c;
     (gap >> GAP_BITS == 0).then_some(gap)
+}
+
+/// Whether a recorded `gap` is one [`set`] could have written for a block whose tail is at
+/// `tail_at`: at least 1 (the request ends before the tail), at most `tail_at`.
+#[inline(always)]
+fn gap_in_range(gap: usize, tail_at: usize) -> bool {
+    gap >= 1 && gap <= tail_at
 }
 
 /// Whether a block of `block_size` handed out for `size` bytes has room for a canary.
@@ -79,12 +96,7 @@ pub(crate) unsafe fn set(block: *mut u8, block_size: usize, size: usize) {
     // block the caller is handing out; unaligned, as `size` may be.
     unsafe { block.add(at).cast::<usize>().write_unaligned(c.to_le()) };
     // SAFETY: the block's last 8 bytes, 8-aligned (the block and `block_size` are).
-    unsafe {
-        block
-            .add(tail_at)
-            .cast::<usize>()
-            .write(if present { c ^ gap } else { 0 })
-    };
+    unsafe { tail(block, block_size).write(if present { c ^ gap } else { 0 }) };
 }
 
 /// Whether the canary of the size-class block `block` of `block_size` bytes, being freed,
@@ -96,12 +108,11 @@ pub(crate) unsafe fn set(block: *mut u8, block_size: usize, size: usize) {
 pub(crate) unsafe fn broken(block: *mut u8, block_size: usize) -> bool {
     let c = canary(block);
     let tail_at = block_size - 8;
-    // SAFETY: the block's last 8 bytes, 8-aligned (caller).
-    let tail = unsafe { block.add(tail_at).cast::<usize>().read() };
-    let Some(gap) = recorded_gap(tail, c) else {
+    // SAFETY: a live block of `block_size` bytes (caller).
+    let Some(gap) = (unsafe { recorded_gap(block, block_size, c) }) else {
         return false;
     };
-    if gap == 0 || gap > tail_at {
+    if !gap_in_range(gap, tail_at) {
         return true;
     }
     let size = tail_at - gap;
@@ -134,7 +145,7 @@ pub(crate) unsafe fn resize(block: *mut u8, block_size: usize, new_size: usize) 
     // SAFETY: the caller's live block (caller).
     } else if unsafe { usable(block, block_size) } < block_size {
         // SAFETY: the block's last 8 bytes, 8-aligned, which held the old canary.
-        unsafe { block.add(block_size - 8).cast::<usize>().write(0) };
+        unsafe { tail(block, block_size).write(0) };
     }
 }
 
@@ -146,10 +157,9 @@ pub(crate) unsafe fn resize(block: *mut u8, block_size: usize, new_size: usize) 
 #[inline]
 pub(crate) unsafe fn usable(block: *mut u8, block_size: usize) -> usize {
     let tail_at = block_size - 8;
-    // SAFETY: the block's last 8 bytes, 8-aligned (caller).
-    let tail = unsafe { block.add(tail_at).cast::<usize>().read() };
-    match recorded_gap(tail, canary(block)) {
-        Some(gap) if gap >= 1 && gap <= tail_at => tail_at - gap,
+    // SAFETY: a live block of `block_size` bytes (caller).
+    match unsafe { recorded_gap(block, block_size, canary(block)) } {
+        Some(gap) if gap_in_range(gap, tail_at) => tail_at - gap,
         _ => block_size,
     }
 }

@@ -43,7 +43,7 @@ static void *free_it(void *p) {
     return NULL;
 }
 
-/* Frees `p` on a thread of its own, twice over (two threads, one after the other). */
+/* Frees `p` on a thread of its own (a thread that does not own the block). */
 static void free_remotely(void *p) {
     pthread_t t;
     pthread_create(&t, NULL, free_it, p);
