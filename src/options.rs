@@ -46,6 +46,7 @@ pub struct Options {
     purge_delay_ms: u64,
     verbose: u8,
     background_purge: bool,
+    shuffle: bool,
 }
 
 impl Options {
@@ -79,6 +80,22 @@ impl Options {
     pub fn background_purge(&self) -> bool {
         self.background_purge
     }
+
+    /// `ALLOCGATOR_SHUFFLE`: whether fresh blocks are carved in a shuffled order. Only the
+    /// `hardened` build shuffles (default true there); without the feature this is always
+    /// false, whatever the environment says.
+    ///
+    /// ```
+    /// let o = allocgator::options();
+    /// if !cfg!(feature = "hardened") {
+    ///     assert!(!o.shuffle());
+    /// } else if std::env::var_os("ALLOCGATOR_SHUFFLE").is_none() {
+    ///     assert!(o.shuffle());
+    /// }
+    /// ```
+    pub fn shuffle(&self) -> bool {
+        self.shuffle
+    }
 }
 
 /// The options in effect (read from the environment on first use).
@@ -95,7 +112,18 @@ pub fn options() -> Options {
         // Relaxed: published by `ensure_read`'s Acquire.
         verbose: VERBOSE.load(Ordering::Relaxed) as u8,
         background_purge: background_purge(),
+        shuffle: shuffle(),
     }
+}
+
+/// Whether fresh blocks are carved shuffled: the hardened build's setting (after the
+/// environment is read), never in the default build.
+#[cfg(not(loom))]
+fn shuffle() -> bool {
+    #[cfg(feature = "hardened")]
+    return crate::engine::hardened::shuffle();
+    #[cfg(not(feature = "hardened"))]
+    false
 }
 
 #[cfg(not(loom))]

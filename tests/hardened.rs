@@ -151,6 +151,7 @@ fn run_case(case: &str) {
                 .collect();
             let neighbours = blocks.windows(2).filter(|w| w[1] == w[0] + 48).count();
             eprintln!("NEIGHBOURS {neighbours}");
+            eprintln!("SHUFFLE {}", allocgator::options().shuffle());
             std::process::exit(0);
         }
         other => panic!("unknown case {other}"),
@@ -409,18 +410,29 @@ fn a_freed_block_is_zeroed_at_its_start() {
 /// again (and the default keeps it on).
 #[test]
 fn allocgator_shuffle_0_carves_in_address_order() {
-    let neighbours = |env: &[(&str, &str)]| -> usize {
+    // The child's count of neighbours, and what `options()` reported to it.
+    let neighbours = |env: &[(&str, &str)]| -> (usize, bool) {
         let out = common::run_child_with(CASE_VAR, "count_neighbours", env);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("NEIGHBOURS "))
-            .unwrap_or_else(|| panic!("no count from the child:\n{stderr}"))
-            .parse()
-            .unwrap()
+        let line = |prefix: &str| {
+            stderr
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix}line from the child:\n{stderr}"))
+                .to_owned()
+        };
+        (
+            line("NEIGHBOURS ").parse().unwrap(),
+            line("SHUFFLE ") == "true",
+        )
     };
-    let off = neighbours(&[("ALLOCGATOR_SHUFFLE", "0")]);
+    let (off, reported_off) = neighbours(&[("ALLOCGATOR_SHUFFLE", "0")]);
     assert!(off >= 70, "{off} of 79 neighbours with the shuffle off");
-    let on = neighbours(&[]);
+    assert!(
+        !reported_off,
+        "options() says the shuffle is on under ALLOCGATOR_SHUFFLE=0"
+    );
+    let (on, reported_on) = neighbours(&[]);
     assert!(on < 10, "{on} of 79 neighbours with the shuffle on");
+    assert!(reported_on, "options() says the shuffle is off by default");
 }
