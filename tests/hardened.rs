@@ -141,6 +141,30 @@ fn run_case(case: &str) {
             eprintln!("OVERFLOW-NOT-DETECTED");
             std::process::exit(3);
         }
+        "pool_write_after_free" => {
+            // A `Pool`'s own free list: the block freed last is redirected to a live block (a
+            // forged link an attacker would want followed), then the pool allocates.
+            use allocgator::allocator_api2::alloc::Allocator;
+            let pool = &allocgator::Pool::new(SMALL);
+            let [keep, a, b] = [0; 3].map(|_| pool.allocate(SMALL).unwrap().cast::<u8>());
+            // SAFETY: live blocks of `pool` with this layout, each freed once.
+            unsafe {
+                pool.deallocate(a, SMALL);
+                pool.deallocate(b, SMALL);
+            }
+            eprintln!("CORRUPTED 0x{:x}", b.as_ptr() as usize);
+            // SAFETY: none — the deliberate write after free (the chunk stays allocated).
+            unsafe {
+                b.as_ptr()
+                    .cast::<usize>()
+                    .write_volatile(keep.as_ptr() as usize)
+            };
+            for _ in 0..4 {
+                let _ = pool.allocate(SMALL);
+            }
+            eprintln!("CORRUPTION-NOT-DETECTED");
+            std::process::exit(3);
+        }
         "count_neighbours" => {
             // 48-byte blocks from fresh pages: how many consecutive allocations are
             // neighbours in memory.
@@ -207,6 +231,44 @@ fn a_link_overwritten_after_free_is_caught_before_it_is_followed() {
 #[test]
 fn an_overflow_into_a_free_neighbours_link_is_caught() {
     expect_abort("overflow_into_a_free_block");
+}
+
+#[test]
+fn a_pool_link_overwritten_after_free_is_caught_before_it_is_followed() {
+    expect_abort("pool_write_after_free");
+}
+
+/// A `Pool`'s freed block does not hold the next free block's address either, and a block it
+/// hands out again does not show the encoded link.
+#[test]
+fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
+    use allocgator::allocator_api2::alloc::Allocator;
+    let pool = &allocgator::Pool::new(SMALL);
+    let [_keep, first, second] = [0; 3].map(|_| pool.allocate(SMALL).unwrap().cast::<u8>());
+    // SAFETY: live blocks of `pool` with this layout, each freed once; `second` first, so
+    // `first` links to it.
+    unsafe {
+        pool.deallocate(second, SMALL);
+        pool.deallocate(first, SMALL);
+    }
+    // SAFETY: the chunk stays allocated while the pool lives; reading a freed block is what
+    // an attacker does.
+    let link = unsafe { first.as_ptr().cast::<usize>().read_volatile() };
+    assert_ne!(
+        link,
+        second.as_ptr() as usize,
+        "the link is stored in the clear"
+    );
+    assert_ne!(link, 0);
+    let again = pool.allocate(SMALL).unwrap().cast::<u8>();
+    assert_eq!(again, first, "LIFO: the block freed last comes back first");
+    // SAFETY: a live block of 64 bytes.
+    let word = unsafe { again.as_ptr().cast::<usize>().read() };
+    assert_eq!(
+        word, 0,
+        "the encoded link is cleared before the block is handed out"
+    );
+    assert_eq!(pool.allocate(SMALL).unwrap().cast::<u8>(), second);
 }
 
 /// A freed block does not give away where the next free block is: its first word is not the

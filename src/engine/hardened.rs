@@ -1,8 +1,9 @@
 //! The hardened build (feature `hardened`): free-list links that an overwrite cannot turn
 //! into a pointer of the attacker's choosing.
 //!
-//! Every link a free block holds (its page's `free`, `local_free` and `thread_free` lists) is
-//! stored encoded, as mimalloc's secure mode does:
+//! Every link a free block holds (its page's `free`, `local_free` and `thread_free` lists,
+//! and a `Pool`'s free list, which checks the decoded link against its own chunks: see
+//! [`decode_unchecked`]) is stored encoded, as mimalloc's secure mode does:
 //!
 //! ```text
 //! stored = rotl(next ^ at ^ k1, r) + k0        next = rotr(stored - k0, r) ^ at ^ k1
@@ -412,6 +413,14 @@ pub(crate) unsafe fn scrub(block: *mut Block, block_size: usize) {
             _ => core::ptr::write_bytes(rest, 0, SCRUB_BYTES - 8),
         }
     }
+}
+
+/// `word`, read at `at`, decoded without the checks of [`decode`]: for a list whose blocks
+/// span more than one segment (a `Pool`'s), whose owner checks the result against its own
+/// range.
+#[inline(always)]
+pub(crate) fn decode_unchecked(word: usize, at: *mut Block) -> *mut Block {
+    raw_decode(word, at)
 }
 
 /// `word`, read at `at`, decoded without the checks of [`decode`].

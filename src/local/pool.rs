@@ -41,7 +41,43 @@ struct Chunk {
 
 /// A free block's link.
 struct Free {
+    /// The next free block (the hardened build writes and reads it encoded, as a `usize`:
+    /// see [`set_link`]).
+    #[cfg_attr(all(feature = "hardened", not(loom)), allow(dead_code))]
     next: *mut Free,
+}
+
+/// Stores `next` as free block `block`'s link: as it is, or (hardened build) encoded with the
+/// process's secret and `block`'s address, as the engine's links are (`engine::hardened`).
+///
+/// # Safety
+/// `block` is a free block of a pool, at least a pointer long and aligned.
+#[inline(always)]
+unsafe fn set_link(block: *mut Free, next: *mut Free) {
+    #[cfg(all(feature = "hardened", not(loom)))]
+    // SAFETY: `block` is a free block, a pointer long and aligned (caller).
+    unsafe {
+        block
+            .cast::<usize>()
+            .write(crate::engine::hardened::encode(next.cast(), block.cast()))
+    };
+    #[cfg(not(all(feature = "hardened", not(loom))))]
+    // SAFETY: as above.
+    unsafe {
+        (*block).next = next
+    };
+}
+
+/// A free block's link did not decode into the pool's chunks (hardened build).
+#[cfg(all(feature = "hardened", not(loom)))]
+#[cold]
+#[inline(never)]
+fn link_overwritten(block: *mut Free) -> ! {
+    crate::engine::checked::report(
+        "Pool free-list link overwritten (a write after free, or an overflow from the block \
+         before): the free block",
+        block.addr(),
+    )
 }
 
 /// Blocks in `chunk`, whose blocks start `first` bytes in and are `size` bytes each.
@@ -189,6 +225,12 @@ pub struct Pool {
     limit: Cell<usize>,
     /// Requests refused because of the cap.
     limit_refusals: Cell<usize>,
+    /// Hardened build: the lowest chunk's start and the bytes from there to the highest
+    /// chunk's end; a decoded free-list link must point inside (or be null).
+    #[cfg(all(feature = "hardened", not(loom)))]
+    span_start: Cell<usize>,
+    #[cfg(all(feature = "hardened", not(loom)))]
+    span_len: Cell<usize>,
 }
 
 // SAFETY: chunks and fallback blocks are engine blocks, which any thread may free; the pool's
@@ -220,6 +262,10 @@ impl Pool {
             fallback_bytes: Cell::new(0),
             limit: Cell::new(usize::MAX),
             limit_refusals: Cell::new(0),
+            #[cfg(all(feature = "hardened", not(loom)))]
+            span_start: Cell::new(0),
+            #[cfg(all(feature = "hardened", not(loom)))]
+            span_len: Cell::new(0),
         }
     }
 
@@ -441,7 +487,7 @@ impl Pool {
             };
             chunks[i].3 += 1;
             // SAFETY: a free block of ours; its link was written when it was freed.
-            block = unsafe { (*block).next };
+            block = unsafe { self.link(block) };
         }
         let empty = |c: &(usize, usize, usize, usize, *mut Chunk)| c.2 == c.3;
         if !chunks.iter().any(empty) {
@@ -452,14 +498,14 @@ impl Pool {
         let mut block = self.free.get();
         while !block.is_null() {
             // SAFETY: a free block of ours (every one was found in a chunk above).
-            let next = unsafe { (*block).next };
+            let next = unsafe { self.link(block) };
             let gone = find(block as usize, &chunks).is_some_and(|i| empty(&chunks[i]));
             if gone {
                 if prev.is_null() {
                     self.free.set(next);
                 } else {
                     // SAFETY: `prev` is a free block we keep.
-                    unsafe { (*prev).next = next };
+                    unsafe { set_link(prev, next) };
                 }
             } else {
                 prev = block;
@@ -544,7 +590,7 @@ impl Pool {
         while !block.is_null() && count < carved {
             count += 1;
             // SAFETY: a free block of ours; its link was written when it was freed.
-            block = unsafe { (*block).next };
+            block = unsafe { self.link(block) };
         }
         count
     }
@@ -577,6 +623,47 @@ impl Pool {
         }
     }
 
+    /// The link of free block `block`, written by [`set_link`]. The hardened build decodes it
+    /// and aborts, naming `block`, unless it is null or an 8-aligned address inside the span
+    /// of the pool's chunks: an overwritten link decodes to an address of no one's choosing.
+    ///
+    /// # Safety
+    /// `block` is a free block of this pool.
+    #[inline(always)]
+    unsafe fn link(&self, block: *mut Free) -> *mut Free {
+        #[cfg(not(all(feature = "hardened", not(loom))))]
+        // SAFETY: a free block of ours holds its link (caller).
+        return unsafe { (*block).next };
+        #[cfg(all(feature = "hardened", not(loom)))]
+        {
+            // SAFETY: a free block of ours holds its encoded link (caller).
+            let stored = unsafe { block.cast::<usize>().read() };
+            let next = crate::engine::hardened::decode_unchecked(stored, block.cast()).addr();
+            if next == 0 {
+                return ptr::null_mut();
+            }
+            // `next - start`, wrapping: one compare for both ends of the span.
+            if next & 7 != 0 || next.wrapping_sub(self.span_start.get()) >= self.span_len.get() {
+                link_overwritten(block);
+            }
+            crate::engine::with_engine_provenance(block.cast::<u8>().with_addr(next)).cast()
+        }
+    }
+
+    /// Hardened build: takes the chunk at `base` (`len` bytes) into the span links may point
+    /// into.
+    #[cfg(all(feature = "hardened", not(loom)))]
+    fn widen_span(&self, base: usize, len: usize) {
+        let (start, old_len) = (self.span_start.get(), self.span_len.get());
+        let (lo, hi) = if old_len == 0 {
+            (base, base + len)
+        } else {
+            (start.min(base), (start + old_len).max(base + len))
+        };
+        self.span_start.set(lo);
+        self.span_len.set(hi - lo);
+    }
+
     /// Pops a block (the fast path), or takes the slow path.
     #[inline(always)]
     fn alloc_block(&self) -> *mut u8 {
@@ -585,7 +672,13 @@ impl Pool {
             #[cfg(feature = "checked")]
             self.check_popped(head.cast());
             // SAFETY: `head` is a free block of ours; its link was written when it was freed.
-            self.free.set(unsafe { (*head).next });
+            self.free.set(unsafe { self.link(head) });
+            #[cfg(all(feature = "hardened", not(loom)))]
+            // SAFETY: the block is ours to hand out, at least a pointer long and aligned; its
+            // encoded link is cleared so the program never reads one.
+            unsafe {
+                head.cast::<usize>().write(0)
+            };
             return head.cast();
         }
         self.alloc_block_slow()
@@ -725,6 +818,8 @@ impl Pool {
             })
         };
         self.chunks.set(chunk);
+        #[cfg(all(feature = "hardened", not(loom)))]
+        self.widen_span(base.addr(), len);
         self.bump.set(base.wrapping_add(first));
         self.bump_end
             .set(base.wrapping_add(first + blocks * g.size));
@@ -751,7 +846,7 @@ impl Pool {
             );
         }
         // SAFETY: the block is ours again and at least a pointer long and aligned.
-        unsafe { (*block).next = self.free.get() };
+        unsafe { set_link(block, self.free.get()) };
         self.free.set(block);
     }
 
@@ -773,7 +868,7 @@ impl Pool {
         }
         // SAFETY: no fallback block is live, so `ptr` is a pool block (caller), ours again, at
         // least a pointer long and aligned.
-        unsafe { (*block).next = head };
+        unsafe { set_link(block, head) };
         self.free.set(block);
     }
 
