@@ -165,6 +165,30 @@ fn run_case(case: &str) {
             eprintln!("CORRUPTION-NOT-DETECTED");
             std::process::exit(3);
         }
+        "static_pool_write_after_free" => {
+            // A static pool's thread cache: the block freed last is redirected to a live
+            // block, then the pool allocates from the cache.
+            use allocgator::allocator_api2::alloc::Allocator;
+            let layout = Layout::new::<Frame>();
+            let [keep, a, b] = [0; 3].map(|_| FramePool.allocate(layout).unwrap().cast::<u8>());
+            // SAFETY: live blocks of the pool with its layout, each freed once.
+            unsafe {
+                FramePool.deallocate(a, layout);
+                FramePool.deallocate(b, layout);
+            }
+            eprintln!("CORRUPTED 0x{:x}", b.as_ptr() as usize);
+            // SAFETY: none — the deliberate write after free (a static pool's chunks stay).
+            unsafe {
+                b.as_ptr()
+                    .cast::<usize>()
+                    .write_volatile(keep.as_ptr() as usize)
+            };
+            for _ in 0..4 {
+                let _ = FramePool.allocate(layout);
+            }
+            eprintln!("CORRUPTION-NOT-DETECTED");
+            std::process::exit(3);
+        }
         "count_neighbours" => {
             // 48-byte blocks from fresh pages: how many consecutive allocations are
             // neighbours in memory.
@@ -182,6 +206,11 @@ fn run_case(case: &str) {
     }
     allocate_until_the_link_is_followed();
 }
+
+/// A message type with a static pool of its own (each test process has its own pool).
+#[allow(dead_code)]
+struct Frame([u64; 8]);
+allocgator::static_pool!(FramePool, Frame);
 
 /// A size whose class (224 bytes) leaves room for a canary: a 16-byte gap before its tail.
 const CANARIED: Layout = match Layout::from_size_align(200, 8) {
@@ -269,6 +298,54 @@ fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
         "the encoded link is cleared before the block is handed out"
     );
     assert_eq!(pool.allocate(SMALL).unwrap().cast::<u8>(), second);
+}
+
+#[test]
+fn a_static_pool_cache_link_overwritten_after_free_is_caught_before_it_is_followed() {
+    common::expect_abort(
+        CASE_VAR,
+        "static_pool_write_after_free",
+        "CORRUPTED ",
+        "static pool cache link overwritten",
+    );
+}
+
+/// A static pool's cached block does not hold the next cached block's address, and a block
+/// handed out again does not show the encoded link.
+#[test]
+fn a_cached_static_pool_block_does_not_hold_the_next_blocks_address() {
+    use allocgator::allocator_api2::alloc::Allocator;
+    let layout = Layout::new::<Frame>();
+    // On a thread of its own: its cache holds only these blocks.
+    std::thread::spawn(move || {
+        let [_keep, first, second] =
+            [0; 3].map(|_| FramePool.allocate(layout).unwrap().cast::<u8>());
+        // SAFETY: live blocks of the pool, each freed once; `second` first, so `first`
+        // links to it.
+        unsafe {
+            FramePool.deallocate(second, layout);
+            FramePool.deallocate(first, layout);
+        }
+        // SAFETY: a static pool's chunks stay; reading a freed block is what an attacker
+        // does.
+        let link = unsafe { first.as_ptr().cast::<usize>().read_volatile() };
+        assert_ne!(
+            link,
+            second.as_ptr() as usize,
+            "the link is stored in the clear"
+        );
+        let again = FramePool.allocate(layout).unwrap().cast::<u8>();
+        assert_eq!(again, first, "LIFO: the block freed last comes back first");
+        // SAFETY: a live block of 64 bytes.
+        let word = unsafe { again.as_ptr().cast::<usize>().read() };
+        assert_eq!(
+            word, 0,
+            "the encoded link is cleared before the block is handed out"
+        );
+        assert_eq!(FramePool.allocate(layout).unwrap().cast::<u8>(), second);
+    })
+    .join()
+    .unwrap();
 }
 
 /// A freed block does not give away where the next free block is: its first word is not the

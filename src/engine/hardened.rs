@@ -2,8 +2,9 @@
 //! into a pointer of the attacker's choosing.
 //!
 //! Every link a free block holds (its page's `free`, `local_free` and `thread_free` lists,
-//! and a `Pool`'s free list, which checks the decoded link against its own chunks: see
-//! [`decode_unchecked`]) is stored encoded, as mimalloc's secure mode does:
+//! and the lists of a `Pool` and of a static pool's thread caches, which check the decoded
+//! link against their own chunks: see [`decode_unchecked`]) is stored encoded, as mimalloc's
+//! secure mode does:
 //!
 //! ```text
 //! stored = rotl(next ^ at ^ k1, r) + k0        next = rotr(stored - k0, r) ^ at ^ k1

@@ -13,6 +13,8 @@
 //! writes), and a cache that runs dry pops one chain (one CAS). A thread that only allocates
 //! and one that only frees meet once per chain, and a thread takes one chain, not everything
 //! others gave back. A thread that exits gives its caches back (a thread-local destructor).
+//! The hardened build stores those in-block links encoded and checks each one it follows
+//! ([`link`]), as the engine does with its own.
 //!
 //! Nothing walks a chain it receives: a cache does not know how many blocks a refill brought
 //! (its count only decides when to give blocks back), and the pool's live-block statistic
@@ -48,6 +50,77 @@ const ENTRIES: usize = 64;
 const FULL_ID: usize = ENTRIES - 1;
 /// Bytes of free blocks a cache holds (by its count) before it gives half back.
 const CACHE_BYTES: usize = 32 * 1024;
+
+/// The link in the first word of `block`, a cached (or chained) block of `shared`. The
+/// hardened build stores links encoded, as the engine's (`engine::hardened`), and checks each
+/// one it follows: null, or the start of a block of the pool's chunks; anything else aborts,
+/// naming `block`.
+///
+/// # Safety
+/// `block` is a free block of `shared` held by the caller (in its cache, or a chain it took),
+/// its first word written by [`set_link`].
+#[inline(always)]
+unsafe fn link(shared: &Shared, block: *mut u8) -> *mut u8 {
+    #[cfg(not(all(feature = "hardened", not(loom))))]
+    {
+        let _ = shared;
+        // SAFETY: the block's first word holds its link, a pointer (caller).
+        unsafe { block.cast::<*mut u8>().read() }
+    }
+    #[cfg(all(feature = "hardened", not(loom)))]
+    {
+        // SAFETY: the block's first word holds its encoded link (caller).
+        let word = unsafe { block.cast::<usize>().read() };
+        let next = crate::engine::hardened::decode_unchecked(word, block.cast()).cast::<u8>();
+        if next.is_null() {
+            return next;
+        }
+        match shared.index_of(next) {
+            Some(i) if shared.addr(i as usize) == next => shared.addr(i as usize),
+            _ => crate::engine::checked::report(
+                "static pool cache link overwritten (a write after free, or an overflow from \
+                 the block before): the free block",
+                block.addr(),
+            ),
+        }
+    }
+}
+
+/// Stores `next` as `block`'s link (encoded in the hardened build).
+///
+/// # Safety
+/// `block` is a pool block the caller holds, free, at least a pointer long and aligned.
+#[inline(always)]
+unsafe fn set_link(block: *mut u8, next: *mut u8) {
+    #[cfg(all(feature = "hardened", not(loom)))]
+    // SAFETY: a free block the caller holds, a pointer long and aligned (caller).
+    unsafe {
+        block
+            .cast::<usize>()
+            .write(crate::engine::hardened::encode(next.cast(), block.cast()))
+    };
+    // The pointer itself, with its provenance (Miri follows it).
+    #[cfg(not(all(feature = "hardened", not(loom))))]
+    // SAFETY: as above.
+    unsafe {
+        block.cast::<*mut u8>().write(next)
+    };
+}
+
+/// A block about to be handed out: the hardened build clears its encoded link, so the
+/// program never reads one.
+///
+/// # Safety
+/// `block` is a pool block the caller is handing out, at least a pointer long and aligned.
+#[inline(always)]
+unsafe fn clear_link(block: *mut u8) {
+    #[cfg(all(feature = "hardened", not(loom)))]
+    // SAFETY: a block of ours, a pointer long and aligned (caller).
+    unsafe {
+        block.cast::<usize>().write(0)
+    };
+    let _ = block;
+}
 
 /// The owner's view of its cache.
 struct CacheLocal {
@@ -267,10 +340,12 @@ impl PoolCaches {
         }
         // SAFETY: a free block on our cache: its first word links the next one (written when
         // it was cached or pushed, and ours since).
-        let next = unsafe { head.cast::<*mut u8>().read() };
+        let next = unsafe { link(shared, head) };
         // SAFETY: `head` is not null, so this is a real cache, not `NO_CACHE`: ours.
         unsafe { slot.local.with_mut(|l| (*l).head = next) };
         slot.set_balance(slot.balance() + 1);
+        // SAFETY: the block we are handing out.
+        unsafe { clear_link(head) };
         head
     }
 
@@ -306,7 +381,7 @@ impl PoolCaches {
             return unsafe { self.free_full(slot, shared, p) };
         }
         // SAFETY: the block is ours again, at least a pointer long and aligned.
-        unsafe { p.cast::<*mut u8>().write(head) };
+        unsafe { set_link(p, head) };
         // SAFETY: a real cache (`NO_CACHE` reads as full), ours.
         unsafe { slot.local.with_mut(|l| (*l).head = p) };
         slot.set_balance(balance - 1);
@@ -347,7 +422,9 @@ impl PoolCaches {
                 // The chain's first block is the caller's, the rest becomes the cache.
                 let first = shared.addr(index as usize);
                 // SAFETY: we hold the chain (popped); each block's first word links the next.
-                let rest = unsafe { first.cast::<*mut u8>().read() };
+                let rest = unsafe { link(shared, first) };
+                // SAFETY: the caller's block, about to be handed out.
+                unsafe { clear_link(first) };
                 // SAFETY: our cache (a real one, checked above), empty; its count starts
                 // again at 0 after the caller's block.
                 unsafe {
@@ -373,7 +450,9 @@ impl PoolCaches {
         };
         let first = shared.addr(index as usize);
         // SAFETY: we hold the chain (popped); each block's first word links the next.
-        let rest = unsafe { first.cast::<*mut u8>().read() };
+        let rest = unsafe { link(shared, first) };
+        // SAFETY: the block about to be handed out.
+        unsafe { clear_link(first) };
         if !rest.is_null() {
             // SAFETY: the chain from `rest` is ours, its last link null.
             unsafe { self.push_chain(shared, rest) };
@@ -431,7 +510,7 @@ impl PoolCaches {
         // SAFETY: our cache (caller), and the cache has room again.
         let head = unsafe { slot.local.with(|l| (*l).head) };
         // SAFETY: the block is ours again, at least a pointer long and aligned (caller).
-        unsafe { p.cast::<*mut u8>().write(head) };
+        unsafe { set_link(p, head) };
         // SAFETY: our cache (caller).
         unsafe { slot.local.with_mut(|l| (*l).head = p) };
         slot.set_balance(slot.balance() - 1);
@@ -456,15 +535,15 @@ impl PoolCaches {
         }
         let (mut last, mut moved) = (first, 1);
         // SAFETY: cached blocks: each one's first word links the next.
-        let mut rest = unsafe { first.cast::<*mut u8>().read() };
+        let mut rest = unsafe { link(shared, first) };
         while moved < n && !rest.is_null() {
             last = rest;
             moved += 1;
             // SAFETY: `rest` is a cached block too, whose first word links the next.
-            rest = unsafe { rest.cast::<*mut u8>().read() };
+            rest = unsafe { link(shared, rest) };
         }
         // SAFETY: `last` is a cached block, ours: it ends the chain.
-        unsafe { last.cast::<*mut u8>().write(ptr::null_mut()) };
+        unsafe { set_link(last, ptr::null_mut()) };
         // SAFETY: the caller owns `slot`.
         unsafe {
             slot.local.with_mut(|l| {
