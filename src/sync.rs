@@ -129,6 +129,18 @@ impl AtomicUsize {
     pub(crate) fn fetch_and(&self, v: usize, order: Ordering) -> usize {
         self.0.fetch_and(v, order)
     }
+    /// `fetch_min`.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn fetch_min(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_min(v, order)
+    }
+    /// `fetch_max`.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn fetch_max(&self, v: usize, order: Ordering) -> usize {
+        self.0.fetch_max(v, order)
+    }
 }
 
 #[cfg(loom)]

@@ -103,6 +103,12 @@ pub(super) struct Shared {
     trimmed_bytes: AtomicUsize,
     /// Held by a trim and by a take-over of the stash.
     trim_lock: AtomicBool,
+    /// Hardened build: the lowest start and highest end of the chunks taken so far (a
+    /// static pool's cache checks the links it follows against them: see `in_span`).
+    #[cfg(all(feature = "hardened", not(loom)))]
+    span_start: AtomicUsize,
+    #[cfg(all(feature = "hardened", not(loom)))]
+    span_end: AtomicUsize,
 }
 
 impl Shared {
@@ -150,7 +156,27 @@ impl Shared {
             stashed: AtomicUsize::new(0),
             trimmed_bytes: AtomicUsize::new(0),
             trim_lock: AtomicBool::new(false),
+            #[cfg(all(feature = "hardened", not(loom)))]
+            span_start: AtomicUsize::new(usize::MAX),
+            #[cfg(all(feature = "hardened", not(loom)))]
+            span_end: AtomicUsize::new(0),
         }
+    }
+
+    /// Hardened build: whether `p` can be a block of this pool by its address alone: aligned
+    /// for the blocks and inside the span of the chunks taken so far. Two loads and a
+    /// compare, where `index_of` walks the chunks.
+    #[cfg(all(feature = "hardened", not(loom)))]
+    // Feature `checked` gives static pools no caches, and so no caller.
+    #[cfg_attr(feature = "checked", allow(dead_code))]
+    #[inline(always)]
+    pub(super) fn in_span(&self, p: usize) -> bool {
+        // Relaxed: a chunk's span was widened before the chunk was published (its install's
+        // Release CAS, or the engine's hand-off to the installer), and every block a thread
+        // holds reached it after that publication, so these loads see a span that covers it.
+        let start = self.span_start.load(Ordering::Relaxed);
+        let end = self.span_end.load(Ordering::Relaxed);
+        p & (self.geometry.align - 1) == 0 && p.wrapping_sub(start) < end.wrapping_sub(start)
     }
 
     /// The block geometry.
@@ -254,6 +280,13 @@ impl Shared {
                 let p = engine_alloc(layout, cfg!(feature = "checked"));
                 if p.is_null() {
                     self.give_held(bytes);
+                }
+                #[cfg(all(feature = "hardened", not(loom)))]
+                if !p.is_null() {
+                    // Relaxed: published with the chunk (see `in_span`). A copy that loses the
+                    // install race widens the span too, which only makes it larger.
+                    self.span_start.fetch_min(p.addr(), Ordering::Relaxed);
+                    self.span_end.fetch_max(p.addr() + bytes, Ordering::Relaxed);
                 }
                 p
             },

@@ -53,8 +53,8 @@ const CACHE_BYTES: usize = 32 * 1024;
 
 /// The link in the first word of `block`, a cached (or chained) block of `shared`. The
 /// hardened build stores links encoded, as the engine's (`engine::hardened`), and checks each
-/// one it follows: null, or the start of a block of the pool's chunks; anything else aborts,
-/// naming `block`.
+/// one it follows: null, or an address aligned for the pool's blocks inside the span of its
+/// chunks; anything else aborts, naming `block`.
 ///
 /// # Safety
 /// `block` is a free block of `shared` held by the caller (in its cache, or a chain it took),
@@ -75,14 +75,15 @@ unsafe fn link(shared: &Shared, block: *mut u8) -> *mut u8 {
         if next.is_null() {
             return next;
         }
-        match shared.index_of(next) {
-            Some(i) if shared.addr(i as usize) == next => shared.addr(i as usize),
-            _ => crate::engine::checked::report(
+        if !shared.in_span(next.addr()) {
+            crate::engine::checked::report(
                 "static pool cache link overwritten (a write after free, or an overflow from \
                  the block before): the free block",
                 block.addr(),
-            ),
+            );
         }
+        // The next block's own provenance (under Miri, its chunk's mapping).
+        crate::engine::with_engine_provenance(next)
     }
 }
 
