@@ -62,7 +62,8 @@ unsafe fn set_link(block: *mut Free, next: *mut Free) {
             .write(crate::engine::hardened::encode(next.cast(), block.cast()))
     };
     #[cfg(not(all(feature = "hardened", not(loom))))]
-    // SAFETY: as above.
+    // SAFETY: `block` is a free block, a pointer long and aligned (caller): its `Free` header
+    // is ours to write.
     unsafe {
         (*block).next = next
     };

@@ -102,7 +102,8 @@ unsafe fn set_link(block: *mut u8, next: *mut u8) {
     };
     // The pointer itself, with its provenance (Miri follows it).
     #[cfg(not(all(feature = "hardened", not(loom))))]
-    // SAFETY: as above.
+    // SAFETY: a free block the caller holds, a pointer long and aligned (caller): its first
+    // word is ours to write.
     unsafe {
         block.cast::<*mut u8>().write(next)
     };
