@@ -41,6 +41,10 @@ cargo test --release -p allocgator --features hardened --target-dir target/harde
   --test hardened --test bad_free --test global_contract --test global_raw --test global_threads \
   --test stress --test local_contract --test local_trim_rss --test fuzz_replay --test os_failure
 
+step "cargo test --release --features hardened,checked (both sets of checks together)"
+cargo test --release -p allocgator --features hardened,checked --target-dir target/hardened-checked \
+  --test hardened --test bad_free --test local_contract --test global_contract
+
 # The C ABI: the library's C and C++ test programs, bad frees, and programs no one here wrote
 # (sqlite3, git, cargo, python3 with its own test suite) under LD_PRELOAD, compared with glibc.
 step "liballocgator (release): C/C++ semantics, real programs, CPython's test suite"
