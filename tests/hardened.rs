@@ -141,54 +141,10 @@ fn run_case(case: &str) {
             eprintln!("OVERFLOW-NOT-DETECTED");
             std::process::exit(3);
         }
-        "pool_write_after_free" => {
-            // A `Pool`'s own free list: the block freed last is redirected to a live block (a
-            // forged link an attacker would want followed), then the pool allocates.
-            use allocgator::allocator_api2::alloc::Allocator;
-            let pool = &allocgator::Pool::new(SMALL);
-            let [keep, a, b] = [0; 3].map(|_| pool.allocate(SMALL).unwrap().cast::<u8>());
-            // SAFETY: live blocks of `pool` with this layout, each freed once.
-            unsafe {
-                pool.deallocate(a, SMALL);
-                pool.deallocate(b, SMALL);
-            }
-            eprintln!("CORRUPTED 0x{:x}", b.as_ptr() as usize);
-            // SAFETY: none — the deliberate write after free (the chunk stays allocated).
-            unsafe {
-                b.as_ptr()
-                    .cast::<usize>()
-                    .write_volatile(keep.as_ptr() as usize)
-            };
-            for _ in 0..4 {
-                let _ = pool.allocate(SMALL);
-            }
-            eprintln!("CORRUPTION-NOT-DETECTED");
-            std::process::exit(3);
-        }
-        "static_pool_write_after_free" => {
-            // A static pool's thread cache: the block freed last is redirected to a live
-            // block, then the pool allocates from the cache.
-            use allocgator::allocator_api2::alloc::Allocator;
-            let layout = Layout::new::<Frame>();
-            let [keep, a, b] = [0; 3].map(|_| FramePool.allocate(layout).unwrap().cast::<u8>());
-            // SAFETY: live blocks of the pool with its layout, each freed once.
-            unsafe {
-                FramePool.deallocate(a, layout);
-                FramePool.deallocate(b, layout);
-            }
-            eprintln!("CORRUPTED 0x{:x}", b.as_ptr() as usize);
-            // SAFETY: none — the deliberate write after free (a static pool's chunks stay).
-            unsafe {
-                b.as_ptr()
-                    .cast::<usize>()
-                    .write_volatile(keep.as_ptr() as usize)
-            };
-            for _ in 0..4 {
-                let _ = FramePool.allocate(layout);
-            }
-            eprintln!("CORRUPTION-NOT-DETECTED");
-            std::process::exit(3);
-        }
+        // A local allocator's own list (a `Pool`'s, a static pool's thread cache): the block
+        // freed last is redirected to a live block, then the allocator allocates.
+        "pool_write_after_free" => redirect_the_last_freed_link(&allocgator::Pool::new(SMALL)),
+        "static_pool_write_after_free" => redirect_the_last_freed_link(FramePool),
         "count_neighbours" => {
             // 48-byte blocks from fresh pages: how many consecutive allocations are
             // neighbours in memory.
@@ -205,6 +161,31 @@ fn run_case(case: &str) {
         other => panic!("unknown case {other}"),
     }
     allocate_until_the_link_is_followed();
+}
+
+/// Frees two blocks of `a`, overwrites the link of the one freed last with a live block's
+/// address (a forged link an attacker would want followed), then allocates from `a` (in the
+/// child: it must abort before a fourth allocation returns).
+fn redirect_the_last_freed_link(a: impl allocgator::allocator_api2::alloc::Allocator + Copy) {
+    let layout = SMALL;
+    let [keep, first, last] = [0; 3].map(|_| a.allocate(layout).unwrap().cast::<u8>());
+    // SAFETY: live blocks of `a` with this layout, each freed once.
+    unsafe {
+        a.deallocate(first, layout);
+        a.deallocate(last, layout);
+    }
+    eprintln!("CORRUPTED 0x{:x}", last.as_ptr() as usize);
+    // SAFETY: none — the deliberate write after free (the allocator's chunks stay allocated).
+    unsafe {
+        last.as_ptr()
+            .cast::<usize>()
+            .write_volatile(keep.as_ptr() as usize)
+    };
+    for _ in 0..4 {
+        let _ = a.allocate(layout);
+    }
+    eprintln!("CORRUPTION-NOT-DETECTED");
+    std::process::exit(3);
 }
 
 /// A message type with a static pool of its own (each test process has its own pool).
@@ -267,21 +248,20 @@ fn a_pool_link_overwritten_after_free_is_caught_before_it_is_followed() {
     expect_abort("pool_write_after_free");
 }
 
-/// A `Pool`'s freed block does not hold the next free block's address either, and a block it
-/// hands out again does not show the encoded link.
-#[test]
-fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
-    use allocgator::allocator_api2::alloc::Allocator;
-    let pool = &allocgator::Pool::new(SMALL);
-    let [_keep, first, second] = [0; 3].map(|_| pool.allocate(SMALL).unwrap().cast::<u8>());
-    // SAFETY: live blocks of `pool` with this layout, each freed once; `second` first, so
+/// A local allocator's freed block does not hold the next free block's address, and a block
+/// it hands out again does not show the encoded link.
+fn the_last_freed_link_is_not_in_the_clear(
+    a: impl allocgator::allocator_api2::alloc::Allocator + Copy,
+) {
+    let [_keep, first, second] = [0; 3].map(|_| a.allocate(SMALL).unwrap().cast::<u8>());
+    // SAFETY: live blocks of `a` with this layout, each freed once; `second` first, so
     // `first` links to it.
     unsafe {
-        pool.deallocate(second, SMALL);
-        pool.deallocate(first, SMALL);
+        a.deallocate(second, SMALL);
+        a.deallocate(first, SMALL);
     }
-    // SAFETY: the chunk stays allocated while the pool lives; reading a freed block is what
-    // an attacker does.
+    // SAFETY: the allocator's chunks stay allocated; reading a freed block is what an
+    // attacker does.
     let link = unsafe { first.as_ptr().cast::<usize>().read_volatile() };
     assert_ne!(
         link,
@@ -289,7 +269,7 @@ fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
         "the link is stored in the clear"
     );
     assert_ne!(link, 0);
-    let again = pool.allocate(SMALL).unwrap().cast::<u8>();
+    let again = a.allocate(SMALL).unwrap().cast::<u8>();
     assert_eq!(again, first, "LIFO: the block freed last comes back first");
     // SAFETY: a live block of 64 bytes.
     let word = unsafe { again.as_ptr().cast::<usize>().read() };
@@ -297,7 +277,12 @@ fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
         word, 0,
         "the encoded link is cleared before the block is handed out"
     );
-    assert_eq!(pool.allocate(SMALL).unwrap().cast::<u8>(), second);
+    assert_eq!(a.allocate(SMALL).unwrap().cast::<u8>(), second);
+}
+
+#[test]
+fn a_freed_pool_block_does_not_hold_the_next_blocks_address() {
+    the_last_freed_link_is_not_in_the_clear(&allocgator::Pool::new(SMALL));
 }
 
 // Feature `checked` gives static pools no thread caches (every block goes through the
@@ -313,43 +298,14 @@ fn a_static_pool_cache_link_overwritten_after_free_is_caught_before_it_is_follow
     );
 }
 
-/// A static pool's cached block does not hold the next cached block's address, and a block
-/// handed out again does not show the encoded link.
+/// The same for a static pool's thread cache, on a thread of its own (its cache then holds
+/// only these blocks).
 #[cfg(not(feature = "checked"))]
 #[test]
 fn a_cached_static_pool_block_does_not_hold_the_next_blocks_address() {
-    use allocgator::allocator_api2::alloc::Allocator;
-    let layout = Layout::new::<Frame>();
-    // On a thread of its own: its cache holds only these blocks.
-    std::thread::spawn(move || {
-        let [_keep, first, second] =
-            [0; 3].map(|_| FramePool.allocate(layout).unwrap().cast::<u8>());
-        // SAFETY: live blocks of the pool, each freed once; `second` first, so `first`
-        // links to it.
-        unsafe {
-            FramePool.deallocate(second, layout);
-            FramePool.deallocate(first, layout);
-        }
-        // SAFETY: a static pool's chunks stay; reading a freed block is what an attacker
-        // does.
-        let link = unsafe { first.as_ptr().cast::<usize>().read_volatile() };
-        assert_ne!(
-            link,
-            second.as_ptr() as usize,
-            "the link is stored in the clear"
-        );
-        let again = FramePool.allocate(layout).unwrap().cast::<u8>();
-        assert_eq!(again, first, "LIFO: the block freed last comes back first");
-        // SAFETY: a live block of 64 bytes.
-        let word = unsafe { again.as_ptr().cast::<usize>().read() };
-        assert_eq!(
-            word, 0,
-            "the encoded link is cleared before the block is handed out"
-        );
-        assert_eq!(FramePool.allocate(layout).unwrap().cast::<u8>(), second);
-    })
-    .join()
-    .unwrap();
+    std::thread::spawn(|| the_last_freed_link_is_not_in_the_clear(FramePool))
+        .join()
+        .unwrap();
 }
 
 /// A freed block does not give away where the next free block is: its first word is not the

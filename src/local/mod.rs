@@ -25,6 +25,8 @@ mod arena;
 pub(crate) mod chunk_table;
 #[cfg(any(loom, not(feature = "checked")))]
 pub(crate) mod claimable;
+#[cfg(not(loom))]
+mod free_link;
 #[cfg(target_pointer_width = "64")]
 pub(crate) mod free_stack;
 #[cfg(not(loom))]

@@ -5,7 +5,7 @@
 //! same few fields. About a third of the lines are documentation and runnable examples.
 
 use super::{engine_alloc, engine_alloc_usable, engine_free, engine_free_block, engine_usable};
-use super::{fits_limit, ChunkInfo, LocalMap, LocalStats};
+use super::{fits_limit, free_link, ChunkInfo, LocalMap, LocalStats};
 use crate::allocator_api2::alloc::AllocError;
 use crate::api::{self, RawAllocator};
 use core::alloc::Layout;
@@ -39,38 +39,24 @@ struct Chunk {
     freed: *mut u64,
 }
 
-/// A free block's link.
+/// A free block: its first word links the next one, through `free_link` (encoded in the
+/// hardened build).
 struct Free {
-    /// The next free block (the hardened build writes and reads it encoded, as a `usize`:
-    /// see [`set_link`]).
-    #[cfg_attr(all(feature = "hardened", not(loom)), allow(dead_code))]
-    next: *mut Free,
+    _link: *mut Free,
 }
 
-/// Stores `next` as free block `block`'s link: as it is, or (hardened build) encoded with the
-/// process's secret and `block`'s address, as the engine's links are (`engine::hardened`).
+/// Stores `next` as free block `block`'s link.
 ///
 /// # Safety
 /// `block` is a free block of a pool, at least a pointer long and aligned.
 #[inline(always)]
 unsafe fn set_link(block: *mut Free, next: *mut Free) {
-    #[cfg(all(feature = "hardened", not(loom)))]
-    // SAFETY: `block` is a free block, a pointer long and aligned (caller).
-    unsafe {
-        block
-            .cast::<usize>()
-            .write(crate::engine::hardened::encode(next.cast(), block.cast()))
-    };
-    #[cfg(not(all(feature = "hardened", not(loom))))]
-    // SAFETY: `block` is a free block, a pointer long and aligned (caller): its `Free` header
-    // is ours to write.
-    unsafe {
-        (*block).next = next
-    };
+    // SAFETY: a free block, a pointer long and aligned (caller).
+    unsafe { free_link::store(block.cast(), next.cast()) }
 }
 
 /// A free block's link did not decode into the pool's chunks (hardened build).
-#[cfg(all(feature = "hardened", not(loom)))]
+#[cfg(feature = "hardened")]
 #[cold]
 #[inline(never)]
 fn link_overwritten(block: *mut Free) -> ! {
@@ -228,9 +214,9 @@ pub struct Pool {
     limit_refusals: Cell<usize>,
     /// Hardened build: the lowest chunk's start and the bytes from there to the highest
     /// chunk's end; a decoded free-list link must point inside (or be null).
-    #[cfg(all(feature = "hardened", not(loom)))]
+    #[cfg(feature = "hardened")]
     span_start: Cell<usize>,
-    #[cfg(all(feature = "hardened", not(loom)))]
+    #[cfg(feature = "hardened")]
     span_len: Cell<usize>,
 }
 
@@ -263,9 +249,9 @@ impl Pool {
             fallback_bytes: Cell::new(0),
             limit: Cell::new(usize::MAX),
             limit_refusals: Cell::new(0),
-            #[cfg(all(feature = "hardened", not(loom)))]
+            #[cfg(feature = "hardened")]
             span_start: Cell::new(0),
-            #[cfg(all(feature = "hardened", not(loom)))]
+            #[cfg(feature = "hardened")]
             span_len: Cell::new(0),
         }
     }
@@ -632,28 +618,28 @@ impl Pool {
     /// `block` is a free block of this pool.
     #[inline(always)]
     unsafe fn link(&self, block: *mut Free) -> *mut Free {
-        #[cfg(not(all(feature = "hardened", not(loom))))]
-        // SAFETY: a free block of ours holds its link (caller).
-        return unsafe { (*block).next };
-        #[cfg(all(feature = "hardened", not(loom)))]
+        // SAFETY: a free block of ours, its link written by `set_link` (caller).
+        let next = unsafe { free_link::load(block.cast()) };
+        #[cfg(feature = "hardened")]
         {
-            // SAFETY: a free block of ours holds its encoded link (caller).
-            let stored = unsafe { block.cast::<usize>().read() };
-            let next = crate::engine::hardened::decode_unchecked(stored, block.cast()).addr();
-            if next == 0 {
+            if next.is_null() {
                 return ptr::null_mut();
             }
-            // `next - start`, wrapping: one compare for both ends of the span.
-            if next & 7 != 0 || next.wrapping_sub(self.span_start.get()) >= self.span_len.get() {
+            let at = next.addr();
+            // `at - start`, wrapping: one compare for both ends of the span.
+            if at & 7 != 0 || at.wrapping_sub(self.span_start.get()) >= self.span_len.get() {
                 link_overwritten(block);
             }
-            crate::engine::with_engine_provenance(block.cast::<u8>().with_addr(next)).cast()
+            // The next block's own provenance (under Miri, its chunk's mapping).
+            crate::engine::with_engine_provenance(next).cast()
         }
+        #[cfg(not(feature = "hardened"))]
+        next.cast()
     }
 
     /// Hardened build: takes the chunk at `base` (`len` bytes) into the span links may point
     /// into.
-    #[cfg(all(feature = "hardened", not(loom)))]
+    #[cfg(feature = "hardened")]
     fn widen_span(&self, base: usize, len: usize) {
         let (start, old_len) = (self.span_start.get(), self.span_len.get());
         let (lo, hi) = if old_len == 0 {
@@ -674,12 +660,8 @@ impl Pool {
             self.check_popped(head.cast());
             // SAFETY: `head` is a free block of ours; its link was written when it was freed.
             self.free.set(unsafe { self.link(head) });
-            #[cfg(all(feature = "hardened", not(loom)))]
-            // SAFETY: the block is ours to hand out, at least a pointer long and aligned; its
-            // encoded link is cleared so the program never reads one.
-            unsafe {
-                head.cast::<usize>().write(0)
-            };
+            // SAFETY: the block we are handing out, at least a pointer long and aligned.
+            unsafe { free_link::clear(head.cast()) };
             return head.cast();
         }
         self.alloc_block_slow()
@@ -819,7 +801,7 @@ impl Pool {
             })
         };
         self.chunks.set(chunk);
-        #[cfg(all(feature = "hardened", not(loom)))]
+        #[cfg(feature = "hardened")]
         self.widen_span(base.addr(), len);
         self.bump.set(base.wrapping_add(first));
         self.bump_end

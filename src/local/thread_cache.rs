@@ -34,6 +34,7 @@
 //! stacks, or in the program's hands.
 
 use super::claimable::Claimable;
+use super::free_link;
 use super::free_stack::FreeStack;
 use super::sync_pool::Shared;
 use crate::sync::{AtomicUsize, Ordering};
@@ -51,27 +52,19 @@ const FULL_ID: usize = ENTRIES - 1;
 /// Bytes of free blocks a cache holds (by its count) before it gives half back.
 const CACHE_BYTES: usize = 32 * 1024;
 
-/// The link in the first word of `block`, a cached (or chained) block of `shared`. The
-/// hardened build stores links encoded, as the engine's (`engine::hardened`), and checks each
-/// one it follows: null, or an address aligned for the pool's blocks inside the span of its
-/// chunks; anything else aborts, naming `block`.
+/// The link in the first word of `block`, a cached (or chained) block of `shared` (see
+/// `free_link`). The hardened build checks each one it follows: null, or an address aligned
+/// for the pool's blocks inside the span of its chunks; anything else aborts, naming `block`.
 ///
 /// # Safety
 /// `block` is a free block of `shared` held by the caller (in its cache, or a chain it took),
-/// its first word written by [`set_link`].
+/// its first word written by `free_link::store`.
 #[inline(always)]
 unsafe fn link(shared: &Shared, block: *mut u8) -> *mut u8 {
-    #[cfg(not(all(feature = "hardened", not(loom))))]
+    // SAFETY: a free block the caller holds, its link written by `free_link::store` (caller).
+    let next = unsafe { free_link::load(block) };
+    #[cfg(feature = "hardened")]
     {
-        let _ = shared;
-        // SAFETY: the block's first word holds its link, a pointer (caller).
-        unsafe { block.cast::<*mut u8>().read() }
-    }
-    #[cfg(all(feature = "hardened", not(loom)))]
-    {
-        // SAFETY: the block's first word holds its encoded link (caller).
-        let word = unsafe { block.cast::<usize>().read() };
-        let next = crate::engine::hardened::decode_unchecked(word, block.cast()).cast::<u8>();
         if next.is_null() {
             return next;
         }
@@ -85,43 +78,11 @@ unsafe fn link(shared: &Shared, block: *mut u8) -> *mut u8 {
         // The next block's own provenance (under Miri, its chunk's mapping).
         crate::engine::with_engine_provenance(next)
     }
-}
-
-/// Stores `next` as `block`'s link (encoded in the hardened build).
-///
-/// # Safety
-/// `block` is a pool block the caller holds, free, at least a pointer long and aligned.
-#[inline(always)]
-unsafe fn set_link(block: *mut u8, next: *mut u8) {
-    #[cfg(all(feature = "hardened", not(loom)))]
-    // SAFETY: a free block the caller holds, a pointer long and aligned (caller).
-    unsafe {
-        block
-            .cast::<usize>()
-            .write(crate::engine::hardened::encode(next.cast(), block.cast()))
-    };
-    // The pointer itself, with its provenance (Miri follows it).
-    #[cfg(not(all(feature = "hardened", not(loom))))]
-    // SAFETY: a free block the caller holds, a pointer long and aligned (caller): its first
-    // word is ours to write.
-    unsafe {
-        block.cast::<*mut u8>().write(next)
-    };
-}
-
-/// A block about to be handed out: the hardened build clears its encoded link, so the
-/// program never reads one.
-///
-/// # Safety
-/// `block` is a pool block the caller is handing out, at least a pointer long and aligned.
-#[inline(always)]
-unsafe fn clear_link(block: *mut u8) {
-    #[cfg(all(feature = "hardened", not(loom)))]
-    // SAFETY: a block of ours, a pointer long and aligned (caller).
-    unsafe {
-        block.cast::<usize>().write(0)
-    };
-    let _ = block;
+    #[cfg(not(feature = "hardened"))]
+    {
+        let _ = shared;
+        next
+    }
 }
 
 /// The owner's view of its cache.
@@ -347,7 +308,7 @@ impl PoolCaches {
         unsafe { slot.local.with_mut(|l| (*l).head = next) };
         slot.set_balance(slot.balance() + 1);
         // SAFETY: the block we are handing out.
-        unsafe { clear_link(head) };
+        unsafe { free_link::clear(head) };
         head
     }
 
@@ -383,7 +344,7 @@ impl PoolCaches {
             return unsafe { self.free_full(slot, shared, p) };
         }
         // SAFETY: the block is ours again, at least a pointer long and aligned.
-        unsafe { set_link(p, head) };
+        unsafe { free_link::store(p, head) };
         // SAFETY: a real cache (`NO_CACHE` reads as full), ours.
         unsafe { slot.local.with_mut(|l| (*l).head = p) };
         slot.set_balance(balance - 1);
@@ -426,7 +387,7 @@ impl PoolCaches {
                 // SAFETY: we hold the chain (popped); each block's first word links the next.
                 let rest = unsafe { link(shared, first) };
                 // SAFETY: the caller's block, about to be handed out.
-                unsafe { clear_link(first) };
+                unsafe { free_link::clear(first) };
                 // SAFETY: our cache (a real one, checked above), empty; its count starts
                 // again at 0 after the caller's block.
                 unsafe {
@@ -454,7 +415,7 @@ impl PoolCaches {
         // SAFETY: we hold the chain (popped); each block's first word links the next.
         let rest = unsafe { link(shared, first) };
         // SAFETY: the block about to be handed out.
-        unsafe { clear_link(first) };
+        unsafe { free_link::clear(first) };
         if !rest.is_null() {
             // SAFETY: the chain from `rest` is ours, its last link null.
             unsafe { self.push_chain(shared, rest) };
@@ -512,7 +473,7 @@ impl PoolCaches {
         // SAFETY: our cache (caller), and the cache has room again.
         let head = unsafe { slot.local.with(|l| (*l).head) };
         // SAFETY: the block is ours again, at least a pointer long and aligned (caller).
-        unsafe { set_link(p, head) };
+        unsafe { free_link::store(p, head) };
         // SAFETY: our cache (caller).
         unsafe { slot.local.with_mut(|l| (*l).head = p) };
         slot.set_balance(slot.balance() - 1);
@@ -545,7 +506,7 @@ impl PoolCaches {
             rest = unsafe { link(shared, rest) };
         }
         // SAFETY: `last` is a cached block, ours: it ends the chain.
-        unsafe { set_link(last, ptr::null_mut()) };
+        unsafe { free_link::store(last, ptr::null_mut()) };
         // SAFETY: the caller owns `slot`.
         unsafe {
             slot.local.with_mut(|l| {
