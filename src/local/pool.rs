@@ -213,7 +213,9 @@ pub struct Pool {
     /// Requests refused because of the cap.
     limit_refusals: Cell<usize>,
     /// Hardened build: the lowest chunk's start and the bytes from there to the highest
-    /// chunk's end; a decoded free-list link must point inside (or be null).
+    /// chunk's end; a decoded free-list link must point inside (or be null). A length rather
+    /// than an end (as a static pool's span keeps, in atomics it widens without a branch):
+    /// each pop's check is then one subtraction and one compare.
     #[cfg(feature = "hardened")]
     span_start: Cell<usize>,
     #[cfg(feature = "hardened")]
