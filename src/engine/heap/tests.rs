@@ -136,23 +136,26 @@ fn live_counts_are_exact_after_folding() {
     // SAFETY: this thread owns both heaps; every block is freed once.
     unsafe {
         let (o, r) = (&*owner, &*other);
-        let blocks: Vec<*mut u8> = (0..3000)
+        // Fewer under Miri (each allocation is interpreted); the same proportions.
+        let n = if cfg!(miri) { 1200 } else { 3000 };
+        let blocks: Vec<*mut u8> = (0..n)
             .map(|i| o.alloc([24, 200, 5000, 100_000][i % 4], 8))
             .collect();
-        assert_eq!(live(&[owner, other]), 3000);
-        for &p in &blocks[..1000] {
+        assert_eq!(live(&[owner, other]), n as isize);
+        let (third, half) = (n / 3, n / 2);
+        for &p in &blocks[..third] {
             o.free(p); // local
         }
-        assert_eq!(live(&[owner, other]), 2000);
-        for &p in &blocks[1000..1500] {
+        assert_eq!(live(&[owner, other]), (n - third) as isize);
+        for &p in &blocks[third..half] {
             r.free(p); // remote: counted by `other` at once, collected by `owner` later
         }
-        assert_eq!(live(&[owner, other]), 1500);
+        assert_eq!(live(&[owner, other]), half as isize);
         o.collect(false);
-        assert_eq!(live(&[owner, other]), 1500);
-        let more: Vec<*mut u8> = (0..700).map(|_| o.alloc(200, 8)).collect();
-        assert_eq!(live(&[owner, other]), 2200);
-        for &p in blocks[1500..].iter().chain(&more) {
+        assert_eq!(live(&[owner, other]), half as isize);
+        let more: Vec<*mut u8> = (0..n / 4).map(|_| o.alloc(200, 8)).collect();
+        assert_eq!(live(&[owner, other]), (half + n / 4) as isize);
+        for &p in blocks[half..].iter().chain(&more) {
             o.free(p);
         }
         assert_eq!(live(&[owner, other]), 0);
@@ -169,8 +172,10 @@ fn remote_frees_into_full_pages_are_collected() {
     // SAFETY: each heap is used by this thread only; blocks are freed once.
     unsafe {
         let (o, r) = (&*owner, &*other);
-        // Fill several pages of the 64-byte class completely.
-        let blocks: Vec<*mut u8> = (0..5000).map(|_| o.alloc(64, 8)).collect();
+        // Fill several pages of the 64-byte class completely (a 64 KiB page holds 1024; under
+        // Miri, where each allocation is interpreted, two full pages and part of a third).
+        let n = if cfg!(miri) { 2500 } else { 5000 };
+        let blocks: Vec<*mut u8> = (0..n).map(|_| o.alloc(64, 8)).collect();
         for &p in &blocks {
             r.free(p); // remote: `r` does not own them
         }
@@ -179,7 +184,7 @@ fn remote_frees_into_full_pages_are_collected() {
             "no page was notified"
         );
         // The owner gets the same memory back instead of mapping more.
-        let again: Vec<*mut u8> = (0..5000).map(|_| o.alloc(64, 8)).collect();
+        let again: Vec<*mut u8> = (0..n).map(|_| o.alloc(64, 8)).collect();
         let slices = |v: &[*mut u8]| {
             let mut s: Vec<usize> = v.iter().map(|&p| p as usize & !(SLICE_SIZE - 1)).collect();
             s.sort_unstable();
