@@ -265,6 +265,7 @@ impl Segment {
 
     /// Finds `count` free contiguous slices whose first index is a multiple of
     /// `align_slices`, preferring slices that are still committed (no page faults on reuse).
+    /// Returns the run's first index and whether all of it is committed (warm).
     ///
     /// # Safety
     /// The caller owns the segment.
@@ -272,7 +273,7 @@ impl Segment {
         seg: *mut Segment,
         count: usize,
         align_slices: usize,
-    ) -> Option<usize> {
+    ) -> Option<(usize, bool)> {
         // SAFETY: the caller owns the segment.
         let (taken, uncommitted) =
             unsafe { Self::with_local(seg, |l| (l.used | l.purging, l.uncommitted)) };
@@ -283,7 +284,7 @@ impl Segment {
         if count == 1 && align_slices == 1 {
             let warm = free & !uncommitted;
             let pick = if warm != 0 { warm } else { free };
-            return Some(pick.trailing_zeros() as usize);
+            return Some((pick.trailing_zeros() as usize, warm != 0));
         }
         let mut fallback = None;
         let mut index = align_slices.max(1);
@@ -291,9 +292,9 @@ impl Segment {
             let bits = span_bits(index, count);
             if taken & bits == 0 {
                 if uncommitted & bits == 0 {
-                    return Some(index);
+                    return Some((index, true));
                 }
-                fallback = fallback.or(Some(index));
+                fallback = fallback.or(Some((index, false)));
             }
             index += align_slices;
         }

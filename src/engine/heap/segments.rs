@@ -64,25 +64,33 @@ impl Heap {
         align_slices: usize,
     ) -> Span {
         let mut claims = false;
+        // The first run found in a segment's decommitted (or never used) slices, taken only if
+        // no segment has a committed one: reusing slices that are still resident costs no
+        // page faults and leaves the cold ones untouched. (Taking the first segment's run, a
+        // heap that retires and makes pages in turn, as rptest's threads do, made fresh
+        // slices resident in one segment while warm ones waited for the purge in another.)
+        let mut cold = None;
         let mut seg = local.segments.head;
         while !seg.is_null() {
             // SAFETY: `seg` is on the heap's list, so the heap (the caller's) owns it, and the
             // caller holds the segment lock.
             let next = unsafe { Segment::with_local(seg, |l| l.next) };
             // SAFETY: as for `next`: a segment of this heap, under its lock.
-            let found = unsafe { Segment::find_free_run(seg, slices, align_slices) };
-            if let Some(index) = found {
-                // SAFETY: as for `next`.
-                if slices == unsafe { Segment::slices_without_page(seg) } {
-                    // This span fills the segment: move it out of the searched list.
-                    // SAFETY: the heap owns `seg`, which is on `segments`.
-                    unsafe { local.set_full(seg, true) };
-                }
-                return Span::Found(seg, index);
+            match unsafe { Segment::find_free_run(seg, slices, align_slices) } {
+                // SAFETY: `seg` is on the heap's list, under the caller's lock, and the run was
+                // just found free.
+                Some((index, true)) => return unsafe { Self::found(local, seg, index, slices) },
+                Some((index, false)) => cold = cold.or(Some((seg, index))),
+                None => {}
             }
             // SAFETY: as for `next` above.
             claims |= unsafe { Segment::with_local(seg, |l| l.purging != 0) };
             seg = next;
+        }
+        if let Some((seg, index)) = cold {
+            // SAFETY: `seg` is on the heap's list (found in the walk above, which changed no
+            // list), under the caller's lock, and its run is free.
+            return unsafe { Self::found(local, seg, index, slices) };
         }
         if claims {
             return Span::Claimed;
@@ -93,11 +101,33 @@ impl Heap {
             return Span::None;
         }
         // SAFETY: a fresh segment of this heap, under the lock.
-        let Some(index) = (unsafe { Segment::find_free_run(seg, slices, align_slices) }) else {
+        let Some((index, _)) = (unsafe { Segment::find_free_run(seg, slices, align_slices) })
+        else {
             return Span::None;
         };
         // SAFETY: the fresh segment is on no list.
         unsafe { list_push(&mut local.segments, seg) };
+        Span::Found(seg, index)
+    }
+
+    /// The run of `slices` slices at `index` in `seg` is the one to take: moves `seg` out of
+    /// the searched list if the run fills its last free slices.
+    ///
+    /// # Safety
+    /// `seg` is on `local.segments`, owned by the caller's heap, under its segment lock, and
+    /// the run is free.
+    unsafe fn found(
+        local: &mut SegmentLists,
+        seg: *mut Segment,
+        index: usize,
+        slices: usize,
+    ) -> Span {
+        // SAFETY: the caller owns `seg` and holds its lock.
+        if slices == unsafe { Segment::slices_without_page(seg) } {
+            // This span fills the segment: move it out of the searched list.
+            // SAFETY: the heap owns `seg`, which is on `segments` (caller).
+            unsafe { local.set_full(seg, true) };
+        }
         Span::Found(seg, index)
     }
 

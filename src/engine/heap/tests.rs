@@ -236,3 +236,56 @@ fn remote_frees_are_reused_before_fresh_blocks_are_carved() {
         Heap::destroy(other);
     }
 }
+
+/// A new page takes slices that are still committed, in whichever segment they are, before
+/// decommitted or never-used ones (no page faults, and no memory made resident while warm
+/// slices wait for a purge).
+#[test]
+fn new_pages_take_committed_slices_in_any_segment() {
+    let heap = Heap::create();
+    // SAFETY: we own the heap; every block is freed at most once, before the heap is
+    // destroyed.
+    unsafe {
+        let h = &*heap;
+        // A large block: a page of four slices of its own.
+        let size = 200_000;
+        let alloc = || {
+            let p = h.alloc(size, 8);
+            assert!(!p.is_null());
+            p
+        };
+        // Fill a first segment and put two blocks in a second.
+        let mut first = vec![alloc()];
+        let mut second = Vec::new();
+        while second.len() < 2 {
+            let p = alloc();
+            if segment_of(p) == segment_of(first[0]) {
+                first.push(p);
+            } else {
+                second.push(p);
+            }
+        }
+        assert!(first.len() >= 4);
+        // Two runs in the first segment, freed and given back to the OS: cold, as are the
+        // second segment's never-used slices.
+        h.free(first.pop().unwrap());
+        h.free(first.pop().unwrap());
+        h.collect(true);
+        // With only cold runs, the first segment searched takes the next block; the other one
+        // gets a warm run, of the same size, which the next block must take.
+        let probe = alloc();
+        let other = if segment_of(probe) == segment_of(first[0]) {
+            &mut second
+        } else {
+            &mut first
+        };
+        let warm = other.pop().unwrap();
+        h.free(warm);
+        let next = alloc();
+        assert_eq!(next, warm, "a cold run was taken while a warm one was free");
+        for p in first.into_iter().chain(second).chain([probe, next]) {
+            h.free(p);
+        }
+        Heap::destroy(heap);
+    }
+}
