@@ -67,7 +67,7 @@ impl Heap {
         // The first run found in a segment's decommitted (or never used) slices, taken only if
         // no segment has a committed one: reusing slices that are still resident costs no
         // page faults and leaves the cold ones untouched. (Taking the first segment's run, a
-        // heap that retires and makes pages in turn, as rptest's threads do, made fresh
+        // heap that retires and makes pages in turn, as rptest's threads do, could make fresh
         // slices resident in one segment while warm ones waited for the purge in another.)
         let mut cold = None;
         let mut seg = local.segments.head;
